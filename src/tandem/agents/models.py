@@ -1,0 +1,40 @@
+"""Turning `provider:model` strings into pydantic-ai models."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic_ai.models import Model, infer_model
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.providers.openai import OpenAIProvider
+
+from tandem.agents.scripted import ScriptedModel
+from tandem.errors import ModelNotConfigured
+
+SCRIPTED = "scripted"
+NOT_CONFIGURED_HINT = (
+    "No model is configured. Set TANDEM_MODEL to a provider:model string, for example "
+    "TANDEM_MODEL=openai:gpt-4o with OPENAI_API_KEY (and OPENAI_BASE_URL for any OpenAI-compatible "
+    "server such as vLLM, llama.cpp or OpenRouter), TANDEM_MODEL=anthropic:claude-sonnet-4-5 with "
+    "ANTHROPIC_API_KEY, or TANDEM_MODEL=ollama:qwen3 with OLLAMA_BASE_URL. TANDEM_PLANNER_MODEL and "
+    "TANDEM_CODER_MODEL override it per agent. TANDEM_MODEL=scripted runs the offline demo script (not AI)."
+)
+
+
+def resolve_model(
+    name: str | None, *, role: Literal["planner", "coder"], scripted_pace: float, scripted_repeat: int
+) -> Model:
+    if not name:
+        raise ModelNotConfigured(NOT_CONFIGURED_HINT)
+    if name == SCRIPTED:
+        return ScriptedModel(role, pace=scripted_pace, repeat=scripted_repeat)
+    provider, _, model_name = name.partition(":")
+    if not model_name:
+        raise ModelNotConfigured(f"model {name!r} is not a provider:model string. {NOT_CONFIGURED_HINT}")
+    try:
+        if provider == "openai":
+            # Chat Completions, not the Responses API: it is what every OpenAI-compatible server speaks.
+            return OpenAIChatModel(model_name, provider=OpenAIProvider())
+        return infer_model(name)
+    except Exception as error:  # provider constructors raise assorted errors for missing keys/URLs
+        raise ModelNotConfigured(f"model {name!r} cannot be used: {error}") from None

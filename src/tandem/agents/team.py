@@ -1,0 +1,258 @@
+"""The Planner + Coder team on pydantic-ai, reporting every step as a `TeamEvent` as it happens."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from pydantic_ai import Agent, CancellationToken
+from pydantic_ai.exceptions import (
+    AgentRunError,
+    ModelAPIError,
+    RunTimedOut,
+    UnexpectedModelBehavior,
+    UsageLimitExceeded,
+    UserError,
+)
+from pydantic_ai.exceptions import RunCancelled as PydanticRunCancelled
+from pydantic_ai.messages import (
+    FunctionToolCallEvent,
+    FunctionToolResultEvent,
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    PartDeltaEvent,
+    PartStartEvent,
+    TextPart,
+    TextPartDelta,
+    ThinkingPart,
+    ThinkingPartDelta,
+    ToolCallPart,
+    UserPromptPart,
+)
+from pydantic_ai.models import Model
+from pydantic_ai.settings import ModelSettings
+from pydantic_ai.usage import RunUsage, UsageLimits
+
+from tandem.agents.events import Delta, Finished, TeamEvent, Thought, ToolCall, ToolResult
+from tandem.agents.tools import READ_TOOLS, WRITE_TOOLS, TeamDeps, hand_off_to_coder
+from tandem.errors import LimitExceeded, ModelFailed, RunCancelled, RunFailed
+from tandem.events import AgentName, DeltaType, Usage
+from tandem.settings import RunLimits
+from tandem.workspace.files import ProjectFiles
+
+PLANNER_INSTRUCTIONS = """\
+You are the Planner in Tandem, an AI code editor. You work with a Coder on the user's project.
+Understand the request, read the files you need (list_files, read_file, search_files), then write a
+short, concrete plan and call hand_off_to_coder with it: the Coder is the only one who can change
+files. When the Coder reports back, answer the user: what was changed and why, briefly, in Markdown.
+If the request needs no file changes, answer directly without handing off."""
+
+CODER_INSTRUCTIONS = """\
+You are the Coder in Tandem, an AI code editor. Carry out the Planner's plan on the project's files
+with your tools. Paths are relative to the project root. Prefer edit_file for small changes to
+existing files and write_file for new files or rewrites. Read a file before editing it. When done,
+report what you changed in a few sentences."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Turn:
+    """One earlier exchange of the chat session, for the Planner's context."""
+
+    user: str
+    assistant: str
+
+
+class _Done:
+    pass
+
+
+class _UsageMeter:
+    def __init__(self) -> None:
+        self.by_agent: dict[str, Usage] = {"Planner": Usage(), "Coder": Usage()}
+
+    def response(self, agent: AgentName, response: ModelResponse) -> None:
+        current = self.by_agent[agent]
+        self.by_agent[agent] = current.model_copy(
+            update={
+                "requests": current.requests + 1,
+                "input_tokens": current.input_tokens + response.usage.input_tokens,
+                "output_tokens": current.output_tokens + response.usage.output_tokens,
+                "tool_calls": current.tool_calls + sum(isinstance(p, ToolCallPart) for p in response.parts),
+            }
+        )
+
+
+def _history(turns: Sequence[Turn]) -> list[ModelMessage]:
+    messages: list[ModelMessage] = []
+    for turn in turns:
+        messages.append(ModelRequest(parts=[UserPromptPart(content=turn.user)]))
+        messages.append(ModelResponse(parts=[TextPart(content=turn.assistant)]))
+    return messages
+
+
+class Team:
+    def __init__(self, *, planner_model: Model, coder_model: Model, streaming: bool, limits: RunLimits) -> None:
+        self._streaming = streaming
+        self._limits = limits
+        self._planner = Agent(
+            planner_model,
+            name="Planner",
+            deps_type=TeamDeps,
+            output_type=str,
+            instructions=PLANNER_INSTRUCTIONS,
+            tools=[*READ_TOOLS, hand_off_to_coder],
+        )
+        self._coder = Agent(
+            coder_model,
+            name="Coder",
+            deps_type=TeamDeps,
+            output_type=str,
+            instructions=CODER_INSTRUCTIONS,
+            tools=[*READ_TOOLS, *WRITE_TOOLS],
+        )
+
+    async def run_stream(
+        self, request: str, *, files: ProjectFiles, run_id: str, history: Sequence[Turn] = ()
+    ) -> AsyncIterator[TeamEvent]:
+        """Yield the team's events as they happen; the last one is `Finished`.
+
+        Raises a `RunFailed` subclass if the run cannot finish. Closing the iterator early (or
+        cancelling the task consuming it) stops the model calls and the tools of both agents.
+        """
+        queue: asyncio.Queue[TeamEvent | _Done | BaseException] = asyncio.Queue()
+        token = CancellationToken()
+        meter = _UsageMeter()
+        limits = UsageLimits(
+            request_limit=self._limits.model_requests,
+            tool_calls_limit=self._limits.tool_calls,
+            total_tokens_limit=self._limits.total_tokens,
+        )
+
+        async def delegate(plan: str, usage: RunUsage) -> str:
+            return await self._drive(self._coder, "Coder", plan, deps, token, meter, limits=limits, usage=usage)
+
+        deps = TeamDeps(
+            files=files,
+            run_id=run_id,
+            tool_output_chars=self._limits.tool_output_chars,
+            emit=queue.put,
+            delegate=delegate,
+        )
+        listing = "\n".join(f"- {f.path} ({f.size} bytes)" for f in await files.list_files()) or "(no files)"
+        prompt = f"{request}\n\n<project-files>\n{listing}\n</project-files>"
+
+        async def drive() -> None:
+            try:
+                output = await self._drive(
+                    self._planner, "Planner", prompt, deps, token, meter, limits=limits, history=_history(history)
+                )
+                await queue.put(Finished(agent="Planner", output=output, usage=meter.by_agent))
+            except BaseException as error:
+                await queue.put(error)
+                if isinstance(error, asyncio.CancelledError):
+                    raise
+            finally:
+                await queue.put(_Done())
+
+        task = asyncio.create_task(drive(), name=f"team-{run_id}")
+        try:
+            while not isinstance(item := await queue.get(), _Done):
+                if isinstance(item, BaseException):
+                    raise _translate(item) from item
+                yield item
+        finally:
+            if not task.done():
+                token.cancel()
+                task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _drive(
+        self,
+        agent: Agent[TeamDeps, str],
+        name: AgentName,
+        prompt: str,
+        deps: TeamDeps,
+        token: CancellationToken,
+        meter: _UsageMeter,
+        *,
+        limits: UsageLimits,
+        history: list[ModelMessage] | None = None,
+        usage: RunUsage | None = None,
+    ) -> str:
+        emit = deps.emit
+        settings = ModelSettings(parallel_tool_calls=True)
+        async with agent.iter(
+            prompt,
+            deps=deps,
+            message_history=history,
+            usage=usage,
+            usage_limits=limits,
+            cancellation_token=token,
+            timeout=self._limits.wall_seconds,
+            model_settings=settings,
+        ) as run:
+            async for node in run:
+                if Agent.is_model_request_node(node) and self._streaming:
+                    async with node.stream(run.ctx) as stream:
+                        async for event in stream:
+                            if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart | ThinkingPart):
+                                if event.part.content:
+                                    kind: DeltaType = "message" if isinstance(event.part, TextPart) else "thought"
+                                    await emit(Delta(agent=name, kind=kind, text=event.part.content))
+                            elif isinstance(event, PartDeltaEvent):
+                                if isinstance(event.delta, TextPartDelta) and event.delta.content_delta:
+                                    await emit(Delta(agent=name, kind="message", text=event.delta.content_delta))
+                                elif isinstance(event.delta, ThinkingPartDelta) and event.delta.content_delta:
+                                    await emit(Delta(agent=name, kind="thought", text=event.delta.content_delta))
+                elif Agent.is_call_tools_node(node):
+                    response = node.model_response
+                    meter.response(name, response)
+                    calls_tools = any(isinstance(p, ToolCallPart) for p in response.parts)
+                    for part in response.parts:
+                        # Text beside tool calls is reasoning; text alone is the agent's answer.
+                        text = part.content if isinstance(part, ThinkingPart | TextPart) else ""
+                        if text.strip() and (isinstance(part, ThinkingPart) or calls_tools):
+                            await emit(Thought(agent=name, content=text))
+                    async with node.stream(run.ctx) as tool_events:
+                        async for event in tool_events:
+                            if isinstance(event, FunctionToolCallEvent):
+                                await emit(
+                                    ToolCall(
+                                        agent=name,
+                                        tool_name=event.part.tool_name,
+                                        arguments=event.part.args_as_dict(),
+                                        tool_call_id=event.part.tool_call_id,
+                                    )
+                                )
+                            elif isinstance(event, FunctionToolResultEvent):
+                                content = deps.full_outputs.pop(event.tool_call_id, None)
+                                await emit(
+                                    ToolResult(
+                                        tool_name=event.part.tool_name,
+                                        content=content if content is not None else event.part.model_response_str(),
+                                        tool_call_id=event.tool_call_id,
+                                    )
+                                )
+            assert run.result is not None
+            return run.result.output
+
+
+def _translate(error: BaseException) -> BaseException:
+    """pydantic-ai's exceptions, as the run's outcome."""
+    match error:
+        case RunFailed() | asyncio.CancelledError():
+            return error
+        case RunTimedOut():
+            return LimitExceeded(f"the run took longer than its time limit: {error}")
+        case PydanticRunCancelled():
+            return RunCancelled("the run was cancelled")
+        case UsageLimitExceeded():
+            return LimitExceeded(str(error))
+        case ModelAPIError() | UnexpectedModelBehavior():
+            return ModelFailed(str(error))
+        case AgentRunError() | UserError():
+            return ModelFailed(str(error))
+        case _:
+            return error

@@ -1,0 +1,57 @@
+"""The seed's two chat endpoints, kept exactly: a live SSE stream and a complete JSON response."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query
+
+from tandem.api.deps import Chat, Runs
+from tandem.api.errors import ERROR_RESPONSES
+from tandem.api.routes.schemas import ChatRequest
+from tandem.api.sse import EventStreamResponse
+from tandem.services.chat import ChatResponse
+
+router = APIRouter(prefix="/chat", tags=["chat"], responses=ERROR_RESPONSES)
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(max_length=200, description="A retried POST with the same key attaches to the same run."),
+]
+
+STREAM_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {
+        "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/RunEvent"}}},
+        "description": "`id: <seq>` + `data: <RunEvent JSON>` frames, `: ping` comments while idle; "
+        "ends after the terminal `complete` or `error` event.",
+    }
+}
+
+
+@router.post("/{project_id}/stream", response_class=EventStreamResponse, responses=STREAM_RESPONSES)
+async def chat_stream(
+    project_id: int,
+    body: ChatRequest,
+    chat: Chat,
+    runs: Runs,
+    idempotency_key: IdempotencyKey = None,
+    on_disconnect: Annotated[
+        Literal["continue", "cancel"], Query(description="What a dropped connection does to the run.")
+    ] = "continue",
+) -> EventStreamResponse:
+    stream = await chat.process_chat_message_stream(
+        project_id, body.message, session_id=body.session_id, idempotency_key=idempotency_key
+    )
+    run_id = stream.run.id
+    return EventStreamResponse(
+        stream.frames,
+        headers={"X-Run-Id": run_id},
+        on_disconnect=(lambda: runs.cancel(run_id)) if on_disconnect == "cancel" else None,
+    )
+
+
+@router.post("/{project_id}")
+async def chat(project_id: int, body: ChatRequest, chat: Chat, idempotency_key: IdempotencyKey = None) -> ChatResponse:
+    return await chat.process_chat_message(
+        project_id, body.message, session_id=body.session_id, idempotency_key=idempotency_key
+    )

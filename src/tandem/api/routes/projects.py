@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import io
+import zipfile
+
+from fastapi import APIRouter, Response, status
+
+from tandem.api.deps import CurrentSettings, Database
+from tandem.api.errors import ERROR_RESPONSES
+from tandem.api.routes.schemas import (
+    FileContentOut,
+    FileInfoOut,
+    FileRename,
+    FileWrite,
+    ProjectCreate,
+    ProjectOut,
+    ProjectRename,
+    TemplateOut,
+)
+from tandem.persistence.models import Project
+from tandem.services import projects
+from tandem.workspace.files import FileInfo, ProjectFiles
+from tandem.workspace.templates import TEMPLATES
+
+router = APIRouter(tags=["projects"], responses=ERROR_RESPONSES)
+
+
+def _out(project: Project, active_run_id: str | None) -> ProjectOut:
+    return ProjectOut(
+        id=project.id,
+        name=project.name,
+        template=project.template,
+        created_at=project.created_at,
+        updated_at=project.updated_at,
+        active_run_id=active_run_id,
+    )
+
+
+def _file(info: FileInfo) -> FileInfoOut:
+    return FileInfoOut(path=info.path, size=info.size, updated_at=info.updated_at)
+
+
+@router.get("/templates")
+async def list_templates() -> list[TemplateOut]:
+    return [TemplateOut(id=t.id, name=t.name, description=t.description) for t in TEMPLATES.values()]
+
+
+@router.post("/projects", status_code=status.HTTP_201_CREATED)
+async def create_project(body: ProjectCreate, db: Database) -> ProjectOut:
+    async with db.begin() as session:
+        return _out(await projects.create(session, body.name, body.template), None)
+
+
+@router.get("/projects")
+async def list_projects(db: Database) -> list[ProjectOut]:
+    async with db() as session:
+        return [_out(p, await projects.active_run_id(session, p.id)) for p in await projects.list_all(session)]
+
+
+@router.get("/projects/{project_id}")
+async def get_project(project_id: int, db: Database) -> ProjectOut:
+    async with db() as session:
+        return _out(await projects.get(session, project_id), await projects.active_run_id(session, project_id))
+
+
+@router.patch("/projects/{project_id}")
+async def rename_project(project_id: int, body: ProjectRename, db: Database) -> ProjectOut:
+    async with db.begin() as session:
+        project = await projects.rename(session, project_id, body.name)
+        return _out(project, await projects.active_run_id(session, project_id))
+
+
+@router.delete("/projects/{project_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_project(project_id: int, db: Database) -> Response:
+    async with db.begin() as session:
+        await projects.remove(session, project_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _files(db: Database, settings: CurrentSettings, project_id: int) -> ProjectFiles:
+    async with db() as session:
+        await projects.get(session, project_id)
+    return ProjectFiles(db, project_id, max_file_bytes=settings.max_file_bytes)
+
+
+@router.get("/projects/{project_id}/files")
+async def list_files(project_id: int, db: Database, settings: CurrentSettings) -> list[FileInfoOut]:
+    return [_file(info) for info in await (await _files(db, settings, project_id)).list_files()]
+
+
+@router.get("/projects/{project_id}/files/{path:path}")
+async def read_file(project_id: int, path: str, db: Database, settings: CurrentSettings) -> FileContentOut:
+    file = await (await _files(db, settings, project_id)).read(path)
+    return FileContentOut(path=file.path, size=file.size, updated_at=file.updated_at, content=file.content)
+
+
+@router.put("/projects/{project_id}/files/{path:path}")
+async def write_file(
+    project_id: int, path: str, body: FileWrite, db: Database, settings: CurrentSettings
+) -> FileInfoOut:
+    info, _ = await (await _files(db, settings, project_id)).write(path, body.content)
+    return _file(info)
+
+
+@router.patch("/projects/{project_id}/files/{path:path}")
+async def rename_file(
+    project_id: int, path: str, body: FileRename, db: Database, settings: CurrentSettings
+) -> FileInfoOut:
+    return _file(await (await _files(db, settings, project_id)).rename(path, body.path))
+
+
+@router.delete("/projects/{project_id}/files/{path:path}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_file(project_id: int, path: str, db: Database, settings: CurrentSettings) -> Response:
+    await (await _files(db, settings, project_id)).delete(path)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/projects/{project_id}/download",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}, "description": "The project's files as a zip"}},
+)
+async def download_project(project_id: int, db: Database, settings: CurrentSettings) -> Response:
+    files = await _files(db, settings, project_id)
+    async with db() as session:
+        project = await projects.get(session, project_id)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in await files.list_files():
+            archive.writestr(info.path, (await files.read(info.path)).content)
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in project.name).strip("-") or "project"
+    return Response(
+        buffer.getvalue(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{safe}.zip"'},
+    )

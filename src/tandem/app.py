@@ -1,0 +1,100 @@
+"""The FastAPI application: routes under `/api/v1`, the built frontend at `/`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
+from pydantic import TypeAdapter
+from starlette.responses import FileResponse
+
+from tandem.api.errors import install_error_handlers
+from tandem.api.limits import BodySizeLimit
+from tandem.api.routes import chat, health, history, projects, runs
+from tandem.container import Container, build_container
+from tandem.events import RunEvent
+from tandem.persistence.database import migrate
+from tandem.settings import Settings
+
+API_PREFIX = "/api/v1"
+logger = logging.getLogger(__name__)
+
+
+def _frontend_dir(settings: Settings) -> Path | None:
+    candidates = [settings.frontend_dir] if settings.frontend_dir else []
+    candidates.append(Path(__file__).resolve().parents[2] / "frontend" / "dist")
+    return next((path for path in candidates if path is not None and (path / "index.html").is_file()), None)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    container: Container = build_container(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await migrate(container.engine)
+        interrupted = await container.runs.recover()
+        if interrupted:
+            logger.warning("marked %d unfinished run(s) as interrupted", interrupted)
+        try:
+            yield
+        finally:
+            await container.runs.shutdown()
+            await container.engine.dispose()
+
+    app = FastAPI(
+        title="Tandem",
+        version=version("tandem"),
+        description="Self-hosted AI code editor with live agent visibility.",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+    )
+    app.state.container = container
+    install_error_handlers(app)
+    for module in (health, projects, chat, runs, history):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=max(settings.max_file_bytes, settings.max_message_chars * 4) + 64 * 1024
+    )
+    _install_openapi(app)
+    _mount_frontend(app, settings)
+    return app
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """Publish the stream's event union as a schema, so `text/event-stream` responses are described."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            event_schema = TypeAdapter(RunEvent).json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(event_schema.pop("$defs", {}))
+            components["RunEvent"] = event_schema
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _mount_frontend(app: FastAPI, settings: Settings) -> None:
+    dist = _frontend_dir(settings)
+    if dist is None:
+        return
+    app.mount("/assets", StaticFiles(directory=dist / "assets"), name="assets")
+    index = dist / "index.html"
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def spa(path: str) -> FileResponse:
+        # Client-side routes all load the app; real files (favicon etc.) are served as they are.
+        candidate = (dist / path).resolve()
+        if path and candidate.is_file() and candidate.is_relative_to(dist.resolve()):
+            return FileResponse(candidate)
+        return FileResponse(index)

@@ -1,0 +1,59 @@
+"""The composition root: every long-lived object, built once from `Settings`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tandem.agents.models import resolve_model
+from tandem.agents.team import Team
+from tandem.persistence.database import create_engine, create_sessionmaker
+from tandem.runs.eventlog import InProcessEventLog
+from tandem.runs.manager import RunManager
+from tandem.services.chat import ChatService
+from tandem.settings import Settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class Container:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    runs: RunManager
+    chat: ChatService
+
+
+def build_team(settings: Settings) -> Team:
+    return Team(
+        planner_model=resolve_model(
+            settings.planner_model_name,
+            role="planner",
+            scripted_pace=settings.scripted_pace,
+            scripted_repeat=settings.scripted_repeat,
+        ),
+        coder_model=resolve_model(
+            settings.coder_model_name,
+            role="coder",
+            scripted_pace=settings.scripted_pace,
+            scripted_repeat=settings.scripted_repeat,
+        ),
+        streaming=settings.model_streaming,
+        limits=settings.limits,
+    )
+
+
+def build_container(settings: Settings) -> Container:
+    engine = create_engine(settings.resolved_database_url)
+    sessions = create_sessionmaker(engine)
+    runs = RunManager(
+        sessions=sessions,
+        log=InProcessEventLog(retention=settings.event_retention_seconds),
+        team_factory=lambda: build_team(settings),
+        max_file_bytes=settings.max_file_bytes,
+        max_message_chars=settings.max_message_chars,
+        ping_seconds=settings.ping_seconds,
+    )
+    return Container(
+        settings=settings, engine=engine, sessions=sessions, runs=runs, chat=ChatService(runs=runs, sessions=sessions)
+    )

@@ -1,0 +1,56 @@
+"""The error tree. Every error a client can see is one of these, rendered as `{"code", "message"}`."""
+
+from __future__ import annotations
+
+
+class TandemError(Exception):
+    status_code = 500
+    code = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(TandemError):
+    status_code = 404
+    code = "not_found"
+
+
+class InvalidInput(TandemError):
+    status_code = 422
+    code = "invalid_input"
+
+
+class TooLarge(TandemError):
+    status_code = 413
+    code = "too_large"
+
+
+class Conflict(TandemError):
+    status_code = 409
+    code = "conflict"
+
+
+class Busy(Conflict):
+    code = "busy"
+
+
+class RunFailed(TandemError):
+    """A run ended without a final answer; `code` is the wire `error` event's code."""
+
+
+class ModelNotConfigured(RunFailed):
+    code = "model_not_configured"
+
+
+class ModelFailed(RunFailed):
+    code = "model_error"
+
+
+class LimitExceeded(RunFailed):
+    code = "limit_exceeded"
+
+
+class RunCancelled(RunFailed):
+    code = "cancelled"

@@ -1,0 +1,162 @@
+"""The wire contract: every event a run streams, as one tagged union, and its SSE framing.
+
+Seed fields come first in each payload; Tandem's additions follow. Clients must ignore event
+types they do not know, so new types may be added here; existing fields never change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+AgentName = Literal["Planner", "Coder", "System"]
+InteractionType = Literal["thought", "tool_call", "tool_response"]
+DeltaType = Literal["thought", "message"]
+ChangeType = Literal["created", "modified", "deleted"]
+ErrorCode = Literal[
+    "model_not_configured", "model_error", "cancelled", "interrupted", "limit_exceeded", "busy", "internal"
+]
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Usage(_Payload):
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tool_calls: int = 0
+
+
+class ChatMessage(_Payload):
+    id: int
+    session_id: int
+    role: Literal["user", "assistant"]
+    content: str
+    agent_name: str | None
+    created_at: datetime
+
+
+class CodeChange(_Payload):
+    id: int
+    run_id: str | None
+    project_id: int
+    path: str
+    change_type: ChangeType
+    diff: str
+    created_at: datetime
+    reverted: bool
+
+
+class StartData(_Payload):
+    session_id: int
+    user_message_id: int
+    run_id: str
+    assistant_message_id: int
+
+
+class AgentInteractionData(_Payload):
+    agent_name: AgentName
+    message_type: InteractionType
+    content: str
+    tool_name: str | None = None
+    tool_arguments: dict[str, JsonValue] | None = None
+    timestamp: datetime
+    id: str = Field(description="Unique id of this interaction: `<run_id>:<seq>`.")
+    tool_call_id: str | None = Field(default=None, description="Pairs a `tool_call` with its `tool_response`.")
+
+
+class AgentDeltaData(_Payload):
+    agent_name: AgentName
+    message_type: DeltaType
+    delta: str
+
+
+class FileChangedData(_Payload):
+    path: str
+    change_type: ChangeType
+    change_id: int
+
+
+class CompleteData(_Payload):
+    session_id: int
+    message: ChatMessage
+    code_changes: list[CodeChange]
+    usage: dict[str, Usage] = Field(default_factory=dict, description="Tokens and calls per agent.")
+
+
+class ErrorData(_Payload):
+    message: str
+    code: ErrorCode
+
+
+class _Envelope(_Payload):
+    run_id: str
+    seq: int = Field(ge=1, description="Per-run, starts at 1, strictly increasing, no gaps.")
+
+
+class StartEvent(_Envelope):
+    type: Literal["start"] = "start"
+    data: StartData
+
+
+class AgentInteractionEvent(_Envelope):
+    type: Literal["agent_interaction"] = "agent_interaction"
+    data: AgentInteractionData
+
+
+class AgentDeltaEvent(_Envelope):
+    type: Literal["agent_delta"] = "agent_delta"
+    data: AgentDeltaData
+
+
+class FileChangedEvent(_Envelope):
+    type: Literal["file_changed"] = "file_changed"
+    data: FileChangedData
+
+
+class CompleteEvent(_Envelope):
+    type: Literal["complete"] = "complete"
+    data: CompleteData
+
+
+class ErrorEvent(_Envelope):
+    type: Literal["error"] = "error"
+    data: ErrorData
+
+
+RunEvent = Annotated[
+    StartEvent | AgentInteractionEvent | AgentDeltaEvent | FileChangedEvent | CompleteEvent | ErrorEvent,
+    Field(discriminator="type"),
+]
+EventData = StartData | AgentInteractionData | AgentDeltaData | FileChangedData | CompleteData | ErrorData
+TERMINAL_TYPES = frozenset({"complete", "error"})
+
+_ENVELOPES: dict[type[EventData], type[_Envelope]] = {
+    StartData: StartEvent,
+    AgentInteractionData: AgentInteractionEvent,
+    AgentDeltaData: AgentDeltaEvent,
+    FileChangedData: FileChangedEvent,
+    CompleteData: CompleteEvent,
+    ErrorData: ErrorEvent,
+}
+
+
+EVENT_TYPES: dict[type[EventData], str] = {
+    data_type: envelope_type.model_fields["type"].default for data_type, envelope_type in _ENVELOPES.items()
+}
+
+
+def envelope(run_id: str, seq: int, data: EventData) -> _Envelope:
+    return _ENVELOPES[type(data)](run_id=run_id, seq=seq, data=data)
+
+
+def sse_frame(seq: int, json_text: str) -> bytes:
+    """One SSE event: LF line endings only, `id` first so `Last-Event-ID` resumes exactly here."""
+    return b"id: %d\ndata: %s\n\n" % (seq, json_text.encode())
+
+
+PING_FRAME = b": ping\n\n"

@@ -1,0 +1,400 @@
+"""Runs: one execution of the team for one user message, decoupled from any HTTP request.
+
+A run is its own task. It appends every event to the run's event log and persists it; streams
+only read the log (or, once the log is gone, the database), so a client can leave and come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tandem.agents.events import Delta, FileChanged, Finished, TeamEvent, Thought, ToolCall, ToolResult
+from tandem.agents.team import Team, Turn
+from tandem.errors import Busy, InvalidInput, NotFound, RunFailed, TooLarge
+from tandem.events import (
+    PING_FRAME,
+    AgentDeltaData,
+    AgentInteractionData,
+    CompleteData,
+    ErrorCode,
+    ErrorData,
+    EventData,
+    FileChangedData,
+    StartData,
+    Usage,
+    envelope,
+    sse_frame,
+)
+from tandem.persistence.models import ChatSession, Message, Project, Run, RunEventRow
+from tandem.runs.eventlog import InProcessEventLog
+from tandem.runs.recorder import RunRecorder
+from tandem.services.history import message_out
+from tandem.workspace import changes
+from tandem.workspace.files import ProjectFiles
+
+logger = logging.getLogger(__name__)
+
+TeamFactory = Callable[[], Team]
+_DB_POLL_SECONDS = 0.25
+_TERMINAL = ("complete", "error")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStarted:
+    run: Run
+    created: bool
+    """False when an `Idempotency-Key` matched an earlier run, which is returned instead."""
+
+
+@dataclass(kw_only=True)
+class _Live:
+    task: asyncio.Task[None]
+    stop_reason: ErrorCode | None = None
+
+
+class RunManager:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        log: InProcessEventLog,
+        team_factory: TeamFactory,
+        max_file_bytes: int,
+        max_message_chars: int,
+        ping_seconds: float,
+    ) -> None:
+        self._sessions = sessions
+        self._log = log
+        self._team_factory = team_factory
+        self._max_file_bytes = max_file_bytes
+        self._max_message_chars = max_message_chars
+        self._ping_seconds = ping_seconds
+        self._live: dict[str, _Live] = {}
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    # -- starting -------------------------------------------------------------------------------
+
+    async def start(
+        self, project_id: int, message: str, *, session_id: int | None, idempotency_key: str | None = None
+    ) -> RunStarted:
+        if not message.strip():
+            raise InvalidInput("message is empty")
+        if len(message) > self._max_message_chars:
+            raise TooLarge(
+                f"message is {len(message)} characters; the limit is {self._max_message_chars} "
+                "(TANDEM_MAX_MESSAGE_CHARS)"
+            )
+        if idempotency_key is not None and (earlier := await self._by_key(project_id, idempotency_key)):
+            return RunStarted(run=earlier, created=False)
+        try:
+            run = await self._create(project_id, message, session_id, idempotency_key)
+        except IntegrityError:
+            if idempotency_key is not None and (earlier := await self._by_key(project_id, idempotency_key)):
+                return RunStarted(run=earlier, created=False)
+            active = await self._active_run_id(project_id)
+            raise Busy(f"project {project_id} already has an active run ({active}); wait for it or cancel it") from None
+        await self._launch(run, message)
+        return RunStarted(run=run, created=True)
+
+    async def _by_key(self, project_id: int, key: str) -> Run | None:
+        async with self._sessions() as session:
+            return await session.scalar(select(Run).where(Run.project_id == project_id, Run.idempotency_key == key))
+
+    async def _active_run_id(self, project_id: int) -> str | None:
+        async with self._sessions() as session:
+            return await session.scalar(select(Run.id).where(Run.active_project_id == project_id))
+
+    async def _create(self, project_id: int, message: str, session_id: int | None, key: str | None) -> Run:
+        async with self._sessions.begin() as session:
+            if await session.get(Project, project_id) is None:
+                raise NotFound(f"project {project_id} does not exist")
+            if session_id is None:
+                chat = ChatSession(project_id=project_id, title=" ".join(message.split())[:80])
+                session.add(chat)
+                await session.flush()
+            else:
+                found = await session.get(ChatSession, session_id)
+                if found is None or found.project_id != project_id:
+                    raise NotFound(f"session {session_id} does not exist in project {project_id}")
+                found.updated_at = datetime.now(UTC)
+                chat = found
+            run_id = str(uuid.uuid4())
+            user = Message(session_id=chat.id, role="user", content=message, run_id=run_id)
+            assistant = Message(session_id=chat.id, role="assistant", content="", run_id=run_id)
+            session.add_all([user, assistant])
+            await session.flush()
+            run = Run(
+                id=run_id,
+                project_id=project_id,
+                session_id=chat.id,
+                user_message_id=user.id,
+                assistant_message_id=assistant.id,
+                active_project_id=project_id,
+                idempotency_key=key,
+                owner=self.owner,
+                heartbeat_at=datetime.now(UTC),
+                usage={},
+            )
+            session.add(run)
+        return run
+
+    async def _launch(self, run: Run, message: str) -> None:
+        recorder = RunRecorder(
+            run_id=run.id, message_id=run.assistant_message_id, sessions=self._sessions, log=self._log
+        )
+        self._log.open(run.id)
+        # `start` is in the log before the POST returns, so every stream begins with it.
+        await recorder.emit(
+            StartData(
+                session_id=run.session_id,
+                user_message_id=run.user_message_id,
+                run_id=run.id,
+                assistant_message_id=run.assistant_message_id,
+            )
+        )
+        recorder.start()
+        task = asyncio.create_task(self._execute(run, message, recorder), name=f"run-{run.id}")
+        self._live[run.id] = _Live(task=task)
+
+    # -- executing ------------------------------------------------------------------------------
+
+    async def _execute(self, run: Run, message: str, recorder: RunRecorder) -> None:
+        finished: Finished | None = None
+        error: ErrorData | None = None
+        try:
+            team = self._team_factory()
+            files = ProjectFiles(self._sessions, run.project_id, max_file_bytes=self._max_file_bytes)
+            history = await self._history(run)
+            async for event in team.run_stream(message, files=files, run_id=run.id, history=history):
+                if isinstance(event, Finished):
+                    finished = event
+                else:
+                    await recorder.emit(self._wire(event, recorder))
+        except RunFailed as failure:
+            error = ErrorData.model_validate({"message": failure.message, "code": failure.code})
+        except asyncio.CancelledError:
+            reason = self._live[run.id].stop_reason or "interrupted"
+            error = ErrorData(
+                message="the run was stopped" if reason == "cancelled" else "the server stopped during the run",
+                code=reason,
+            )
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+        except Exception:
+            logger.exception("run %s failed", run.id)
+            error = ErrorData(message="internal error; the server log has the details", code="internal")
+        try:
+            await self._finish(run, recorder, finished, error)
+        finally:
+            self._live.pop(run.id, None)
+
+    @staticmethod
+    def _wire(event: TeamEvent, recorder: RunRecorder) -> EventData:
+        match event:
+            case Delta():
+                return AgentDeltaData(agent_name=event.agent, message_type=event.kind, delta=event.text)
+            case Thought():
+                return AgentInteractionData(
+                    agent_name=event.agent,
+                    message_type="thought",
+                    content=event.content,
+                    timestamp=event.at,
+                    id=recorder.interaction_id(),
+                )
+            case ToolCall():
+                return AgentInteractionData(
+                    agent_name=event.agent,
+                    message_type="tool_call",
+                    content=f"Calling: {event.tool_name}",
+                    tool_name=event.tool_name,
+                    tool_arguments=event.arguments,
+                    timestamp=event.at,
+                    id=recorder.interaction_id(),
+                    tool_call_id=event.tool_call_id,
+                )
+            case ToolResult():
+                return AgentInteractionData(
+                    agent_name="System",
+                    message_type="tool_response",
+                    content=event.content,
+                    tool_name=event.tool_name,
+                    timestamp=event.at,
+                    id=recorder.interaction_id(),
+                    tool_call_id=event.tool_call_id,
+                )
+            case FileChanged():
+                return FileChangedData(path=event.path, change_type=event.change_type, change_id=event.change_id)
+            case Finished():  # pragma: no cover - handled by the caller
+                raise AssertionError("Finished is not streamed")
+
+    async def _history(self, run: Run) -> list[Turn]:
+        async with self._sessions() as session:
+            rows = list(
+                await session.scalars(
+                    select(Message)
+                    .where(Message.session_id == run.session_id, Message.id < run.user_message_id)
+                    .order_by(Message.id)
+                )
+            )
+        turns: list[Turn] = []
+        for user, assistant in zip(rows[::2], rows[1::2], strict=False):
+            if user.role == "user" and assistant.role == "assistant" and assistant.content:
+                turns.append(Turn(user=user.content, assistant=assistant.content))
+        return turns
+
+    async def _finish(
+        self, run: Run, recorder: RunRecorder, finished: Finished | None, error: ErrorData | None
+    ) -> None:
+        usage = {name: u.model_dump() for name, u in (finished.usage if finished else {}).items()}
+        status = (
+            "completed"
+            if error is None
+            else "cancelled"
+            if error.code == "cancelled"
+            else ("interrupted" if error.code == "interrupted" else "failed")
+        )
+
+        async def finalize(session: AsyncSession) -> EventData:
+            terminal: EventData = error or ErrorData(message="the run ended without an answer", code="internal")
+            assistant = await session.get(Message, run.assistant_message_id)
+            assert assistant is not None
+            if finished is not None:
+                assistant.content = finished.output
+                assistant.agent_name = finished.agent
+                terminal = CompleteData(
+                    session_id=run.session_id,
+                    message=message_out(assistant),
+                    code_changes=await changes.list_for_run(session, run.id),
+                    usage={name: Usage(**u) for name, u in usage.items()},
+                )
+            await session.execute(
+                update(Run)
+                .where(Run.id == run.id)
+                .values(
+                    status=status,
+                    error_code=error.code if error else None,
+                    error_message=error.message if error else None,
+                    usage=usage,
+                    active_project_id=None,
+                    finished_at=datetime.now(UTC),
+                )
+            )
+            return terminal
+
+        await recorder.close(finalize)
+
+    # -- stopping -------------------------------------------------------------------------------
+
+    async def cancel(self, run_id: str) -> Run:
+        run = await self.get(run_id)
+        live = self._live.get(run_id)
+        if live is not None and live.stop_reason is None:
+            live.stop_reason = "cancelled"
+            live.task.cancel()
+        return run
+
+    async def shutdown(self) -> None:
+        """Stop every run of this process; each ends with `error`/`interrupted`."""
+        for live in self._live.values():
+            live.stop_reason = live.stop_reason or "interrupted"
+            live.task.cancel()
+        await asyncio.gather(*(live.task for live in list(self._live.values())), return_exceptions=True)
+
+    async def recover(self) -> int:
+        """Mark runs left `running` by a dead process as interrupted, ending their streams."""
+        async with self._sessions.begin() as session:
+            stale = list(await session.scalars(select(Run).where(Run.status == "running")))
+            for run in stale:
+                last = await session.scalar(select(func.max(RunEventRow.seq)).where(RunEventRow.run_id == run.id)) or 0
+                error = ErrorData(message="the server stopped during the run", code="interrupted")
+                session.add(
+                    RunEventRow(
+                        run_id=run.id,
+                        seq=last + 1,
+                        type="error",
+                        payload=envelope(run.id, last + 1, error).model_dump_json(),
+                    )
+                )
+                run.status = "interrupted"
+                run.error_code = "interrupted"
+                run.error_message = error.message
+                run.active_project_id = None
+                run.finished_at = datetime.now(UTC)
+                run.last_seq = last + 1
+        return len(stale)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    async def get(self, run_id: str) -> Run:
+        async with self._sessions() as session:
+            run = await session.get(Run, run_id)
+        if run is None:
+            raise NotFound(f"run {run_id} does not exist")
+        return run
+
+    async def follow(self, run_id: str, after: int = 0) -> AsyncIterator[bytes]:
+        """SSE bytes of the events after seq `after`, live, until the terminal event; pings when idle."""
+        while True:
+            batch = await self._log.read(run_id, after, timeout=self._ping_seconds)
+            if batch is None:
+                async for chunk in self._follow_database(run_id, after):
+                    yield chunk
+                return
+            if batch.frames:
+                after += len(batch.frames)
+                yield b"".join(batch.frames)
+            elif batch.closed:
+                return
+            else:
+                yield PING_FRAME
+
+    async def _follow_database(self, run_id: str, after: int) -> AsyncIterator[bytes]:
+        idle = 0.0
+        while True:
+            async with self._sessions() as session:
+                rows = list(
+                    await session.execute(
+                        select(RunEventRow.seq, RunEventRow.type, RunEventRow.payload)
+                        .where(RunEventRow.run_id == run_id, RunEventRow.seq > after)
+                        .order_by(RunEventRow.seq)
+                        .limit(2000)
+                    )
+                )
+                status = None if rows else await session.scalar(select(Run.status).where(Run.id == run_id))
+            if rows:
+                idle = 0.0
+                after = rows[-1].seq
+                yield b"".join(sse_frame(row.seq, row.payload) for row in rows)
+                if rows[-1].type in _TERMINAL:
+                    return
+                continue
+            if status != "running":
+                return
+            if self._log.has(run_id):
+                # The run went live here between our reads: follow memory from where we are.
+                async for chunk in self.follow(run_id, after):
+                    yield chunk
+                return
+            await asyncio.sleep(_DB_POLL_SECONDS)
+            idle += _DB_POLL_SECONDS
+            if idle >= self._ping_seconds:
+                idle = 0.0
+                yield PING_FRAME
+
+    async def wait(self, run_id: str) -> Run:
+        """Wait for a run to end and return its final state."""
+        async for _ in self.follow(run_id):
+            pass
+        return await self.get(run_id)

@@ -1,0 +1,124 @@
+"""Chat sessions and their messages, with the agent interactions each run streamed."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tandem.errors import NotFound
+from tandem.events import AgentInteractionData, ChatMessage
+from tandem.persistence.models import AgentInteraction, ChatSession, Message, Run
+
+
+class Interaction(AgentInteractionData):
+    seq: int
+
+
+class MessageWithInteractions(ChatMessage):
+    run_id: str | None
+    run_status: str | None
+    error_code: str | None
+    error_message: str | None
+    agent_interactions: list[Interaction]
+
+
+class SessionOut(BaseModel):
+    id: int
+    project_id: int
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def _session_out(row: ChatSession) -> SessionOut:
+    return SessionOut(
+        id=row.id, project_id=row.project_id, title=row.title, created_at=row.created_at, updated_at=row.updated_at
+    )
+
+
+async def list_sessions(session: AsyncSession, project_id: int) -> list[SessionOut]:
+    rows = await session.scalars(
+        select(ChatSession)
+        .where(ChatSession.project_id == project_id)
+        .order_by(ChatSession.updated_at.desc(), ChatSession.id.desc())
+    )
+    return [_session_out(row) for row in rows]
+
+
+async def get_session(session: AsyncSession, session_id: int) -> SessionOut:
+    row = await session.get(ChatSession, session_id)
+    if row is None:
+        raise NotFound(f"session {session_id} does not exist")
+    return _session_out(row)
+
+
+async def delete_session(session: AsyncSession, session_id: int) -> None:
+    row = await session.get(ChatSession, session_id)
+    if row is None:
+        raise NotFound(f"session {session_id} does not exist")
+    await session.delete(row)
+
+
+def message_out(row: Message) -> ChatMessage:
+    return ChatMessage(
+        id=row.id,
+        session_id=row.session_id,
+        role="user" if row.role == "user" else "assistant",
+        content=row.content,
+        agent_name=row.agent_name,
+        created_at=row.created_at,
+    )
+
+
+def interaction_out(row: AgentInteraction) -> Interaction:
+    return Interaction.model_validate(
+        {
+            "agent_name": row.agent_name,
+            "message_type": row.message_type,
+            "content": row.content,
+            "tool_name": row.tool_name,
+            "tool_arguments": row.tool_arguments,
+            "timestamp": row.timestamp,
+            "id": row.id,
+            "tool_call_id": row.tool_call_id,
+            "seq": row.seq,
+        }
+    )
+
+
+async def interactions_of_run(session: AsyncSession, run_id: str) -> list[Interaction]:
+    rows = await session.scalars(
+        select(AgentInteraction).where(AgentInteraction.run_id == run_id).order_by(AgentInteraction.seq)
+    )
+    return [interaction_out(row) for row in rows]
+
+
+async def messages(session: AsyncSession, session_id: int) -> list[MessageWithInteractions]:
+    await get_session(session, session_id)
+    rows = list(await session.scalars(select(Message).where(Message.session_id == session_id).order_by(Message.id)))
+    runs = {run.id: run for run in await session.scalars(select(Run).where(Run.session_id == session_id))}
+    by_message: dict[int, list[Interaction]] = defaultdict(list)
+    for interaction in await session.scalars(
+        select(AgentInteraction)
+        .where(AgentInteraction.message_id.in_([m.id for m in rows]))
+        .order_by(AgentInteraction.message_id, AgentInteraction.seq)
+    ):
+        by_message[interaction.message_id].append(interaction_out(interaction))
+    result = []
+    for row in rows:
+        run = runs.get(row.run_id) if row.run_id else None
+        result.append(
+            MessageWithInteractions(
+                **message_out(row).model_dump(),
+                run_id=row.run_id,
+                run_status=run.status if run else None,
+                error_code=run.error_code if run and row.role == "assistant" else None,
+                error_message=run.error_message if run and row.role == "assistant" else None,
+                agent_interactions=by_message.get(row.id, []),
+            )
+        )
+    return result

@@ -1,0 +1,61 @@
+"""Projects: creating them from templates, naming, deleting."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tandem.errors import Busy, InvalidInput, NotFound
+from tandem.persistence.models import Project, ProjectFile, Run
+from tandem.workspace.templates import TEMPLATES
+
+
+def _clean_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise InvalidInput("project name is empty")
+    return name
+
+
+async def create(session: AsyncSession, name: str, template: str) -> Project:
+    chosen = TEMPLATES.get(template)
+    if chosen is None:
+        raise InvalidInput(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}")
+    project = Project(name=_clean_name(name), template=template)
+    session.add(project)
+    await session.flush()
+    session.add_all(
+        ProjectFile(project_id=project.id, path=path, content=content, size=len(content.encode()))
+        for path, content in chosen.files.items()
+    )
+    await session.flush()
+    return project
+
+
+async def get(session: AsyncSession, project_id: int) -> Project:
+    project = await session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"project {project_id} does not exist")
+    return project
+
+
+async def list_all(session: AsyncSession) -> list[Project]:
+    return list(await session.scalars(select(Project).order_by(Project.updated_at.desc(), Project.id.desc())))
+
+
+async def rename(session: AsyncSession, project_id: int, name: str) -> Project:
+    project = await get(session, project_id)
+    project.name = _clean_name(name)
+    await session.flush()
+    return project
+
+
+async def remove(session: AsyncSession, project_id: int) -> None:
+    project = await get(session, project_id)
+    if (run_id := await active_run_id(session, project_id)) is not None:
+        raise Busy(f"project {project_id} has an active run ({run_id}); cancel it first")
+    await session.execute(delete(Project).where(Project.id == project.id))
+
+
+async def active_run_id(session: AsyncSession, project_id: int) -> str | None:
+    return await session.scalar(select(Run.id).where(Run.active_project_id == project_id))

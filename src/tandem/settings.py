@@ -1,0 +1,71 @@
+"""Configuration: one `Settings`, read from `TANDEM_*` environment variables and `.env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RunLimits(BaseSettings):
+    """Per-run limits; exceeding one ends the run with `limit_exceeded`."""
+
+    model_config = SettingsConfigDict(env_prefix="TANDEM_LIMIT_", env_file=".env", extra="ignore")
+
+    model_requests: int = Field(default=50, ge=1, description="Model requests per run, both agents together.")
+    tool_calls: int = Field(default=200, ge=1, description="Tool calls per run, both agents together.")
+    total_tokens: int | None = Field(default=2_000_000, ge=1, description="Tokens per run; unset for no limit.")
+    wall_seconds: float = Field(default=900.0, gt=0, description="Wall-clock time per run.")
+    tool_output_chars: int = Field(
+        default=20_000, ge=100, description="Tool output shown to the model; the full output is stored."
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TANDEM_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Where the default SQLite database lives.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; default: SQLite file `<data_dir>/tandem.db`."
+    )
+
+    model: str | None = Field(
+        default=None,
+        description="`provider:model` for both agents (`openai:gpt-4o`, `anthropic:claude-sonnet-4-5`, "
+        "`ollama:qwen3`), or `scripted` for the deterministic scripted model (not AI).",
+    )
+    planner_model: str | None = None
+    coder_model: str | None = None
+    model_streaming: bool = Field(
+        default=True,
+        description="Stream model responses. Turn off for servers that cannot stream tool calls; "
+        "events then arrive whole.",
+    )
+
+    scripted_pace: float = Field(default=0.0, ge=0, description="Seconds between scripted model chunks.")
+    scripted_repeat: int = Field(default=1, ge=1, description="How many times the scripted Coder loops.")
+
+    limits: RunLimits = Field(default_factory=RunLimits)
+
+    max_file_bytes: int = Field(default=1_000_000, ge=1, description="Largest project file, in bytes.")
+    max_message_chars: int = Field(default=100_000, ge=1, description="Longest chat message.")
+    ping_seconds: float = Field(default=15.0, gt=0, description="Idle time before an SSE `: ping` comment.")
+    event_retention_seconds: float = Field(
+        default=300.0, ge=0, description="How long a finished run's events stay in memory for fast replay."
+    )
+    frontend_dir: Path | None = Field(default=None, description="Built frontend to serve at `/`.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'tandem.db').resolve()}"
+
+    @property
+    def planner_model_name(self) -> str | None:
+        return self.planner_model or self.model
+
+    @property
+    def coder_model_name(self) -> str | None:
+        return self.coder_model or self.model

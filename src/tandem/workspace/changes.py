@@ -1,0 +1,86 @@
+"""Code changes made by runs, and reverting them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tandem.errors import Conflict, NotFound
+from tandem.events import ChangeType, CodeChange
+from tandem.persistence.models import CodeChangeRow, ProjectFile
+from tandem.workspace.files import put_file
+
+
+def to_wire(row: CodeChangeRow) -> CodeChange:
+    kind: ChangeType = row.change_type  # type: ignore[assignment]
+    return CodeChange(
+        id=row.id,
+        run_id=row.run_id,
+        project_id=row.project_id,
+        path=row.path,
+        change_type=kind,
+        diff=row.diff,
+        created_at=row.created_at,
+        reverted=row.reverted,
+    )
+
+
+async def list_for_run(session: AsyncSession, run_id: str) -> list[CodeChange]:
+    rows = await session.scalars(select(CodeChangeRow).where(CodeChangeRow.run_id == run_id).order_by(CodeChangeRow.id))
+    return [to_wire(row) for row in rows]
+
+
+async def list_for_project(session: AsyncSession, project_id: int) -> list[CodeChange]:
+    rows = await session.scalars(
+        select(CodeChangeRow).where(CodeChangeRow.project_id == project_id).order_by(CodeChangeRow.id.desc())
+    )
+    return [to_wire(row) for row in rows]
+
+
+async def get(session: AsyncSession, change_id: int) -> CodeChange:
+    row = await session.get(CodeChangeRow, change_id)
+    if row is None:
+        raise NotFound(f"code change {change_id} does not exist")
+    return to_wire(row)
+
+
+async def _revert_rows(session: AsyncSession, rows: list[CodeChangeRow]) -> None:
+    """Undo `rows` newest first; refuse all of them if any file changed since its change."""
+    current: dict[str, str | None] = {}
+    for row in rows:
+        if row.path not in current:
+            file = await session.scalar(
+                select(ProjectFile).where(ProjectFile.project_id == row.project_id, ProjectFile.path == row.path)
+            )
+            current[row.path] = file.content if file is not None else None
+    for row in rows:  # newest first: each change must find the file exactly as it left it
+        if current[row.path] != row.after:
+            raise Conflict(f"{row.path!r} changed after change {row.id}; revert refused so no edit is lost")
+        current[row.path] = row.before
+    for row in rows:
+        await put_file(session, row.project_id, row.path, row.before)
+        row.reverted = True
+
+
+async def revert_change(sessions: async_sessionmaker[AsyncSession], change_id: int) -> CodeChange:
+    async with sessions.begin() as session:
+        row = await session.get(CodeChangeRow, change_id)
+        if row is None:
+            raise NotFound(f"code change {change_id} does not exist")
+        if row.reverted:
+            raise Conflict(f"code change {change_id} is already reverted")
+        await _revert_rows(session, [row])
+        return to_wire(row)
+
+
+async def revert_run(sessions: async_sessionmaker[AsyncSession], run_id: str) -> list[CodeChange]:
+    async with sessions.begin() as session:
+        rows = list(
+            await session.scalars(
+                select(CodeChangeRow)
+                .where(CodeChangeRow.run_id == run_id, CodeChangeRow.reverted.is_(False))
+                .order_by(CodeChangeRow.id.desc())
+            )
+        )
+        await _revert_rows(session, rows)
+        return [to_wire(row) for row in reversed(rows)]

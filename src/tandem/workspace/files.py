@@ -1,0 +1,178 @@
+"""A project's files, stored in the database so every process sees the same tree."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tandem.errors import Conflict, NotFound, TooLarge
+from tandem.events import ChangeType
+from tandem.persistence.models import CodeChangeRow, ProjectFile
+from tandem.workspace.paths import project_path
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileInfo:
+    path: str
+    size: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileContent(FileInfo):
+    content: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchHit:
+    path: str
+    line: int
+    text: str
+
+
+def unified_diff(path: str, before: str | None, after: str | None) -> str:
+    lines = difflib.unified_diff(
+        (before or "").splitlines(keepends=True),
+        (after or "").splitlines(keepends=True),
+        fromfile="/dev/null" if before is None else f"a/{path}",
+        tofile="/dev/null" if after is None else f"b/{path}",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+
+
+def check_size(content: str, max_bytes: int) -> None:
+    size = len(content.encode())
+    if size > max_bytes:
+        raise TooLarge(f"file is {size} bytes; the limit is {max_bytes} bytes (TANDEM_MAX_FILE_BYTES)")
+
+
+def _info(row: ProjectFile) -> FileInfo:
+    return FileInfo(path=row.path, size=row.size, updated_at=row.updated_at)
+
+
+async def _get(session: AsyncSession, project_id: int, path: str) -> ProjectFile | None:
+    return await session.scalar(
+        select(ProjectFile).where(ProjectFile.project_id == project_id, ProjectFile.path == path)
+    )
+
+
+async def put_file(session: AsyncSession, project_id: int, path: str, content: str | None) -> ProjectFile | None:
+    """Set a file's content inside the caller's transaction; `None` deletes it."""
+    row = await _get(session, project_id, path)
+    if content is None:
+        if row is not None:
+            await session.delete(row)
+        return None
+    size = len(content.encode())
+    if row is None:
+        row = ProjectFile(project_id=project_id, path=path, content=content, size=size)
+        session.add(row)
+    else:
+        row.content = content
+        row.size = size
+    await session.flush()
+    return row
+
+
+class ProjectFiles:
+    """File operations of one project. Each call is one transaction; agent writes record a change."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], project_id: int, *, max_file_bytes: int) -> None:
+        self._sessions = sessions
+        self.project_id = project_id
+        self._max_file_bytes = max_file_bytes
+
+    async def list_files(self) -> list[FileInfo]:
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(ProjectFile).where(ProjectFile.project_id == self.project_id).order_by(ProjectFile.path)
+            )
+            return [_info(row) for row in rows]
+
+    async def read(self, path: str) -> FileContent:
+        path = project_path(path)
+        async with self._sessions() as session:
+            row = await _get(session, self.project_id, path)
+            if row is None:
+                raise NotFound(f"file {path!r} does not exist")
+            return FileContent(path=row.path, size=row.size, updated_at=row.updated_at, content=row.content)
+
+    async def write(
+        self, path: str, content: str, *, run_id: str | None = None
+    ) -> tuple[FileInfo, CodeChangeRow | None]:
+        path = project_path(path)
+        check_size(content, self._max_file_bytes)
+        async with self._sessions.begin() as session:
+            existing = await _get(session, self.project_id, path)
+            before = existing.content if existing is not None else None
+            row = await put_file(session, self.project_id, path, content)
+            assert row is not None
+            change = None
+            if run_id is not None and before != content:
+                change = self._record(session, run_id, path, before, content)
+            await session.flush()
+            return _info(row), change
+
+    async def delete(self, path: str, *, run_id: str | None = None) -> CodeChangeRow | None:
+        path = project_path(path)
+        async with self._sessions.begin() as session:
+            row = await _get(session, self.project_id, path)
+            if row is None:
+                raise NotFound(f"file {path!r} does not exist")
+            before = row.content
+            await session.delete(row)
+            change = self._record(session, run_id, path, before, None) if run_id is not None else None
+            await session.flush()
+            return change
+
+    async def rename(self, path: str, new_path: str) -> FileInfo:
+        path, new_path = project_path(path), project_path(new_path)
+        async with self._sessions.begin() as session:
+            row = await _get(session, self.project_id, path)
+            if row is None:
+                raise NotFound(f"file {path!r} does not exist")
+            if new_path != path and await _get(session, self.project_id, new_path) is not None:
+                raise Conflict(f"file {new_path!r} already exists")
+            row.path = new_path
+            await session.flush()
+            return _info(row)
+
+    async def search(self, pattern: str, *, limit: int = 200) -> list[SearchHit]:
+        """Lines matching a regular expression (or the literal text, if it is not a valid one)."""
+        try:
+            regex = re.compile(pattern)
+        except re.error:
+            regex = re.compile(re.escape(pattern))
+        hits: list[SearchHit] = []
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(ProjectFile).where(ProjectFile.project_id == self.project_id).order_by(ProjectFile.path)
+            )
+            for row in rows:
+                for number, text in enumerate(row.content.splitlines(), start=1):
+                    if regex.search(text):
+                        hits.append(SearchHit(path=row.path, line=number, text=text[:300]))
+                        if len(hits) >= limit:
+                            return hits
+        return hits
+
+    def _record(
+        self, session: AsyncSession, run_id: str, path: str, before: str | None, after: str | None
+    ) -> CodeChangeRow:
+        kind: ChangeType = "created" if before is None else "deleted" if after is None else "modified"
+        change = CodeChangeRow(
+            project_id=self.project_id,
+            run_id=run_id,
+            path=path,
+            change_type=kind,
+            before=before,
+            after=after,
+            diff=unified_diff(path, before, after),
+        )
+        session.add(change)
+        return change
