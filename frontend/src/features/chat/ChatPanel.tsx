@@ -1,0 +1,182 @@
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef } from 'react';
+import { useCancelRun } from '../../api/runs';
+import { useMessages } from '../../api/sessions';
+import type { Message } from '../../api/types';
+import { AssistantMessage } from './AssistantMessage';
+import { Composer } from './Composer';
+import { HealthBanner } from './HealthBanner';
+import { SessionBar } from './SessionBar';
+import { isClosed, type StreamStatus } from './streamReducer';
+import { UserMessage } from './UserMessage';
+import { useChatRun } from './useChatRun';
+
+export interface ChatPanelProps {
+  projectId: number;
+  sessionId: number | null;
+  onSessionChange: (id: number | null) => void;
+}
+
+function historyStatus(m: Message): StreamStatus {
+  switch (m.run_status) {
+    case 'running':
+      return 'streaming';
+    case 'cancelled':
+      return 'cancelled';
+    case 'failed':
+    case 'interrupted':
+      return 'error';
+    default:
+      return 'complete';
+  }
+}
+
+function HistoryMessage({ m, projectId }: { m: Message; projectId: number }) {
+  if (m.role === 'user') return <UserMessage text={m.content} createdAt={m.created_at} />;
+  const status = historyStatus(m);
+  return (
+    <AssistantMessage
+      projectId={projectId}
+      status={status}
+      interactions={m.agent_interactions ?? []}
+      content={m.content || null}
+      agentName={m.agent_name}
+      createdAt={m.created_at}
+      runId={m.run_id ?? null}
+      error={
+        status === 'error'
+          ? { code: m.run_status ?? 'failed', message: 'The run ended before it finished.' }
+          : null
+      }
+    />
+  );
+}
+
+/** The seed's chat panel: history, the live run, and the message box. */
+export function ChatPanel({ projectId, sessionId, onSessionChange }: ChatPanelProps) {
+  const { live, send, attach, clear, runId } = useChatRun({
+    projectId,
+    onSession: onSessionChange,
+  });
+  const messages = useMessages(sessionId);
+  const cancel = useCancelRun();
+  const running = live !== null && !isClosed(live.stream);
+  const stopping = running && (cancel.isPending || cancel.isSuccess);
+
+  // After a reload the last assistant message may still be running: follow it from the last
+  // interaction the history already holds, so nothing is shown twice.
+  const attachedRef = useRef<string | null>(null);
+  useEffect(() => {
+    if (!messages.data || running) return;
+    const last = [...messages.data].reverse().find((m) => m.role === 'assistant');
+    if (
+      last &&
+      last.run_status === 'running' &&
+      last.run_id &&
+      last.run_id !== live?.stream.runId &&
+      last.run_id !== attachedRef.current
+    ) {
+      attachedRef.current = last.run_id;
+      cancel.reset();
+      attach(last);
+    }
+  }, [messages.data, running, live, attach, cancel]);
+
+  const onSend = useCallback(
+    (text: string) => {
+      cancel.reset();
+      send(text, sessionId);
+    },
+    [cancel, send, sessionId],
+  );
+
+  const onStop = useCallback(() => {
+    void runId().then((id) => {
+      if (id) cancel.mutate(id);
+    });
+  }, [runId, cancel]);
+
+  const onSelectSession = useCallback(
+    (id: number | null) => {
+      clear();
+      onSessionChange(id);
+    },
+    [clear, onSessionChange],
+  );
+
+  const showLive = live !== null && (live.stream.sessionId === null || live.stream.sessionId === sessionId);
+  const history = useMemo(() => {
+    const all = messages.data ?? [];
+    if (!showLive || !live) return all;
+    const hide = new Set<number>();
+    if (live.stream.assistantMessageId !== null) hide.add(live.stream.assistantMessageId);
+    // The user message is drawn by the live run only when it was sent from this page.
+    if (live.userText !== null && live.stream.userMessageId !== null) {
+      hide.add(live.stream.userMessageId);
+    }
+    return all.filter((m) => !hide.has(m.id));
+  }, [messages.data, live, showLive]);
+
+  // Keep the newest step in view, unless the reader scrolled up to look at something.
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const stickRef = useRef(true);
+  useLayoutEffect(() => {
+    const el = scrollRef.current;
+    if (el && stickRef.current) el.scrollTop = el.scrollHeight;
+  });
+
+  const s = live?.stream;
+  return (
+    <div className="chat-panel">
+      <HealthBanner />
+      <SessionBar
+        projectId={projectId}
+        sessionId={sessionId}
+        disabled={running}
+        onSelect={onSelectSession}
+      />
+      <div
+        className="chat-messages"
+        ref={scrollRef}
+        data-testid="chat-messages"
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          stickRef.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+        }}
+      >
+        {messages.isError ? <div className="error-text">{messages.error.message}</div> : null}
+        {history.length === 0 && !showLive ? (
+          <div className="muted pad">
+            Describe a change and the Planner and the Coder will work on the project's files.
+          </div>
+        ) : null}
+        {history.map((m) => (
+          <HistoryMessage key={m.id} m={m} projectId={projectId} />
+        ))}
+        {showLive && live && s ? (
+          <>
+            {live.userText !== null ? (
+              <UserMessage text={live.userText} createdAt={live.sentAt} />
+            ) : null}
+            <AssistantMessage
+              projectId={projectId}
+              live
+              status={s.status}
+              interactions={s.interactions}
+              draft={s.draft}
+              content={s.content}
+              agentName={s.agentName}
+              createdAt={s.message?.created_at ?? live.sentAt}
+              error={s.error}
+              usage={s.usage}
+              runId={s.runId}
+              codeChanges={s.status === 'complete' ? s.codeChanges : null}
+              stopping={stopping}
+            />
+          </>
+        ) : null}
+      </div>
+      {cancel.error ? <div className="error-text">Stop failed: {cancel.error.message}</div> : null}
+      <Composer running={running} stopping={stopping} onSend={onSend} onStop={onStop} />
+    </div>
+  );
+}

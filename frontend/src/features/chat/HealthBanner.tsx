@@ -1,0 +1,24 @@
+import { useHealth } from '../../api/health';
+
+/** Says plainly when no model is configured, and labels the scripted model as not AI. */
+export function HealthBanner() {
+  const health = useHealth();
+  if (!health.data) return null;
+  const { models } = health.data;
+  return (
+    <>
+      {!models.configured ? (
+        <div className="banner banner-warn" role="alert" data-testid="no-model-banner">
+          <strong>No AI model is configured.</strong> The agents cannot run until one is.{' '}
+          {models.hint ? <span>{models.hint}</span> : null}
+        </div>
+      ) : null}
+      {models.scripted ? (
+        <div className="banner banner-info" data-testid="scripted-badge">
+          <span className="badge badge-scripted">scripted model — not AI</span> Answers come from a
+          fixed script for tests and demos.
+        </div>
+      ) : null}
+    </>
+  );
+}

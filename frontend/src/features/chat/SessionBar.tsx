@@ -1,0 +1,43 @@
+import { useSessions } from '../../api/sessions';
+import { formatTime } from '../../components/format';
+
+export function SessionBar({
+  projectId,
+  sessionId,
+  disabled,
+  onSelect,
+}: {
+  projectId: number;
+  sessionId: number | null;
+  disabled: boolean;
+  onSelect: (id: number | null) => void;
+}) {
+  const sessions = useSessions(projectId);
+  const list = sessions.data ?? [];
+  return (
+    <div className="session-bar">
+      <label className="sr-only" htmlFor="session-select">
+        Chat session
+      </label>
+      <select
+        id="session-select"
+        value={sessionId ?? ''}
+        disabled={disabled}
+        onChange={(e) => onSelect(e.target.value ? Number(e.target.value) : null)}
+      >
+        {sessionId === null ? <option value="">New session</option> : null}
+        {list.map((s) => (
+          <option key={s.id} value={s.id}>
+            {s.title || `Session ${s.id}`} · {formatTime(s.updated_at)}
+          </option>
+        ))}
+        {sessionId !== null && !list.some((s) => s.id === sessionId) ? (
+          <option value={sessionId}>Session {sessionId}</option>
+        ) : null}
+      </select>
+      <button type="button" className="small" disabled={disabled} onClick={() => onSelect(null)}>
+        + New session
+      </button>
+    </div>
+  );
+}

@@ -1,0 +1,30 @@
+import { useProjectChanges } from '../../api/changes';
+import type { CodeChange } from '../../api/types';
+import { RunChangeGroup } from './ChangeList';
+
+function groupByRun(changes: CodeChange[]): [string, CodeChange[]][] {
+  const groups = new Map<string, CodeChange[]>();
+  for (const c of changes) {
+    const g = groups.get(c.run_id);
+    if (g) g.push(c);
+    else groups.set(c.run_id, [c]);
+  }
+  return [...groups.entries()];
+}
+
+/** Every change the agents made to the project, newest run first. */
+export function ChangesPanel({ projectId }: { projectId: number }) {
+  const changes = useProjectChanges(projectId);
+  if (changes.isPending) return <div className="muted pad">Loading changes…</div>;
+  if (changes.isError) return <div className="error-text pad">{changes.error.message}</div>;
+  if (changes.data.length === 0) {
+    return <div className="muted pad">No code changes yet. The Coder's edits show up here.</div>;
+  }
+  return (
+    <div className="changes-panel">
+      {groupByRun(changes.data).map(([runId, list]) => (
+        <RunChangeGroup key={runId} runId={runId} changes={list} projectId={projectId} />
+      ))}
+    </div>
+  );
+}

@@ -1,0 +1,90 @@
+import { useCallback, useState } from 'react';
+import { Link, useParams, useSearchParams } from 'react-router-dom';
+import { projectsApi, useProject } from '../../api/projects';
+import { ChatPanel } from '../chat/ChatPanel';
+import { FileTree } from '../files/FileTree';
+import { ChangesPanel } from './ChangesPanel';
+import { EditorPane } from './EditorPane';
+
+type Tab = 'chat' | 'changes';
+
+/** File tree, editor and the agents' panel for one project. The open file and the chat
+ * session live in the URL so that a reload comes back to the same place. */
+export function EditorPage() {
+  const params = useParams();
+  const projectId = Number(params.projectId);
+  const [search, setSearch] = useSearchParams();
+  const [tab, setTab] = useState<Tab>('chat');
+  const project = useProject(projectId);
+
+  const openPath = search.get('file');
+  const sessionParam = search.get('session');
+  const sessionId = sessionParam ? Number(sessionParam) : null;
+
+  const setParam = useCallback(
+    (key: string, value: string | null) => {
+      setSearch(
+        (prev) => {
+          const next = new URLSearchParams(prev);
+          if (value === null) next.delete(key);
+          else next.set(key, value);
+          return next;
+        },
+        { replace: true },
+      );
+    },
+    [setSearch],
+  );
+  const onOpen = useCallback((p: string | null) => setParam('file', p), [setParam]);
+  const onSessionChange = useCallback(
+    (id: number | null) => setParam('session', id === null ? null : String(id)),
+    [setParam],
+  );
+
+  if (!Number.isFinite(projectId)) return <div className="pad">Unknown project.</div>;
+  return (
+    <div className="editor-page">
+      <header className="topbar">
+        <Link to="/">← Projects</Link>
+        <h1>{project.data?.name ?? (project.isError ? 'Project not found' : '…')}</h1>
+        <a className="small-link" href={projectsApi.downloadUrl(projectId)} download>
+          Download .zip
+        </a>
+      </header>
+      <div className="workspace">
+        <FileTree projectId={projectId} openPath={openPath} onOpen={onOpen} />
+        <main className="editor-area">
+          {openPath ? (
+            <EditorPane key={openPath} projectId={projectId} path={openPath} />
+          ) : (
+            <div className="muted pad">Open a file from the tree.</div>
+          )}
+        </main>
+        <aside className="side-panel">
+          <div className="tabs" role="tablist">
+            <button type="button" role="tab" aria-selected={tab === 'chat'} onClick={() => setTab('chat')}>
+              Chat
+            </button>
+            <button
+              type="button"
+              role="tab"
+              aria-selected={tab === 'changes'}
+              onClick={() => setTab('changes')}
+            >
+              Changes
+            </button>
+          </div>
+          {/* Chat stays mounted on the Changes tab: unmounting it would drop the live stream. */}
+          <div hidden={tab !== 'chat'} className="tab-body">
+            <ChatPanel projectId={projectId} sessionId={sessionId} onSessionChange={onSessionChange} />
+          </div>
+          {tab === 'changes' ? (
+            <div className="tab-body">
+              <ChangesPanel projectId={projectId} />
+            </div>
+          ) : null}
+        </aside>
+      </div>
+    </div>
+  );
+}

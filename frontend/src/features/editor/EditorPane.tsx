@@ -1,0 +1,126 @@
+import { useCallback, useEffect, useState } from 'react';
+import { useFile, useWriteFile } from '../../api/files';
+import type { FileContent } from '../../api/types';
+import { CodeEditor } from './CodeEditor';
+
+interface Loaded {
+  path: string;
+  /** The server text the editor's document started from: "dirty" means draft !== base. */
+  base: string;
+  draft: string;
+  revision: number;
+}
+
+/** The open file: follows the server copy (agent writes, reverts) while it has no unsaved
+ * edits, and asks before overwriting edits that it does have. */
+export function EditorPane({ projectId, path }: { projectId: number; path: string }) {
+  const file = useFile(projectId, path);
+  const write = useWriteFile(projectId);
+  const [doc, setDoc] = useState<Loaded | null>(null);
+  const [incoming, setIncoming] = useState<FileContent | null>(null);
+
+  const server = file.data && file.data.path === path ? file.data : undefined;
+
+  // Reconcile the editor with the server copy whenever either changes. Idempotent, so running
+  // it on every keystroke costs nothing.
+  useEffect(() => {
+    if (!server) return;
+    const d = doc;
+    if (!d || d.path !== path) {
+      setIncoming(null);
+      setDoc({ path, base: server.content, draft: server.content, revision: (d?.revision ?? 0) + 1 });
+    } else if (server.content === d.base) {
+      // in step
+    } else if (server.content === d.draft) {
+      setIncoming(null);
+      setDoc({ ...d, base: server.content }); // our own save came back
+    } else if (d.draft === d.base) {
+      setIncoming(null);
+      setDoc({ ...d, base: server.content, draft: server.content, revision: d.revision + 1 });
+    } else if (incoming?.content !== server.content) {
+      setIncoming(server);
+    }
+  }, [server, path, doc, incoming]);
+
+  const onChange = useCallback(
+    (text: string) => setDoc((d) => (d && d.draft !== text ? { ...d, draft: text } : d)),
+    [],
+  );
+
+  const save = useCallback(() => {
+    if (!doc || doc.path !== path) return;
+    write.mutate({ path, content: doc.draft });
+  }, [doc, path, write]);
+
+  const takeIncoming = () => {
+    if (!incoming) return;
+    setDoc((d) =>
+      d ? { ...d, base: incoming.content, draft: incoming.content, revision: d.revision + 1 } : d,
+    );
+    setIncoming(null);
+  };
+
+  // Keeping one's edits rebases them on the new server copy: still unsaved, no longer warned.
+  const keepMine = () => {
+    if (!incoming) return;
+    const base = incoming.content;
+    setDoc((d) => (d ? { ...d, base } : d));
+    setIncoming(null);
+  };
+
+  if (file.isError) {
+    return (
+      <div className="editor-pane">
+        <div className="muted pad" data-testid="file-missing">
+          {file.error.message || `${path} could not be opened.`}
+        </div>
+      </div>
+    );
+  }
+  if (!doc || doc.path !== path) {
+    return (
+      <div className="editor-pane">
+        <div className="muted pad">Opening {path}…</div>
+      </div>
+    );
+  }
+  const dirty = doc.draft !== doc.base;
+  return (
+    <div className="editor-pane">
+      <div className="editor-toolbar">
+        <span className="editor-path" data-testid="open-file">
+          {path}
+          {dirty ? <span title="Unsaved changes"> ●</span> : null}
+        </span>
+        <button
+          type="button"
+          className="small primary"
+          disabled={!dirty || write.isPending}
+          onClick={save}
+          title="Save (Ctrl+S)"
+        >
+          {write.isPending ? 'Saving…' : 'Save'}
+        </button>
+      </div>
+      {write.error ? <div className="error-text pad">Save failed: {write.error.message}</div> : null}
+      {incoming ? (
+        <div className="banner banner-warn">
+          The agents changed this file while you were editing it.{' '}
+          <button type="button" className="small" onClick={takeIncoming}>
+            Load their version
+          </button>{' '}
+          <button type="button" className="small" onClick={keepMine}>
+            Keep mine
+          </button>
+        </div>
+      ) : null}
+      <CodeEditor
+        path={path}
+        value={doc.draft}
+        revision={doc.revision}
+        onChange={onChange}
+        onSave={save}
+      />
+    </div>
+  );
+}

@@ -1,0 +1,175 @@
+import { useState, type FormEvent } from 'react';
+import { useDeleteFile, useFiles, useRenameFile, useWriteFile } from '../../api/files';
+import { buildTree, type TreeNode } from './tree';
+
+interface FileTreeProps {
+  projectId: number;
+  openPath: string | null;
+  onOpen: (path: string | null) => void;
+}
+
+function PathForm({
+  initial,
+  label,
+  onSubmit,
+  onCancel,
+}: {
+  initial: string;
+  label: string;
+  onSubmit: (path: string) => void;
+  onCancel: () => void;
+}) {
+  const [value, setValue] = useState(initial);
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    const v = value.trim().replace(/^\/+/, '');
+    if (v) onSubmit(v);
+  }
+  return (
+    <form className="path-form" onSubmit={submit}>
+      <input
+        aria-label={label}
+        autoFocus
+        value={value}
+        onChange={(e) => setValue(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Escape') onCancel();
+        }}
+      />
+      <button type="submit" className="small">
+        OK
+      </button>
+      <button type="button" className="small" onClick={onCancel}>
+        Cancel
+      </button>
+    </form>
+  );
+}
+
+export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
+  const files = useFiles(projectId);
+  const write = useWriteFile(projectId);
+  const rename = useRenameFile(projectId);
+  const remove = useDeleteFile(projectId);
+  const [creating, setCreating] = useState(false);
+  const [renaming, setRenaming] = useState<string | null>(null);
+  const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
+  const error = write.error ?? rename.error ?? remove.error;
+
+  function toggle(dir: string) {
+    setCollapsed((s) => {
+      const n = new Set(s);
+      if (n.has(dir)) n.delete(dir);
+      else n.add(dir);
+      return n;
+    });
+  }
+
+  function renderNode(node: TreeNode, depth: number) {
+    const indent = { paddingLeft: `${depth * 12 + 6}px` };
+    if (node.kind === 'dir') {
+      const isCollapsed = collapsed.has(node.path);
+      return (
+        <li key={`d:${node.path}`} role="treeitem" aria-expanded={!isCollapsed}>
+          <button type="button" className="tree-row tree-dir" style={indent} onClick={() => toggle(node.path)}>
+            {isCollapsed ? '▸' : '▾'} {node.name}
+          </button>
+          {isCollapsed ? null : <ul role="group">{node.children.map((c) => renderNode(c, depth + 1))}</ul>}
+        </li>
+      );
+    }
+    if (renaming === node.path) {
+      return (
+        <li key={`f:${node.path}`} role="treeitem" style={indent}>
+          <PathForm
+            initial={node.path}
+            label={`New path for ${node.path}`}
+            onCancel={() => setRenaming(null)}
+            onSubmit={(newPath) => {
+              rename.mutate(
+                { path: node.path, newPath },
+                {
+                  onSuccess: () => {
+                    setRenaming(null);
+                    if (openPath === node.path) onOpen(newPath);
+                  },
+                },
+              );
+            }}
+          />
+        </li>
+      );
+    }
+    return (
+      <li key={`f:${node.path}`} role="treeitem" aria-selected={openPath === node.path}>
+        <div className={`tree-row tree-file${openPath === node.path ? ' active' : ''}`} style={indent}>
+          <button type="button" className="tree-name" data-testid="tree-file" data-path={node.path} onClick={() => onOpen(node.path)}>
+            {node.name}
+          </button>
+          <span className="tree-actions">
+            <button type="button" className="icon" title={`Rename ${node.path}`} aria-label={`Rename ${node.path}`} onClick={() => setRenaming(node.path)}>
+              ✎
+            </button>
+            <button
+              type="button"
+              className="icon"
+              title={`Delete ${node.path}`}
+              aria-label={`Delete ${node.path}`}
+              onClick={() => {
+                if (!window.confirm(`Delete ${node.path}?`)) return;
+                remove.mutate(node.path, {
+                  onSuccess: () => {
+                    if (openPath === node.path) onOpen(null);
+                  },
+                });
+              }}
+            >
+              🗑
+            </button>
+          </span>
+        </div>
+      </li>
+    );
+  }
+
+  return (
+    <nav className="file-tree" aria-label="Project files">
+      <div className="panel-head">
+        <span>Files</span>
+        <button type="button" className="small" onClick={() => setCreating(true)}>
+          + New file
+        </button>
+      </div>
+      {creating ? (
+        <PathForm
+          initial=""
+          label="New file path"
+          onCancel={() => setCreating(false)}
+          onSubmit={(path) =>
+            write.mutate(
+              { path, content: '' },
+              {
+                onSuccess: () => {
+                  setCreating(false);
+                  onOpen(path);
+                },
+              },
+            )
+          }
+        />
+      ) : null}
+      {error ? <div className="error-text pad">{error.message}</div> : null}
+      {files.isPending ? <div className="muted pad">Loading…</div> : null}
+      {files.isError ? <div className="error-text pad">{files.error.message}</div> : null}
+      {files.data ? (
+        files.data.length === 0 ? (
+          <div className="muted pad">No files yet.</div>
+        ) : (
+          <ul role="tree" data-testid="file-tree">
+            {buildTree(files.data).map((n) => renderNode(n, 0))}
+          </ul>
+        )
+      ) : null}
+    </nav>
+  );
+}

@@ -1,0 +1,46 @@
+import type { FileInfo } from '../../api/types';
+
+export interface TreeDir {
+  kind: 'dir';
+  name: string;
+  path: string;
+  children: TreeNode[];
+}
+
+export interface TreeFile {
+  kind: 'file';
+  name: string;
+  path: string;
+  size: number;
+}
+
+export type TreeNode = TreeDir | TreeFile;
+
+/** Nest a flat, path-sorted file list into folders; folders first, then files, by name. */
+export function buildTree(files: FileInfo[]): TreeNode[] {
+  const root: TreeDir = { kind: 'dir', name: '', path: '', children: [] };
+  const dirs = new Map<string, TreeDir>([['', root]]);
+  for (const f of files) {
+    const parts = f.path.split('/');
+    let parent = root;
+    for (let i = 0; i < parts.length - 1; i++) {
+      const dirPath = parts.slice(0, i + 1).join('/');
+      let dir = dirs.get(dirPath);
+      if (!dir) {
+        dir = { kind: 'dir', name: parts[i] ?? '', path: dirPath, children: [] };
+        dirs.set(dirPath, dir);
+        parent.children.push(dir);
+      }
+      parent = dir;
+    }
+    parent.children.push({ kind: 'file', name: parts[parts.length - 1] ?? f.path, path: f.path, size: f.size });
+  }
+  const sort = (nodes: TreeNode[]) => {
+    nodes.sort((a, b) =>
+      a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'dir' ? -1 : 1,
+    );
+    for (const n of nodes) if (n.kind === 'dir') sort(n.children);
+  };
+  sort(root.children);
+  return root.children;
+}
