@@ -4,6 +4,7 @@ batches, so the stream never waits for the database and the database never sees 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ class RunRecorder:
         self._interactions: list[dict[str, Any]] = []
         self._lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
 
     def start(self) -> None:
         self._flusher = asyncio.create_task(self._flush_loop(), name=f"recorder-{self.run_id}")
@@ -107,9 +109,11 @@ class RunRecorder:
         )
 
     async def _flush_loop(self) -> None:
+        # Never cancelled mid-flush (a half-done batch would be lost): `close` sets `_closing`.
         idle = 0.0
-        while True:
-            await asyncio.sleep(self._flush_interval)
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self._flush_interval)
             idle += self._flush_interval
             if self._events or idle >= self._heartbeat_interval:
                 idle = 0.0
@@ -121,8 +125,8 @@ class RunRecorder:
     async def close(self, finalize: Callable[[AsyncSession], Awaitable[EventData]]) -> None:
         """Persist everything, `finalize`'s updates and the terminal event it returns in one
         transaction, then publish that event: a client that sees it finds the history complete."""
+        self._closing.set()
         if self._flusher is not None:
-            self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
         frame = b""
         try:
