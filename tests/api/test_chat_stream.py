@@ -32,7 +32,8 @@ def check_seed_fields(event: Event) -> None:
         assert data["tool_arguments"] is None or isinstance(data["tool_arguments"], dict)
         datetime.fromisoformat(data["timestamp"].replace("Z", "+00:00"))
         if data["message_type"] == "tool_call":
-            assert data["tool_name"] and isinstance(data["tool_arguments"], dict)
+            assert data["tool_name"]
+            assert isinstance(data["tool_arguments"], dict)
     elif event.type == "complete":
         message = data["message"]
         assert {"id", "session_id", "role", "content", "agent_name", "created_at"} <= set(message)

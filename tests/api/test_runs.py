@@ -154,12 +154,14 @@ async def test_killed_server_leaves_the_run_interrupted(start_server: ServerFact
         assert run["status"] == "interrupted"
         events = await attach(client, run_id, params={"after": 3})
         assert events[0].id == 4
-        assert events[-1].type == "error" and events[-1].data["code"] == "interrupted"
+        assert events[-1].type == "error"
+        assert events[-1].data["code"] == "interrupted"
         assert [e.id for e in events] == list(range(4, events[-1].id + 1))
         again = await client.post(f"/chat/{project_id}", json={"message": "after the crash"})
         assert again.json()["status"] == "completed"
 
 
 def test_server_fixture_is_a_real_socket(scripted_server: Server) -> None:
-    assert scripted_server.process is not None and scripted_server.process.poll() is None
+    assert scripted_server.process is not None
+    assert scripted_server.process.poll() is None
     assert httpx.get(f"{scripted_server.url}/api/v1/health").json()["models"]["scripted"] is True

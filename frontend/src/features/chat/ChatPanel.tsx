@@ -103,7 +103,10 @@ export function ChatPanel({ projectId, sessionId, onSessionChange }: ChatPanelPr
     [clear, onSessionChange],
   );
 
-  const showLive = live !== null && (live.stream.sessionId === null || live.stream.sessionId === sessionId);
+  // Between `start` naming a new session and the owner switching to it, sessionId is still null.
+  const showLive =
+    live !== null &&
+    (sessionId === null || live.stream.sessionId === null || live.stream.sessionId === sessionId);
   const history = useMemo(() => {
     const all = messages.data ?? [];
     if (!showLive || !live) return all;
