@@ -1,0 +1,201 @@
+import { useState } from 'react';
+import { act, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Health, Message } from '../../api/types';
+import * as f from '../../test/fixtures';
+import { mockApi, renderWithClient } from '../../test/render';
+import { ChatPanel } from './ChatPanel';
+
+const health = (over: Partial<Health['models']> = {}): Health => ({
+  status: 'ok',
+  version: '0.1.0',
+  models: { planner: 'scripted', coder: 'scripted', configured: true, scripted: false, hint: null, ...over },
+});
+
+function baseRoutes(messages: Message[] = []) {
+  return {
+    'GET /api/v1/health': () => f.jsonResponse(health()),
+    'GET /api/v1/projects/1/sessions': () => f.jsonResponse([]),
+    'GET /api/v1/sessions/1/messages': () => f.jsonResponse(messages),
+  };
+}
+
+function Panel({ initialSession = null }: { initialSession?: number | null }) {
+  const [session, setSession] = useState<number | null>(initialSession);
+  return <ChatPanel projectId={1} sessionId={session} onSessionChange={setSession} />;
+}
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+});
+
+describe('ChatPanel', () => {
+  it('shows the user message and the placeholder at once, streams steps, then the answer', async () => {
+    const sse = f.controlledSse();
+    const { calls } = mockApi({ ...baseRoutes(), 'POST /api/v1/chat/1/stream': () => sse.response });
+    renderWithClient(<Panel />);
+
+    const box = screen.getByRole('textbox', { name: 'Message' });
+    await userEvent.type(box, 'Add a dark mode toggle{Enter}');
+
+    // Before any event arrives:
+    expect(screen.getByTestId('user-message')).toHaveTextContent('Add a dark mode toggle');
+    expect(screen.getByText(/AI is thinking…/)).toBeInTheDocument();
+    expect(box).toHaveValue('');
+    const live = screen.getByTestId('assistant-message');
+    expect(live).toHaveAttribute('aria-live', 'polite');
+
+    act(() => sse.push([f.start(), f.interaction(2, { content: 'Reading the code' })]));
+    expect(await screen.findByText('Reading the code')).toBeInTheDocument();
+
+    act(() =>
+      sse.push([
+        f.interaction(3, {
+          agent_name: 'Coder',
+          message_type: 'tool_call',
+          tool_name: 'write_file',
+          tool_arguments: { path: 'a.css' },
+        }),
+        f.delta(4, 'Added the '),
+        f.delta(5, 'toggle'),
+      ]),
+    );
+    expect(await screen.findByText('Added the toggle')).toBeInTheDocument();
+    expect(screen.getAllByTestId('agent-interaction')).toHaveLength(2);
+    expect(screen.getByRole('button', { name: /stop/i })).toBeInTheDocument();
+
+    act(() => {
+      sse.push([f.complete(6, { content: 'Added a **dark mode** toggle.' }, [f.change(9, { path: 'a.css' })])]);
+      sse.close();
+    });
+    const answer = await screen.findByTestId('final-answer');
+    expect(answer).toHaveTextContent('Added a dark mode toggle.');
+    expect(answer.querySelector('strong')).toHaveTextContent('dark mode');
+    expect(screen.queryByText(/AI is thinking/)).toBeNull();
+    expect(screen.queryByTestId('draft')).toBeNull();
+    expect(screen.getByRole('table', { name: /token usage/i })).toHaveTextContent('2,400');
+    expect(screen.getByTestId('code-change')).toHaveTextContent('a.css');
+    expect(calls.find((c) => c.method === 'POST')?.body).toEqual({
+      message: 'Add a dark mode toggle',
+      session_id: null,
+    });
+  });
+
+  it('Shift+Enter adds a line, Enter sends', async () => {
+    const sse = f.controlledSse();
+    const { calls } = mockApi({ ...baseRoutes(), 'POST /api/v1/chat/1/stream': () => sse.response });
+    renderWithClient(<Panel />);
+    const box = screen.getByRole('textbox', { name: 'Message' });
+    await userEvent.type(box, 'first{Shift>}{Enter}{/Shift}second');
+    expect(box).toHaveValue('first\nsecond');
+    expect(calls.some((c) => c.method === 'POST')).toBe(false);
+    await userEvent.type(box, '{Enter}');
+    await waitFor(() => expect(calls.some((c) => c.method === 'POST')).toBe(true));
+    expect(calls.find((c) => c.method === 'POST')?.body).toMatchObject({ message: 'first\nsecond' });
+  });
+
+  it('shows history and re-attaches to a running run without showing a step twice', async () => {
+    const history: Message[] = [
+      { id: 5, session_id: 1, role: 'user', content: 'Make it blue', agent_name: null, created_at: '2025-12-28T10:30:00Z' },
+      f.assistantMessage({
+        content: '',
+        run_status: 'running',
+        agent_interactions: [f.storedInteraction(2), f.storedInteraction(3)],
+      }),
+    ];
+    const sse = f.controlledSse();
+    const { calls } = mockApi({
+      ...baseRoutes(history),
+      [`GET /api/v1/runs/${f.RUN}/stream`]: () => sse.response,
+    });
+    renderWithClient(<Panel initialSession={1} />);
+    expect(await screen.findByText('Make it blue')).toBeInTheDocument();
+    await waitFor(() => expect(calls.some((c) => c.url.includes('/stream'))).toBe(true));
+    const attach = calls.find((c) => c.url.includes('/stream'));
+    expect(attach?.url).toBe(`/api/v1/runs/${f.RUN}/stream?after=3`);
+
+    act(() => sse.push([f.interaction(3), f.interaction(4)]));
+    await screen.findByText('step 4');
+    const steps = screen.getAllByTestId('agent-interaction').map((el) => el.textContent);
+    expect(steps.filter((t) => t?.includes('step 3'))).toHaveLength(1);
+    expect(screen.getAllByTestId('agent-interaction')).toHaveLength(3);
+    expect(screen.getAllByTestId('assistant-message')).toHaveLength(1);
+
+    act(() => {
+      sse.push([f.complete(5, { content: 'Now blue.' })]);
+      sse.close();
+    });
+    expect(await screen.findByText('Now blue.')).toBeInTheDocument();
+    expect(screen.getAllByTestId('user-message')).toHaveLength(1);
+  });
+
+  it('Stop cancels the run and shows the stopped state', async () => {
+    const sse = f.controlledSse();
+    const { calls } = mockApi({
+      ...baseRoutes(),
+      'POST /api/v1/chat/1/stream': () => sse.response,
+      [`POST /api/v1/runs/${f.RUN}/cancel`]: () => {
+        setTimeout(() => {
+          sse.push([f.error(3, 'cancelled', 'Stopped by the user')]);
+          sse.close();
+        }, 10);
+        return f.jsonResponse({ id: f.RUN, status: 'running' }, 202);
+      },
+    });
+    renderWithClient(<Panel />);
+    await userEvent.type(screen.getByRole('textbox', { name: 'Message' }), 'long task{Enter}');
+    act(() => sse.push([f.start(), f.interaction(2)]));
+    await screen.findByText('step 2');
+    await userEvent.click(screen.getByRole('button', { name: /stop/i }));
+    expect(await screen.findByTestId('stopped')).toBeInTheDocument();
+    expect(screen.getByTestId('run-status')).toHaveTextContent('Stopped');
+    expect(calls.some((c) => c.url === `/api/v1/runs/${f.RUN}/cancel` && c.method === 'POST')).toBe(true);
+    expect(screen.getByText('step 2')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Send' })).toBeInTheDocument();
+  });
+
+  it('shows a server error and lets the user send again', async () => {
+    mockApi({
+      ...baseRoutes(),
+      'POST /api/v1/chat/1/stream': () =>
+        f.sseResponse({ parts: [f.frame([f.start(), f.error(2, 'model_not_configured', 'Set TANDEM_MODEL')])] }),
+    });
+    renderWithClient(<Panel />);
+    await userEvent.type(screen.getByRole('textbox', { name: 'Message' }), 'hi{Enter}');
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent('model_not_configured');
+    expect(alert).toHaveTextContent('Set TANDEM_MODEL');
+  });
+
+  it('warns when no model is configured and labels the scripted model', async () => {
+    mockApi({
+      ...baseRoutes(),
+      'GET /api/v1/health': () =>
+        f.jsonResponse(health({ configured: false, scripted: false, hint: 'Set TANDEM_MODEL=openai:gpt-4o and OPENAI_API_KEY' })),
+    });
+    renderWithClient(<Panel />);
+    const banner = await screen.findByTestId('no-model-banner');
+    expect(banner).toHaveTextContent('Set TANDEM_MODEL=openai:gpt-4o and OPENAI_API_KEY');
+    expect(screen.queryByTestId('scripted-badge')).toBeNull();
+  });
+
+  it('labels the scripted model as not AI', async () => {
+    mockApi({ ...baseRoutes(), 'GET /api/v1/health': () => f.jsonResponse(health({ scripted: true })) });
+    renderWithClient(<Panel />);
+    expect(await screen.findByTestId('scripted-badge')).toHaveTextContent('scripted model — not AI');
+  });
+
+  it('renders stored interactions and stopped runs from history', async () => {
+    mockApi(
+      baseRoutes([
+        { id: 5, session_id: 1, role: 'user', content: 'do it', agent_name: null, created_at: '2025-12-28T10:30:00Z' },
+        f.assistantMessage({ content: '', run_status: 'cancelled', agent_interactions: [f.storedInteraction(2)] }),
+      ]),
+    );
+    renderWithClient(<Panel initialSession={1} />);
+    const msg = await screen.findByTestId('assistant-message');
+    expect(within(msg).getByText('step 2')).toBeInTheDocument();
+    expect(within(msg).getByTestId('stopped')).toBeInTheDocument();
+  });
+});
