@@ -19,6 +19,7 @@ from tandem.api.errors import install_error_handlers
 from tandem.api.limits import BodySizeLimit
 from tandem.api.routes import chat, health, history, projects, runs
 from tandem.container import Container, build_container
+from tandem.errors import NotFound
 from tandem.events import RunEvent
 from tandem.persistence.database import migrate
 from tandem.settings import Settings
@@ -94,6 +95,8 @@ def _mount_frontend(app: FastAPI, settings: Settings) -> None:
     @app.get("/{path:path}", include_in_schema=False)
     async def spa(path: str) -> FileResponse:
         # Client-side routes all load the app; real files (favicon etc.) are served as they are.
+        if path == "api" or path.startswith("api/"):
+            raise NotFound(f"no API endpoint at /{path}")
         candidate = (dist / path).resolve()
         if path and candidate.is_file() and candidate.is_relative_to(dist.resolve()):
             return FileResponse(candidate)

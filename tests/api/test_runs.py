@@ -123,7 +123,8 @@ async def test_idempotency_key_attaches_to_the_same_run(slow_client: httpx.Async
     assert second[-1].type == "complete"
     sessions = (await slow_client.get(f"/projects/{project_id}/sessions")).json()
     messages = (await slow_client.get(f"/sessions/{sessions[0]['id']}/messages")).json()
-    assert len(sessions) == 1 and len(messages) == 2, "one run, one exchange"
+    assert len(sessions) == 1, "one run"
+    assert len(messages) == 2, "one exchange"
 
 
 async def test_second_run_on_a_busy_project_is_refused(slow_client: httpx.AsyncClient) -> None:

@@ -1,0 +1,139 @@
+"""The real OpenAI provider path, against an OpenAI-compatible server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ServerFactory
+from tests.fake_openai import Script, fake_openai
+from tests.support import Event, read_events
+
+UNSAFE = ["../escape.txt", "/etc/passwd", "a/../../x", "a\\..\\x", "a\x00b", "%2e%2e/x"]
+
+
+@pytest.fixture
+def script() -> Script:
+    return Script()
+
+
+@pytest.fixture
+def openai_url(script: Script) -> Iterator[str]:
+    with fake_openai(script) as url:
+        yield url
+
+
+def openai_env(url: str, **extra: str) -> dict[str, str]:
+    return {"TANDEM_MODEL": "openai:fake-model", "OPENAI_BASE_URL": url, "OPENAI_API_KEY": "sk-test-secret", **extra}
+
+
+@pytest.fixture
+async def api(start_server: ServerFactory, openai_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    server = start_server(**openai_env(openai_url))
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as client:
+        yield client
+
+
+async def run_chat(client: httpx.AsyncClient, message: str = "write hello") -> tuple[int, list[Event]]:
+    project = (await client.post("/projects", json={"name": "p", "template": "blank"})).json()
+    async with client.stream("POST", f"/chat/{project['id']}/stream", json={"message": message}) as response:
+        assert response.status_code == 200
+        return project["id"], [event async for event in read_events(response)]
+
+
+async def test_openai_compatible_server_end_to_end(api: httpx.AsyncClient, script: Script) -> None:
+    script.coder_writes = [(path, "x") for path in UNSAFE] + [("hello.txt", "hello\n")]
+    project_id, events = await run_chat(api)
+
+    assert events[-1].type == "complete", events[-1]
+    assert all(request["stream"] for request in script.requests)
+    deltas = [e.data for e in events if e.type == "agent_delta"]
+    assert {d["agent_name"] for d in deltas} == {"Planner", "Coder"}
+    calls = [e.data for e in events if e.type == "agent_interaction" and e.data["message_type"] == "tool_call"]
+    assert [c["tool_name"] for c in calls] == ["hand_off_to_coder", *["write_file"] * (len(UNSAFE) + 1)]
+    assert calls[1]["agent_name"] == "Coder"
+    assert calls[-1]["tool_arguments"] == {"path": "hello.txt", "content": "hello\n"}
+
+    responses = {
+        e.data["tool_call_id"]: e.data["content"]
+        for e in events
+        if e.type == "agent_interaction" and e.data["message_type"] == "tool_response"
+    }
+    for call in calls[1:-1]:
+        assert "Error" in responses[call["tool_call_id"]], "an unsafe path is a tool error the agent reads"
+    assert responses[calls[-1]["tool_call_id"]] == "Wrote hello.txt (6 bytes)."
+
+    files = (await api.get(f"/projects/{project_id}/files")).json()
+    assert sorted(f["path"] for f in files) == ["README.md", "hello.txt"], "nothing written outside the project"
+    assert events[-1].data["message"]["content"].startswith("All done. Coder said: I wrote the files.")
+    assert events[-1].data["usage"]["Planner"]["input_tokens"] == 22  # two requests × 11 prompt tokens
+    assert [c["path"] for c in events[-1].data["code_changes"]] == ["hello.txt"]
+
+
+async def test_api_key_never_appears_in_events_history_logs_or_database(
+    api: httpx.AsyncClient, script: Script, tmp_path: Path
+) -> None:
+    script.coder_writes = [("../bad", "x"), ("ok.txt", "fine")]
+    _, events = await run_chat(api)
+    assert events[-1].type == "complete"
+    assert all("sk-test-secret" not in str(event.raw) for event in events)
+    history = await api.get(f"/sessions/{events[0].data['session_id']}/messages")
+    assert "sk-test-secret" not in history.text
+    assert "sk-test-secret" not in (await api.get("/health")).text
+    stored = [path for path in (tmp_path / "data").rglob("*") if path.is_file()]
+    assert any(path.name.startswith("tandem.db") for path in stored)
+    assert any(path.suffix == ".log" for path in stored)
+    for path in stored:
+        assert b"sk-test-secret" not in path.read_bytes(), path
+
+
+async def test_model_server_error_ends_the_run_with_model_error(api: httpx.AsyncClient, script: Script) -> None:
+    script.fail_status = 400
+    _, events = await run_chat(api)
+    assert [e.type for e in events] == ["start", "error"]
+    assert events[-1].data["code"] == "model_error"
+    assert "fake server exploded" in events[-1].data["message"]
+    history = (await api.get(f"/sessions/{events[0].data['session_id']}/messages")).json()
+    assert history[0]["content"] == "write hello"
+    assert history[1]["run_status"] == "failed"
+
+
+async def test_cancel_stops_model_requests(api: httpx.AsyncClient, script: Script) -> None:
+    script.chunk_delay = 0.1
+    project = (await api.post("/projects", json={"name": "p", "template": "blank"})).json()
+    async with api.stream("POST", f"/chat/{project['id']}/stream", json={"message": "slow"}) as response:
+        events: list[Event] = []
+        async for event in read_events(response):
+            events.append(event)
+            if event.type == "agent_delta" and event.data["agent_name"] == "Coder":
+                await api.post(f"/runs/{event.raw['run_id']}/cancel")
+                requests_at_cancel = len(script.requests)
+    assert events[-1].data["code"] == "cancelled"
+    await asyncio.sleep(1.0)
+    assert len(script.requests) == requests_at_cancel, "no model request after the cancel"
+
+
+async def test_non_streaming_switch(start_server: ServerFactory, openai_url: str, script: Script) -> None:
+    server = start_server(**openai_env(openai_url, TANDEM_MODEL_STREAMING="false"))
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as client:
+        _, events = await run_chat(client)
+    assert events[-1].type == "complete"
+    assert not any(request.get("stream") for request in script.requests)
+    assert not any(e.type == "agent_delta" for e in events), "events arrive whole"
+    assert any(e.type == "agent_interaction" and e.data["agent_name"] == "Coder" for e in events)
+
+
+async def test_model_not_configured(start_server: ServerFactory) -> None:
+    server = start_server()
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as client:
+        health = (await client.get("/health")).json()
+        assert health["models"]["configured"] is False
+        assert "TANDEM_MODEL" in health["models"]["hint"]
+        _, events = await run_chat(client)
+    assert [e.type for e in events] == ["start", "error"]
+    assert events[-1].data["code"] == "model_not_configured"
+    assert "TANDEM_MODEL" in events[-1].data["message"]
