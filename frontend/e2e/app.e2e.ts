@@ -1,0 +1,205 @@
+// End-to-end: the built UI served by the real backend (scripted model at a slow pace), driven
+// in Debian's chromium. Run with `npm run e2e`.
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { RESULTS_DIR, api, launchBrowser, startBackend, type Backend, type Browser } from './harness';
+
+interface Project {
+  id: number;
+}
+interface Run {
+  status: string;
+}
+interface Message {
+  role: string;
+  agent_interactions?: { seq?: number | null }[];
+}
+
+const PACE = Number(process.env.E2E_PACE ?? '0.3');
+const RUN_TIMEOUT = 120_000;
+
+let backend: Backend;
+let browser: Browser;
+const pageErrors: string[] = [];
+
+async function newProject(name: string): Promise<number> {
+  const p = await api<Project>(backend.url, 'POST', '/projects', { name, template: 'static-site' });
+  return p.id;
+}
+
+async function openProject(projectId: number, query = ''): Promise<Page> {
+  const page = await browser.context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
+  await page.goto(`${backend.url}/#/projects/${projectId}${query}`);
+  await page.getByRole('textbox', { name: 'Message' }).waitFor();
+  return page;
+}
+
+async function send(page: Page, text: string): Promise<void> {
+  await page.getByRole('textbox', { name: 'Message' }).fill(text);
+  await page.getByRole('textbox', { name: 'Message' }).press('Enter');
+}
+
+const steps = (page: Page) => page.locator('[data-testid="assistant-message"] [data-testid="agent-interaction"]');
+
+async function seqsOnPage(page: Page): Promise<number[]> {
+  return steps(page).evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seq'))));
+}
+
+async function runIdOnPage(page: Page): Promise<string> {
+  const live = page.locator('[data-testid="assistant-message"][data-run-id]').last();
+  await live.waitFor();
+  const id = await live.getAttribute('data-run-id');
+  assert.ok(id, 'the live message carries its run id');
+  return id;
+}
+
+async function waitForSteps(page: Page, n: number): Promise<void> {
+  await page.waitForFunction(
+    (min) => document.querySelectorAll('[data-testid="agent-interaction"]').length >= min,
+    n,
+    { timeout: RUN_TIMEOUT },
+  );
+}
+
+function assertUnique(seqs: number[]): void {
+  assert.equal(new Set(seqs).size, seqs.length, `an interaction is shown twice: ${seqs.join(',')}`);
+}
+
+before(async () => {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  backend = await startBackend(PACE);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  if (backend) writeFileSync(path.join(RESULTS_DIR, 'backend.log'), backend.log());
+  await backend?.stop();
+});
+
+describe('Tandem in the browser', () => {
+  test('streams interactions while the run is running, then shows the final answer', async () => {
+    const projectId = await newProject('live');
+    const page = await openProject(projectId, '?file=index.html');
+    await page.locator('[data-testid="code-editor"] .cm-content').waitFor();
+    await send(page, 'make the heading blue');
+
+    // The user message and the placeholder are there before the server says anything.
+    await page.getByTestId('user-message').waitFor();
+    await page.getByText('AI is thinking…').waitFor({ timeout: 5000 });
+
+    await waitForSteps(page, 1);
+    const runId = await runIdOnPage(page);
+    const run = await api<Run>(backend.url, 'GET', `/runs/${runId}`);
+    assert.equal(run.status, 'running', 'an interaction is visible while the run is still running');
+    await page.screenshot({ path: path.join(RESULTS_DIR, 'editor-mid-run.png') });
+
+    const answer = page.getByTestId('final-answer');
+    await answer.waitFor({ timeout: RUN_TIMEOUT });
+    assert.match((await answer.textContent()) ?? '', /Done/);
+    assert.equal(await page.getByText('AI is thinking…').count(), 0);
+    assertUnique(await seqsOnPage(page));
+    // The Coder's new file appears in the tree without a reload.
+    await page.locator('[data-testid="tree-file"][data-path="TANDEM_NOTES.md"]').waitFor();
+    await page.getByRole('table', { name: /token usage/i }).waitFor();
+    await page.screenshot({ path: path.join(RESULTS_DIR, 'editor-complete.png') });
+    assert.equal((await api<Run>(backend.url, 'GET', `/runs/${runId}`)).status, 'completed');
+    await page.close();
+  });
+
+  test('a reload mid-run re-attaches: the run goes on in the page, no interaction twice', async () => {
+    const projectId = await newProject('reload');
+    const page = await openProject(projectId);
+    await send(page, 'add a footer');
+    await waitForSteps(page, 2);
+    const runId = await runIdOnPage(page);
+    // The session id is in the URL, so the reload comes back to the same conversation.
+    await page.waitForURL(/session=\d+/);
+    const before = (await seqsOnPage(page)).length;
+
+    await page.reload();
+    assert.equal((await api<Run>(backend.url, 'GET', `/runs/${runId}`)).status, 'running');
+    await page.getByTestId('user-message').waitFor();
+    await waitForSteps(page, before);
+    // New steps keep arriving after the reload.
+    await waitForSteps(page, before + 1);
+    assertUnique(await seqsOnPage(page));
+
+    await page.getByTestId('final-answer').waitFor({ timeout: RUN_TIMEOUT });
+    const shown = await seqsOnPage(page);
+    assertUnique(shown);
+    const session = new URL(page.url().replace('/#/', '/')).searchParams.get('session');
+    const history = await api<Message[]>(backend.url, 'GET', `/sessions/${session}/messages`);
+    const stored = history
+      .filter((m) => m.role === 'assistant')
+      .flatMap((m) => m.agent_interactions ?? [])
+      .map((i) => Number(i.seq));
+    assert.deepEqual(shown, stored, 'the page shows exactly the stored interactions, in order');
+    assert.equal(await page.getByTestId('user-message').count(), 1);
+    await page.close();
+  });
+
+  test('Stop mid-run ends the run with a visible stopped state', async () => {
+    const projectId = await newProject('stop');
+    const page = await openProject(projectId);
+    await send(page, 'refactor everything');
+    await waitForSteps(page, 1);
+    const runId = await runIdOnPage(page);
+    await page.getByRole('button', { name: /stop/i }).click();
+    await page.getByTestId('stopped').waitFor({ timeout: 30_000 });
+    assert.match((await page.getByTestId('run-status').textContent()) ?? '', /Stopped/);
+    assert.equal((await api<Run>(backend.url, 'GET', `/runs/${runId}`)).status, 'cancelled');
+    // The stopped state survives a reload (it comes from the history then).
+    await page.reload();
+    await page.getByTestId('stopped').waitFor();
+    await page.close();
+  });
+
+  test("a change's diff is shown and Revert restores the file in the editor", async () => {
+    const projectId = await newProject('revert');
+    const original = '# Notes\n\n- original line\n';
+    await api(backend.url, 'PUT', `/projects/${projectId}/files/TANDEM_NOTES.md`, { content: original });
+    const page = await openProject(projectId, '?file=TANDEM_NOTES.md');
+    const editor = page.locator('[data-testid="code-editor"] .cm-content');
+    await editor.waitFor();
+    assert.match(await editor.innerText(), /original line/);
+
+    await send(page, 'note the colour scheme');
+    await page.getByTestId('final-answer').waitFor({ timeout: RUN_TIMEOUT });
+    // The agent's write reached the open editor without a reload.
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="code-editor"] .cm-content')?.textContent?.includes('note the colour scheme'),
+      undefined,
+      { timeout: 15_000 },
+    );
+
+    await page.getByRole('tab', { name: 'Changes' }).click();
+    const change = page.locator('.changes-panel [data-testid="code-change"][data-path="TANDEM_NOTES.md"]').first();
+    await change.getByRole('button', { name: /TANDEM_NOTES\.md/ }).click();
+    const diff = change.getByTestId('diff');
+    await diff.waitFor();
+    const diffText = await diff.innerText();
+    assert.match(diffText, /\+.*note the colour scheme/);
+    assert.match(diffText, /@@/);
+
+    await change.getByRole('button', { name: 'Revert' }).click();
+    await change.getByText('reverted').waitFor();
+    await page.waitForFunction(
+      () => !document.querySelector('[data-testid="code-editor"] .cm-content')?.textContent?.includes('note the colour scheme'),
+      undefined,
+      { timeout: 15_000 },
+    );
+    assert.match(await editor.innerText(), /original line/);
+    const file = await api<{ content: string }>(backend.url, 'GET', `/projects/${projectId}/files/TANDEM_NOTES.md`);
+    assert.equal(file.content, original);
+    await page.close();
+  });
+
+  test('no uncaught errors in the page', () => {
+    assert.deepEqual(pageErrors, []);
+  });
+});
