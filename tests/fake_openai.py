@@ -27,6 +27,7 @@ from tests.support import free_port
 @dataclass
 class Script:
     coder_writes: list[tuple[str, str]] = field(default_factory=lambda: [("hello.txt", "hello\n")])
+    planner_reads: list[str] = field(default_factory=list)
     chunk_delay: float = 0.0
     fail_status: int | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -39,7 +40,9 @@ def _reply(body: dict[str, Any], script: Script) -> tuple[str | None, dict[str, 
     last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
     results = [m for m in messages[last_user:] if m["role"] == "tool"]
     if "hand_off_to_coder" in tools:
-        if not results:
+        if len(results) < len(script.planner_reads):
+            return None, {"name": "read_file", "arguments": {"path": script.planner_reads[len(results)]}}
+        if len(results) == len(script.planner_reads):
             return None, {"name": "hand_off_to_coder", "arguments": {"plan": "Write hello.txt"}}
         return f"All done. Coder said: {results[-1]['content']}", None
     if len(results) < len(script.coder_writes):

@@ -137,3 +137,34 @@ async def test_model_not_configured(start_server: ServerFactory) -> None:
     assert [e.type for e in events] == ["start", "error"]
     assert events[-1].data["code"] == "model_not_configured"
     assert "TANDEM_MODEL" in events[-1].data["message"]
+
+
+async def test_tool_output_is_truncated_for_the_model_only(
+    start_server: ServerFactory, openai_url: str, script: Script
+) -> None:
+    server = start_server(**openai_env(openai_url, TANDEM_LIMIT_TOOL_OUTPUT_CHARS="100"))
+    script.planner_reads = ["big.txt"]
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as client:
+        project = (await client.post("/projects", json={"name": "p", "template": "blank"})).json()
+        await client.put(f"/projects/{project['id']}/files/big.txt", json={"content": "0123456789" * 50})
+        async with client.stream("POST", f"/chat/{project['id']}/stream", json={"message": "read"}) as response:
+            events = [event async for event in read_events(response)]
+    [read] = [
+        e.data
+        for e in events
+        if e.type == "agent_interaction"
+        and e.data["tool_name"] == "read_file"
+        and e.data["message_type"] == "tool_response"
+    ]
+    assert read["content"] == "0123456789" * 50, "the stream and history get the full output"
+    seen_by_model = [m["content"] for r in script.requests for m in r["messages"] if m["role"] == "tool"]
+    assert any("output truncated: 400 more characters" in c and c.startswith("0123456789" * 10) for c in seen_by_model)
+
+
+async def test_exceeding_a_limit_ends_the_run_with_limit_exceeded(start_server: ServerFactory, openai_url: str) -> None:
+    server = start_server(**openai_env(openai_url, TANDEM_LIMIT_MODEL_REQUESTS="2"))
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as client:
+        _, events = await run_chat(client)
+    assert events[-1].type == "error"
+    assert events[-1].data["code"] == "limit_exceeded"
+    assert any(e.type == "agent_interaction" for e in events), "work done before the limit is kept"

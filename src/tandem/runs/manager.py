@@ -154,8 +154,7 @@ class RunManager:
             run_id=run.id, message_id=run.assistant_message_id, sessions=self._sessions, log=self._log
         )
         self._log.open(run.id)
-        # `start` is in the log before the POST returns, so every stream begins with it.
-        await recorder.emit(
+        recorder.emit(
             StartData(
                 session_id=run.session_id,
                 user_message_id=run.user_message_id,
@@ -180,7 +179,7 @@ class RunManager:
                 if isinstance(event, Finished):
                     finished = event
                 else:
-                    await recorder.emit(self._wire(event, recorder))
+                    recorder.emit(self._wire(event, recorder))
         except RunFailed as failure:
             error = ErrorData.model_validate({"message": failure.message, "code": failure.code})
         except asyncio.CancelledError:

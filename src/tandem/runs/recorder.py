@@ -1,5 +1,10 @@
-"""Gives a run's events their seq, publishes them to the event log at once, and persists them in
-batches, so the stream never waits for the database and the database never sees one row at a time."""
+"""Gives a run's events their seq, persists them, then publishes them to the event log.
+
+Durable before visible: a client never sees an event the database does not have, so a re-attach
+after a crash resumes exactly where it left off. Events are written by group commit: while one
+batch is being written the next accumulates, so a fast run costs one transaction per batch, not
+per event, and an idle run's event is written and published at once.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from tandem.runs.eventlog import InProcessEventLog
 
 logger = logging.getLogger(__name__)
 
+_RETRY_SECONDS = 0.5
+
 
 class RunRecorder:
     def __init__(
@@ -28,7 +35,6 @@ class RunRecorder:
         message_id: int,
         sessions: async_sessionmaker[AsyncSession],
         log: InProcessEventLog,
-        flush_interval: float = 0.05,
         heartbeat_interval: float = 5.0,
     ) -> None:
         self.run_id = run_id
@@ -36,32 +42,30 @@ class RunRecorder:
         self._message_id = message_id
         self._sessions = sessions
         self._log = log
-        self._flush_interval = flush_interval
         self._heartbeat_interval = heartbeat_interval
         self._events: list[dict[str, Any]] = []
         self._interactions: list[dict[str, Any]] = []
-        self._lock = asyncio.Lock()
-        self._flusher: asyncio.Task[None] | None = None
-        self._closing = asyncio.Event()
+        self._frames: list[bytes] = []
+        self._pending = asyncio.Event()
+        self._closing = False
+        self._writer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._flusher = asyncio.create_task(self._flush_loop(), name=f"recorder-{self.run_id}")
+        self._writer = asyncio.create_task(self._write_loop(), name=f"recorder-{self.run_id}")
 
-    def encode(self, data: EventData) -> tuple[int, str, bytes]:
-        self.seq += 1
-        text = envelope(self.run_id, self.seq, data).model_dump_json()
-        return self.seq, text, sse_frame(self.seq, text)
-
-    async def emit(self, data: EventData) -> None:
-        seq, text, frame = self.encode(data)
-        await self._log.append(self.run_id, [frame])
-        self._queue(seq, data, text)
+    def emit(self, data: EventData) -> None:
+        self._queue(data)
+        self._pending.set()
 
     def interaction_id(self) -> str:
         """The id the next interaction will carry: it is named after its seq."""
         return f"{self.run_id}:{self.seq + 1}"
 
-    def _queue(self, seq: int, data: EventData, text: str) -> None:
+    def _queue(self, data: EventData) -> None:
+        self.seq += 1
+        seq = self.seq
+        text = envelope(self.run_id, seq, data).model_dump_json()
+        self._frames.append(sse_frame(seq, text))
         self._events.append({"run_id": self.run_id, "seq": seq, "type": EVENT_TYPES[type(data)], "payload": text})
         if isinstance(data, AgentInteractionData):
             self._interactions.append(
@@ -80,20 +84,11 @@ class RunRecorder:
                 }
             )
 
-    async def flush(self, session: AsyncSession | None = None) -> None:
-        async with self._lock:
-            events, self._events = self._events, []
-            interactions, self._interactions = self._interactions, []
-            if session is not None:
-                await self._write(session, events, interactions)
-                return
-            try:
-                async with self._sessions.begin() as own:
-                    await self._write(own, events, interactions)
-            except Exception:
-                # Put them back in front: the next flush retries, and `finish` fails loudly.
-                self._events[:0], self._interactions[:0] = events, interactions
-                raise
+    def _take(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[bytes]]:
+        batch = self._events, self._interactions, self._frames
+        self._events, self._interactions, self._frames = [], [], []
+        self._pending.clear()
+        return batch
 
     async def _write(
         self, session: AsyncSession, events: list[dict[str, Any]], interactions: list[dict[str, Any]]
@@ -102,44 +97,48 @@ class RunRecorder:
             await session.execute(insert(RunEventRow), events)
         if interactions:
             await session.execute(insert(AgentInteraction), interactions)
-        await session.execute(
-            update(Run)
-            .where(Run.id == self.run_id)
-            .values(last_seq=events[-1]["seq"] if events else Run.last_seq, heartbeat_at=datetime.now(UTC))
-        )
+        values: dict[str, Any] = {"heartbeat_at": datetime.now(UTC)}
+        if events:
+            values["last_seq"] = events[-1]["seq"]
+        await session.execute(update(Run).where(Run.id == self.run_id).values(**values))
 
-    async def _flush_loop(self) -> None:
-        # Never cancelled mid-flush (a half-done batch would be lost): `close` sets `_closing`.
-        idle = 0.0
-        while not self._closing.is_set():
+    async def _write_loop(self) -> None:
+        while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), self._flush_interval)
-            idle += self._flush_interval
-            if self._events or idle >= self._heartbeat_interval:
-                idle = 0.0
+                await asyncio.wait_for(self._pending.wait(), self._heartbeat_interval)
+            events, interactions, frames = self._take()
+            while True:
                 try:
-                    await self.flush()
+                    async with self._sessions.begin() as session:
+                        await self._write(session, events, interactions)
+                    break
                 except Exception:
-                    logger.exception("persisting events of run %s failed; will retry", self.run_id)
+                    logger.exception("persisting events of run %s failed; retrying", self.run_id)
+                    await asyncio.sleep(_RETRY_SECONDS)
+            if frames:
+                await self._log.append(self.run_id, frames)
+            if self._closing and not self._events:
+                return
 
     async def close(self, finalize: Callable[[AsyncSession], Awaitable[EventData]]) -> None:
-        """Persist everything, `finalize`'s updates and the terminal event it returns in one
+        """Write what is pending, then `finalize`'s updates and the terminal event it returns in one
         transaction, then publish that event: a client that sees it finds the history complete."""
-        self._closing.set()
-        if self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
-        frame = b""
+        self._closing = True
+        self._pending.set()
+        if self._writer is not None:
+            await self._writer
+        frames: list[bytes] = []
         try:
             async with self._sessions.begin() as session:
-                terminal = await finalize(session)
-                seq, text, frame = self.encode(terminal)
-                self._queue(seq, terminal, text)
-                await self.flush(session)
+                self._queue(await finalize(session))
+                events, interactions, frames = self._take()
+                await self._write(session, events, interactions)
         except Exception:
             logger.exception("run %s could not be finalised in the database", self.run_id)
-            if not frame:
-                _, _, frame = self.encode(ErrorData(message="the run could not be saved", code="internal"))
+            if not frames:
+                self._queue(ErrorData(message="the run could not be saved", code="internal"))
+                frames = self._take()[2]
             raise
         finally:
             # Whatever happened, live streams get their terminal event and close.
-            await self._log.append(self.run_id, [frame], closed=True)
+            await self._log.append(self.run_id, frames, closed=True)

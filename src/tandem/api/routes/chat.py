@@ -28,7 +28,7 @@ STREAM_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("/{project_id}/stream", response_class=EventStreamResponse, responses=STREAM_RESPONSES)
+@router.post("/{project_id}/stream", status_code=200, response_class=EventStreamResponse, responses=STREAM_RESPONSES)
 async def chat_stream(
     project_id: int,
     body: ChatRequest,

@@ -39,7 +39,7 @@ async def get_run(run_id: str, runs: Runs) -> RunOut:
     return run_out(await runs.get(run_id))
 
 
-@router.get("/{run_id}/stream", response_class=EventStreamResponse, responses=STREAM_RESPONSES)
+@router.get("/{run_id}/stream", status_code=200, response_class=EventStreamResponse, responses=STREAM_RESPONSES)
 async def stream_run(
     run_id: str,
     runs: Runs,

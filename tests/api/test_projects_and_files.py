@@ -1,0 +1,100 @@
+"""Projects, files and code changes through the HTTP API."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import httpx
+
+from tests.support import read_events
+
+
+async def test_project_lifecycle(client: httpx.AsyncClient) -> None:
+    templates = {t["id"] for t in (await client.get("/templates")).json()}
+    assert templates == {"blank", "static-site", "react-vite"}
+    created = (await client.post("/projects", json={"name": "  My   App ", "template": "react-vite"})).json()
+    assert created["name"] == "My App"
+    files = {f["path"] for f in (await client.get(f"/projects/{created['id']}/files")).json()}
+    assert {"package.json", "index.html", "src/App.tsx", "src/main.tsx", "vite.config.ts"} <= files
+
+    renamed = await client.patch(f"/projects/{created['id']}", json={"name": "Renamed"})
+    assert renamed.json()["name"] == "Renamed"
+    assert created["id"] in [p["id"] for p in (await client.get("/projects")).json()]
+    assert (await client.delete(f"/projects/{created['id']}")).status_code == 204
+    assert (await client.get(f"/projects/{created['id']}")).status_code == 404
+
+
+async def test_file_operations_and_zip(client: httpx.AsyncClient, project_id: int) -> None:
+    base = f"/projects/{project_id}/files"
+    written = (await client.put(f"{base}/docs/notes é.md", json={"content": "héllo\n"})).json()
+    assert written == {**written, "path": "docs/notes é.md", "size": len("héllo\n".encode())}
+    assert (await client.get(f"{base}/docs/notes é.md")).json()["content"] == "héllo\n"
+
+    moved = await client.patch(f"{base}/docs/notes é.md", json={"path": "docs/notes.md"})
+    assert moved.json()["path"] == "docs/notes.md"
+    clash = await client.patch(f"{base}/docs/notes.md", json={"path": "src/App.tsx"})
+    assert clash.status_code == 409
+    assert clash.json()["code"] == "conflict"
+
+    archive = await client.get(f"/projects/{project_id}/download")
+    assert archive.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as zipped:
+        assert zipped.read("docs/notes.md").decode() == "héllo\n"
+        assert "src/App.tsx" in zipped.namelist()
+
+    assert (await client.delete(f"{base}/docs/notes.md")).status_code == 204
+    assert (await client.get(f"{base}/docs/notes.md")).status_code == 404
+
+
+async def run_to_end(client: httpx.AsyncClient, project_id: int, message: str) -> dict:
+    async with client.stream("POST", f"/chat/{project_id}/stream", json={"message": message}) as response:
+        events = [event async for event in read_events(response)]
+    assert events[-1].type == "complete"
+    return dict(events[-1].raw)
+
+
+async def test_revert_a_change_and_a_run(client: httpx.AsyncClient, project_id: int) -> None:
+    first = await run_to_end(client, project_id, "first")
+    second = await run_to_end(client, project_id, "second")
+    notes = f"/projects/{project_id}/files/TANDEM_NOTES.md"
+    assert (await client.get(notes)).json()["content"].endswith("- first\n- second\n")
+
+    [created] = first["data"]["code_changes"]
+    refused = await client.post(f"/changes/{created['id']}/revert")
+    assert refused.status_code == 409, "the file changed since: reverting would lose the second edit"
+    assert refused.json()["code"] == "conflict"
+
+    [modified] = second["data"]["code_changes"]
+    assert modified["change_type"] == "modified"
+    reverted = (await client.post(f"/changes/{modified['id']}/revert")).json()
+    assert reverted["reverted"] is True
+    assert (await client.get(notes)).json()["content"].endswith("- first\n")
+
+    run_revert = await client.post(f"/runs/{first['run_id']}/revert")
+    assert run_revert.status_code == 200
+    assert [c["reverted"] for c in run_revert.json()] == [True]
+    assert (await client.get(notes)).status_code == 404
+    listed = (await client.get(f"/projects/{project_id}/changes")).json()
+    assert {c["id"] for c in listed} == {created["id"], modified["id"]}
+    assert all(c["reverted"] for c in listed)
+
+
+async def test_openapi_describes_the_api_and_the_stream(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    paths = spec["paths"]
+    for path in [
+        "/api/v1/chat/{project_id}/stream",
+        "/api/v1/chat/{project_id}",
+        "/api/v1/runs/{run_id}",
+        "/api/v1/runs/{run_id}/stream",
+        "/api/v1/runs/{run_id}/cancel",
+        "/api/v1/projects/{project_id}/files/{path}",
+        "/api/v1/changes/{change_id}/revert",
+        "/api/v1/sessions/{session_id}/messages",
+    ]:
+        assert path in paths, path
+    stream = paths["/api/v1/chat/{project_id}/stream"]["post"]["responses"]["200"]["content"]
+    assert "text/event-stream" in stream
+    schemas = spec["components"]["schemas"]
+    assert {"RunEvent", "StartEvent", "CompleteEvent", "ErrorEvent", "AgentDeltaEvent"} <= set(schemas)
