@@ -85,6 +85,9 @@ export interface Message {
   created_at: Iso;
   run_id?: string | null;
   run_status?: RunStatus | (string & {}) | null;
+  /** Not in docs/api.md, but sent by the backend: how the message's run ended, if it failed. */
+  error_code?: ErrorCode | null;
+  error_message?: string | null;
   agent_interactions?: Interaction[];
 }
 

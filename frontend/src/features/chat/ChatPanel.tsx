@@ -44,7 +44,10 @@ function HistoryMessage({ m, projectId }: { m: Message; projectId: number }) {
       runId={m.run_id ?? null}
       error={
         status === 'error'
-          ? { code: m.run_status ?? 'failed', message: 'The run ended before it finished.' }
+          ? {
+              code: m.error_code ?? m.run_status ?? 'failed',
+              message: m.error_message ?? 'The run ended before it finished.',
+            }
           : null
       }
     />
