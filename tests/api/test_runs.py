@@ -166,3 +166,18 @@ def test_server_fixture_is_a_real_socket(scripted_server: Server) -> None:
     assert scripted_server.process is not None
     assert scripted_server.process.poll() is None
     assert httpx.get(f"{scripted_server.url}/api/v1/health").json()["models"]["scripted"] is True
+
+
+async def test_idle_stream_gets_ping_comments(start_server: ServerFactory) -> None:
+    server = start_server(TANDEM_MODEL="scripted", TANDEM_SCRIPTED_PACE="0.6", TANDEM_PING_SECONDS="0.2")
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=30) as client:
+        project_id = await new_project(client)
+        lines: list[str] = []
+        async with client.stream("POST", f"/chat/{project_id}/stream", json={"message": "idle"}) as response:
+            async for line in response.aiter_lines():
+                lines.append(line)
+                if len(lines) > 12:
+                    await client.post(f"/runs/{response.headers['x-run-id']}/cancel")
+                    break
+    assert ": ping" in lines, "a comment keeps idle connections alive"
+    assert lines[0] == "id: 1"
