@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { RESULTS_DIR, api, launchBrowser, startBackend, type Backend, type Browser } from './harness';
+import { RESULTS_DIR, api, launchBrowser, startBackend, startProxy, type Backend, type Browser } from './harness';
 
 interface Project {
   id: number;
@@ -141,6 +141,35 @@ describe('Tandem in the browser', () => {
     assert.deepEqual(shown, stored, 'the page shows exactly the stored interactions, in order');
     assert.equal(await page.getByTestId('user-message').count(), 1);
     await page.close();
+  });
+
+  test('a dropped connection is re-attached by the client itself, nothing lost or doubled', async () => {
+    const projectId = await newProject('drop');
+    // The page talks to the backend through a proxy that can cut its connections.
+    const proxy = await startProxy(backend.url);
+    const page = await browser.context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
+    const reattached = page.waitForRequest((r) => /\/runs\/[^/]+\/stream/.test(r.url()), { timeout: RUN_TIMEOUT });
+    await page.goto(`${proxy.url}/#/projects/${projectId}`);
+    await send(page, 'add a header');
+    await waitForSteps(page, 1);
+    const runId = await runIdOnPage(page);
+    assert.ok(proxy.dropAll() > 0, 'there was a connection to cut');
+    const req = await reattached;
+    assert.ok(Number(req.headers()['last-event-id']) > 0, 'the re-attach carries Last-Event-ID');
+    await page.getByTestId('final-answer').waitFor({ timeout: RUN_TIMEOUT });
+    const shown = await seqsOnPage(page);
+    assertUnique(shown);
+    assert.equal((await api<Run>(backend.url, 'GET', `/runs/${runId}`)).status, 'completed');
+    const session = new URL(page.url().replace('/#/', '/')).searchParams.get('session');
+    const history = await api<Message[]>(backend.url, 'GET', `/sessions/${session}/messages`);
+    const stored = history
+      .filter((m) => m.role === 'assistant')
+      .flatMap((m) => m.agent_interactions ?? [])
+      .map((i) => Number(i.seq));
+    assert.deepEqual(shown, stored, 'nothing lost, nothing doubled');
+    await page.close();
+    await proxy.close();
   });
 
   test('Stop mid-run ends the run with a visible stopped state', async () => {

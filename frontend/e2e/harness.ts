@@ -2,7 +2,7 @@
 // scripted model, and Debian's chromium driven by playwright-core (no browser download).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,4 +123,43 @@ export async function api<T>(base: string, method: string, p: string, body?: unk
   });
   if (!r.ok) throw new Error(`${method} ${p} → ${r.status} ${await r.text()}`);
   return (r.status === 204 ? undefined : await r.json()) as T;
+}
+
+export interface Proxy {
+  url: string;
+  /** Sever every open connection, as a flaky network or a restarted load balancer would. */
+  dropAll: () => number;
+  close: () => Promise<void>;
+}
+
+/** A TCP proxy in front of `target`, so a test can cut live connections. */
+export async function startProxy(target: string): Promise<Proxy> {
+  const { port: targetPort, hostname } = new URL(target);
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(targetPort), hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    dropAll: () => {
+      const n = sockets.size;
+      for (const s of sockets) s.destroy();
+      return n;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
 }
