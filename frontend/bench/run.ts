@@ -11,7 +11,7 @@ import { FRONTEND_DIR, RESULTS_DIR, freePort, launchBrowser } from '../e2e/harne
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 2000);
 const RATE = Number(process.env.BENCH_RATE ?? 200);
-const DIST = path.join(FRONTEND_DIR, 'dist');
+const DIST = process.env.BENCH_DIST ?? path.join(FRONTEND_DIR, 'dist');
 const RUN = 'bench-run';
 const T0 = new Date().toISOString();
 
@@ -143,6 +143,26 @@ interface Probe {
   noLongtask?: string;
 }
 
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples?: number[];
+  timeDeltas?: number[];
+}
+
+function printHotspots(profile: CpuProfile): void {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  samples.forEach((id, i) => {
+    const f = byId.get(id)?.callFrame;
+    const key = f ? `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber}` : '?';
+    self.set(key, (self.get(key) ?? 0) + (deltas[i] ?? 0) / 1000);
+  });
+  const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25);
+  for (const [k, ms] of top) console.error(`${ms.toFixed(1).padStart(8)} ms  ${k}`);
+}
+
 async function main(): Promise<void> {
   if (!existsSync(path.join(DIST, 'index.html'))) throw new Error('build first: npm run build');
   const port = await freePort();
@@ -155,12 +175,20 @@ async function main(): Promise<void> {
     await page.goto(`http://127.0.0.1:${port}/#/projects/1?file=README.md`);
     await page.getByRole('textbox', { name: 'Message' }).waitFor();
     await page.waitForTimeout(500);
+    // BENCH_PROFILE=1: also take a CPU profile of the run and print the hottest functions.
+    const cdp = process.env.BENCH_PROFILE ? await browser.context.newCDPSession(page) : null;
+    if (cdp) {
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+      await cdp.send('Profiler.start');
+    }
     const t0 = await page.evaluate(() => performance.now());
     await page.getByRole('textbox', { name: 'Message' }).fill('benchmark');
     await page.getByRole('textbox', { name: 'Message' }).press('Enter');
     await page.getByTestId('final-answer').waitFor({ timeout: 120_000 });
     await page.waitForTimeout(300);
     const t1 = await page.evaluate(() => performance.now());
+    if (cdp) printHotspots((await cdp.send('Profiler.stop')).profile);
     const sentInfo = streamDone ? await streamDone : { sent: 0, ms: 0 };
     const probe = (await page.evaluate('window.__bench')) as Probe;
     const shown = await page.locator('[data-testid="agent-interaction"]').count();

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useLayoutEffect, useMemo, useRef } from 'react';
+import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef } from 'react';
 import { useCancelRun } from '../../api/runs';
 import { useMessages } from '../../api/sessions';
 import type { Message } from '../../api/types';
@@ -30,7 +30,7 @@ function historyStatus(m: Message): StreamStatus {
   }
 }
 
-function HistoryMessage({ m, projectId }: { m: Message; projectId: number }) {
+const HistoryMessage = memo(function HistoryMessage({ m, projectId }: { m: Message; projectId: number }) {
   if (m.role === 'user') return <UserMessage text={m.content} createdAt={m.created_at} />;
   const status = historyStatus(m);
   return (
@@ -52,7 +52,7 @@ function HistoryMessage({ m, projectId }: { m: Message; projectId: number }) {
       }
     />
   );
-}
+});
 
 /** The seed's chat panel: history, the live run, and the message box. */
 export function ChatPanel({ projectId, sessionId, onSessionChange }: ChatPanelProps) {
@@ -62,6 +62,8 @@ export function ChatPanel({ projectId, sessionId, onSessionChange }: ChatPanelPr
   });
   const messages = useMessages(sessionId);
   const cancel = useCancelRun();
+  // mutate/reset are stable across renders, unlike the mutation object itself.
+  const { mutate: cancelRun, reset: resetCancel } = cancel;
   const running = live !== null && !isClosed(live.stream);
   const stopping = running && (cancel.isPending || cancel.isSuccess);
 
@@ -79,24 +81,24 @@ export function ChatPanel({ projectId, sessionId, onSessionChange }: ChatPanelPr
       last.run_id !== attachedRef.current
     ) {
       attachedRef.current = last.run_id;
-      cancel.reset();
+      resetCancel();
       attach(last);
     }
-  }, [messages.data, running, live, attach, cancel]);
+  }, [messages.data, running, live, attach, resetCancel]);
 
   const onSend = useCallback(
     (text: string) => {
-      cancel.reset();
+      resetCancel();
       send(text, sessionId);
     },
-    [cancel, send, sessionId],
+    [resetCancel, send, sessionId],
   );
 
   const onStop = useCallback(() => {
     void runId().then((id) => {
-      if (id) cancel.mutate(id);
+      if (id) cancelRun(id);
     });
-  }, [runId, cancel]);
+  }, [runId, cancelRun]);
 
   const onSelectSession = useCallback(
     (id: number | null) => {

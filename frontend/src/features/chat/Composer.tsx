@@ -1,4 +1,4 @@
-import { useState, type FormEvent, type KeyboardEvent } from 'react';
+import { memo, useState, type FormEvent, type KeyboardEvent } from 'react';
 
 export interface ComposerProps {
   running: boolean;
@@ -8,7 +8,7 @@ export interface ComposerProps {
   onStop: () => void;
 }
 
-export function Composer({ running, stopping, disabled, onSend, onStop }: ComposerProps) {
+function ComposerImpl({ running, stopping, disabled, onSend, onStop }: ComposerProps) {
   const [text, setText] = useState('');
   const canSend = !running && !disabled && text.trim().length > 0;
 
@@ -56,3 +56,6 @@ export function Composer({ running, stopping, disabled, onSend, onStop }: Compos
     </form>
   );
 }
+
+// Memoised: the chat panel re-renders on every streamed frame; this part rarely changes.
+export const Composer = memo(ComposerImpl);

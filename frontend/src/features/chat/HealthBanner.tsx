@@ -1,7 +1,8 @@
+import { memo } from 'react';
 import { useHealth } from '../../api/health';
 
 /** Says plainly when no model is configured, and labels the scripted model as not AI. */
-export function HealthBanner() {
+function HealthBannerImpl() {
   const health = useHealth();
   if (!health.data) return null;
   const { models } = health.data;
@@ -22,3 +23,6 @@ export function HealthBanner() {
     </>
   );
 }
+
+// Memoised: the chat panel re-renders on every streamed frame; this part rarely changes.
+export const HealthBanner = memo(HealthBannerImpl);

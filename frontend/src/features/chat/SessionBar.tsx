@@ -1,7 +1,8 @@
+import { memo } from 'react';
 import { useSessions } from '../../api/sessions';
 import { formatTime } from '../../components/format';
 
-export function SessionBar({
+function SessionBarImpl({
   projectId,
   sessionId,
   disabled,
@@ -41,3 +42,6 @@ export function SessionBar({
     </div>
   );
 }
+
+// Memoised: the chat panel re-renders on every streamed frame; this part rarely changes.
+export const SessionBar = memo(SessionBarImpl);
