@@ -1,0 +1,57 @@
+import { screen, waitFor } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { FileInfo } from '../../api/types';
+import * as f from '../../test/fixtures';
+import { mockApi, renderWithClient } from '../../test/render';
+import { FileTree } from './FileTree';
+
+afterEach(() => vi.unstubAllGlobals());
+
+const info = (path: string): FileInfo => ({ path, size: 1, updated_at: '2025-12-28T10:30:15Z' });
+
+describe('FileTree', () => {
+  it('shows nested files, creates, renames and deletes', async () => {
+    let files = [info('README.md'), info('src/App.tsx')];
+    const { calls } = mockApi({
+      'GET /api/v1/projects/1/files': () => f.jsonResponse(files),
+      'PUT /api/v1/projects/1/files/src/new.ts': () => {
+        files = [...files, info('src/new.ts')];
+        return f.jsonResponse(info('src/new.ts'));
+      },
+      'PATCH /api/v1/projects/1/files/README.md': (c) => {
+        const to = (c.body as { path: string }).path;
+        files = files.map((x) => (x.path === 'README.md' ? info(to) : x));
+        return f.jsonResponse(info(to));
+      },
+      'DELETE /api/v1/projects/1/files/src/App.tsx': () => {
+        files = files.filter((x) => x.path !== 'src/App.tsx');
+        return new Response(null, { status: 204 });
+      },
+    });
+    vi.spyOn(window, 'confirm').mockReturnValue(true);
+    const onOpen = vi.fn();
+    renderWithClient(<FileTree projectId={1} openPath="src/App.tsx" onOpen={onOpen} />);
+    expect(await screen.findByRole('button', { name: 'App.tsx' })).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: /▾ src/ })).toBeInTheDocument();
+
+    await userEvent.click(screen.getByRole('button', { name: 'README.md' }));
+    expect(onOpen).toHaveBeenLastCalledWith('README.md');
+
+    await userEvent.click(screen.getByRole('button', { name: '+ New file' }));
+    await userEvent.type(screen.getByRole('textbox', { name: 'New file path' }), 'src/new.ts{Enter}');
+    expect(await screen.findByRole('button', { name: 'new.ts' })).toBeInTheDocument();
+    expect(onOpen).toHaveBeenLastCalledWith('src/new.ts');
+    expect(calls.find((c) => c.method === 'PUT')?.body).toEqual({ content: '' });
+
+    await userEvent.click(screen.getByRole('button', { name: 'Rename README.md' }));
+    const input = screen.getByRole('textbox', { name: 'New path for README.md' });
+    await userEvent.clear(input);
+    await userEvent.type(input, 'docs/README.md{Enter}');
+    expect(await screen.findByRole('button', { name: /▾ docs/ })).toBeInTheDocument();
+
+    await userEvent.click(screen.getByRole('button', { name: 'Delete src/App.tsx' }));
+    await waitFor(() => expect(screen.queryByRole('button', { name: 'App.tsx' })).toBeNull());
+    expect(onOpen).toHaveBeenLastCalledWith(null);
+  });
+});
