@@ -198,4 +198,38 @@ describe('ChatPanel', () => {
     expect(within(msg).getByText('step 2')).toBeInTheDocument();
     expect(within(msg).getByTestId('stopped')).toBeInTheDocument();
   });
+
+  it('lists sessions, switches between them and starts a new one', async () => {
+    const session = (id: number, title: string) => ({
+      id,
+      project_id: 1,
+      title,
+      created_at: '2025-12-28T10:30:00Z',
+      updated_at: '2025-12-28T10:30:00Z',
+    });
+    const userMsg = (id: number, sessionId: number, content: string): Message => ({
+      id,
+      session_id: sessionId,
+      role: 'user',
+      content,
+      agent_name: null,
+      created_at: '2025-12-28T10:30:00Z',
+    });
+    mockApi({
+      ...baseRoutes(),
+      'GET /api/v1/projects/1/sessions': () => f.jsonResponse([session(2, 'Second'), session(1, 'First')]),
+      'GET /api/v1/sessions/1/messages': () => f.jsonResponse([userMsg(1, 1, 'hello from one')]),
+      'GET /api/v1/sessions/2/messages': () => f.jsonResponse([userMsg(2, 2, 'hello from two')]),
+    });
+    renderWithClient(<Panel initialSession={1} />);
+    expect(await screen.findByText('hello from one')).toBeInTheDocument();
+    const select = screen.getByRole('combobox', { name: 'Chat session' });
+    await screen.findByRole('option', { name: /Second/ });
+    await userEvent.selectOptions(select, '2');
+    expect(await screen.findByText('hello from two')).toBeInTheDocument();
+    expect(screen.queryByText('hello from one')).toBeNull();
+    await userEvent.click(screen.getByRole('button', { name: '+ New session' }));
+    expect(screen.queryByText('hello from two')).toBeNull();
+    expect(select).toHaveValue('');
+  });
 });

@@ -1,5 +1,5 @@
 import { memo } from 'react';
-import { useSessions } from '../../api/sessions';
+import { useDeleteSession, useSessions } from '../../api/sessions';
 import { formatTime } from '../../components/format';
 
 function SessionBarImpl({
@@ -14,6 +14,7 @@ function SessionBarImpl({
   onSelect: (id: number | null) => void;
 }) {
   const sessions = useSessions(projectId);
+  const remove = useDeleteSession(projectId);
   const list = sessions.data ?? [];
   return (
     <div className="session-bar">
@@ -39,6 +40,20 @@ function SessionBarImpl({
       <button type="button" className="small" disabled={disabled} onClick={() => onSelect(null)}>
         + New session
       </button>
+      {sessionId !== null ? (
+        <button
+          type="button"
+          className="small"
+          title="Delete this session and its history"
+          disabled={disabled || remove.isPending}
+          onClick={() => {
+            if (!window.confirm('Delete this chat session and its history?')) return;
+            remove.mutate(sessionId, { onSuccess: () => onSelect(null) });
+          }}
+        >
+          Delete
+        </button>
+      ) : null}
     </div>
   );
 }

@@ -1,7 +1,8 @@
-import { useCallback, useEffect, useState } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useState } from 'react';
 import { useFile, useWriteFile } from '../../api/files';
 import type { FileContent } from '../../api/types';
-import { CodeEditor } from './CodeEditor';
+// CodeMirror and its language packs are most of the bundle: load them with the first open file.
+const CodeEditor = lazy(() => import('./CodeEditor').then((m) => ({ default: m.CodeEditor })));
 
 interface Loaded {
   path: string;
@@ -114,13 +115,15 @@ export function EditorPane({ projectId, path }: { projectId: number; path: strin
           </button>
         </div>
       ) : null}
-      <CodeEditor
-        path={path}
-        value={doc.draft}
-        revision={doc.revision}
-        onChange={onChange}
-        onSave={save}
-      />
+      <Suspense fallback={<div className="muted pad">Loading editor…</div>}>
+        <CodeEditor
+          path={path}
+          value={doc.draft}
+          revision={doc.revision}
+          onChange={onChange}
+          onSave={save}
+        />
+      </Suspense>
     </div>
   );
 }
