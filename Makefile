@@ -26,7 +26,15 @@ lint: install-python
 	$(UV) run ruff check src tests
 	$(UV) run mypy
 
-test-python: install-python
+# The suite runs every server test on SQLite and on PostgreSQL + Redis: start them if they are down.
+services:
+	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 \
+		--save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+	@pg_isready -h 127.0.0.1 -q || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@for i in $$(seq 30); do pg_isready -h 127.0.0.1 -q && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && exit 0; sleep 1; done; \
+		echo "PostgreSQL or Redis did not start" >&2; exit 1
+
+test-python: install-python services
 	$(UV) run pytest -q
 
 test-frontend: install-frontend

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -9,15 +11,44 @@ import pytest
 from tests.support import Server
 
 ServerFactory = Callable[..., Server]
+Backend = dict[str, str]
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def psql(sql: str) -> None:
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", sql], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on the local server (trust auth), dropped afterwards."""
+    name = f"tandem_test_{uuid.uuid4().hex[:10]}"
+    psql(f"CREATE DATABASE {name}")
+    yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres+redis"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Every server-level test runs on the embedded default and on the scale-out configuration."""
+    if request.param == "sqlite":
+        return {}
+    return {
+        "TANDEM_DATABASE_URL": request.getfixturevalue("postgres_url"),
+        "TANDEM_EVENTS_URL": REDIS_URL,
+        "TANDEM_RUN_LEASE_SECONDS": "2",
+        "TANDEM_HEARTBEAT_SECONDS": "0.5",
+    }
 
 
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[ServerFactory]:
+def start_server(tmp_path: Path, backend: Backend) -> Iterator[ServerFactory]:
     """Start real Tandem servers (uvicorn in a subprocess, real sockets); stopped after the test."""
     servers: list[Server] = []
 
     def start(data_dir: Path | None = None, **env: str) -> Server:
-        server = Server(data_dir=data_dir or tmp_path / "data", env=env).start()
+        server = Server(data_dir=data_dir or tmp_path / "data", env={**backend, **env}).start()
         servers.append(server)
         return server
 
@@ -27,11 +58,11 @@ def start_server(tmp_path: Path) -> Iterator[ServerFactory]:
 
 
 @pytest.fixture(scope="session")
-def scripted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One shared server with the scripted model (not AI), slow enough to act mid-run."""
+def scripted_server(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[Server]:
+    """One shared server per backend with the scripted model (not AI), slow enough to act mid-run."""
     server = Server(
         data_dir=tmp_path_factory.mktemp("scripted"),
-        env={"TANDEM_MODEL": "scripted", "TANDEM_SCRIPTED_PACE": "0.02"},
+        env={"TANDEM_MODEL": "scripted", "TANDEM_SCRIPTED_PACE": "0.02", **backend},
     ).start()
     yield server
     server.stop()

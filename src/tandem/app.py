@@ -41,9 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(container.engine)
-        interrupted = await container.runs.recover()
-        if interrupted:
-            logger.warning("marked %d unfinished run(s) as interrupted", interrupted)
+        await container.runs.begin()
         try:
             yield
         finally:

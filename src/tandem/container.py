@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tandem.agents.models import resolve_model
 from tandem.agents.team import Team
 from tandem.persistence.database import create_engine, create_sessionmaker
-from tandem.runs.eventlog import InProcessEventLog
+from tandem.runs.cancellation import CancelBus, LocalCancelBus, RedisCancelBus
+from tandem.runs.eventlog import EventLog, InProcessEventLog
 from tandem.runs.manager import RunManager
+from tandem.runs.redis_log import RedisEventLog
 from tandem.services.chat import ChatService
 from tandem.settings import Settings
 
@@ -43,16 +46,28 @@ def build_team(settings: Settings) -> Team:
     )
 
 
+def build_events(settings: Settings) -> tuple[EventLog, CancelBus]:
+    if settings.events_url is None:
+        return InProcessEventLog(retention=settings.event_retention_seconds), LocalCancelBus()
+    redis = Redis.from_url(settings.events_url, health_check_interval=10, socket_connect_timeout=5)
+    return RedisEventLog(redis, retention=settings.event_retention_seconds), RedisCancelBus(redis)
+
+
 def build_container(settings: Settings) -> Container:
     engine = create_engine(settings.resolved_database_url)
     sessions = create_sessionmaker(engine)
+    log, cancel_bus = build_events(settings)
     runs = RunManager(
         sessions=sessions,
-        log=InProcessEventLog(retention=settings.event_retention_seconds),
+        log=log,
+        cancel_bus=cancel_bus,
         team_factory=lambda: build_team(settings),
         max_file_bytes=settings.max_file_bytes,
         max_message_chars=settings.max_message_chars,
         ping_seconds=settings.ping_seconds,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        # One process owns every run in-process; with Redis, others may be alive and own theirs.
+        lease_seconds=settings.run_lease_seconds if settings.events_url else None,
     )
     return Container(
         settings=settings, engine=engine, sessions=sessions, runs=runs, chat=ChatService(runs=runs, sessions=sessions)

@@ -52,7 +52,18 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(default=100_000, ge=1, description="Longest chat message.")
     ping_seconds: float = Field(default=15.0, gt=0, description="Idle time before an SSE `: ping` comment.")
     event_retention_seconds: float = Field(
-        default=300.0, ge=0, description="How long a finished run's events stay in memory for fast replay."
+        default=300.0, ge=0, description="How long a finished run's event log is kept (memory or Redis)."
+    )
+    events_url: str | None = Field(
+        default=None,
+        description="`redis://host:port/db` keeps run event logs in Redis Streams, so several processes can "
+        "serve every run; default: in-process.",
+    )
+    heartbeat_seconds: float = Field(default=3.0, gt=0, description="How often a running run renews its lease.")
+    run_lease_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="With Redis: a run whose process has not renewed its lease for this long is interrupted.",
     )
     frontend_dir: Path | None = Field(default=None, description="Built frontend to serve at `/`.")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ServerFactory
+from tests.conftest import Backend, ServerFactory
 from tests.fake_openai import Script, fake_openai
 from tests.support import Event, read_events
 
@@ -75,7 +75,7 @@ async def test_openai_compatible_server_end_to_end(api: httpx.AsyncClient, scrip
 
 
 async def test_api_key_never_appears_in_events_history_logs_or_database(
-    api: httpx.AsyncClient, script: Script, tmp_path: Path
+    api: httpx.AsyncClient, script: Script, tmp_path: Path, backend: Backend
 ) -> None:
     script.coder_writes = [("../bad", "x"), ("ok.txt", "fine")]
     _, events = await run_chat(api)
@@ -85,10 +85,19 @@ async def test_api_key_never_appears_in_events_history_logs_or_database(
     assert "sk-test-secret" not in history.text
     assert "sk-test-secret" not in (await api.get("/health")).text
     stored = [path for path in (tmp_path / "data").rglob("*") if path.is_file()]
-    assert any(path.name.startswith("tandem.db") for path in stored)
     assert any(path.suffix == ".log" for path in stored)
     for path in stored:
         assert b"sk-test-secret" not in path.read_bytes(), path
+    if "TANDEM_DATABASE_URL" in backend:
+        database = backend["TANDEM_DATABASE_URL"].rsplit("/", 1)[1]
+        pg_dump = await asyncio.create_subprocess_exec(
+            "pg_dump", "-h", "127.0.0.1", "-U", "postgres", database, stdout=asyncio.subprocess.PIPE
+        )
+        dump, _ = await pg_dump.communicate()
+        assert b"Wrote ok.txt" in dump, "the dump holds the run"
+        assert b"sk-test-secret" not in dump
+    else:
+        assert any(path.name.startswith("tandem.db") for path in stored)
 
 
 async def test_model_server_error_ends_the_run_with_model_error(api: httpx.AsyncClient, script: Script) -> None:

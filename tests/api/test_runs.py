@@ -151,7 +151,8 @@ async def test_killed_server_leaves_the_run_interrupted(start_server: ServerFact
 
     restarted = start_server(data_dir=server.data_dir, **SLOW)
     async with httpx.AsyncClient(base_url=f"{restarted.url}/api/v1", timeout=30) as client:
-        run = (await client.get(f"/runs/{run_id}")).json()
+        # At start-up (one process) or once the dead process's lease lapses (several processes).
+        run = await wait_status(client, run_id)
         assert run["status"] == "interrupted"
         events = await attach(client, run_id, params={"after": 3})
         assert events[0].id == 4

@@ -1,7 +1,9 @@
-"""The in-process event log: each live run's SSE frames in memory, for streams to follow.
+"""Event logs: each live run's SSE frames, for streams to follow.
 
-One writer per run (the run's task) appends; any number of streams read. A finished run's log
-stays for `retention` seconds so late re-attaches replay from memory, then the database serves them.
+One writer per run (the run's task) appends frames that are already in the database; any number
+of streams read. `InProcessEventLog` serves one process; `RedisEventLog` (Redis Streams) lets any
+process serve any run. A finished run's log is kept for `retention` seconds, then the database
+serves replays.
 """
 
 from __future__ import annotations
@@ -9,6 +11,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from typing import Protocol
+
+Entry = tuple[int, bytes]
+"""An event's seq and its SSE frame."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Batch:
+    frames: list[bytes]
+    closed: bool
+    """True when the terminal event is in `frames` or was returned before: nothing more will come."""
+
+
+class EventLog(Protocol):
+    def open(self, run_id: str) -> None: ...
+
+    async def append(self, run_id: str, entries: list[Entry], *, closed: bool = False) -> None: ...
+
+    async def read(self, run_id: str, after: int, *, timeout: float) -> Batch | None:
+        """Frames after seq `after`, waiting up to `timeout` for some; None if this log lacks the run."""
+        ...
+
+    async def has(self, run_id: str) -> bool: ...
+
+    async def last_seq(self, run_id: str) -> int | None:
+        """The newest seq this log holds for the run; None if it holds none."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass(eq=False)
@@ -23,34 +54,45 @@ class _Log:
         self.waiter = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class Batch:
-    frames: list[bytes]
-    closed: bool
-    """True when the terminal event is in `frames` or was returned before: nothing more will come."""
-
-
 class InProcessEventLog:
     def __init__(self, *, retention: float) -> None:
         self._logs: dict[str, _Log] = {}
         self._retention = retention
 
     def open(self, run_id: str) -> None:
-        self._logs[run_id] = _Log()
+        self._logs.setdefault(run_id, _Log())
 
-    async def append(self, run_id: str, frames: list[bytes], *, closed: bool = False) -> None:
+    def drop(self, run_id: str) -> None:
+        """Forget a run; its readers wake and find it gone."""
+        log = self._logs.pop(run_id, None)
+        if log is not None:
+            log.wake()
+
+    async def append(self, run_id: str, entries: list[Entry], *, closed: bool = False) -> None:
         log = self._logs[run_id]
-        log.frames.extend(frames)
+        if entries and entries[0][0] != len(log.frames) + 1:
+            raise ValueError(f"run {run_id}: seq {entries[0][0]} after {len(log.frames)} would leave a gap")
+        log.frames.extend(frame for _, frame in entries)
         log.closed = closed
         log.wake()
         if closed:
-            asyncio.get_running_loop().call_later(self._retention, self._logs.pop, run_id, None)
+            asyncio.get_running_loop().call_later(self._retention, self._expire, run_id, log)
 
-    def has(self, run_id: str) -> bool:
+    def _expire(self, run_id: str, log: _Log) -> None:
+        if self._logs.get(run_id) is log:
+            del self._logs[run_id]
+
+    async def has(self, run_id: str) -> bool:
         return run_id in self._logs
 
+    def holds(self, run_id: str) -> bool:
+        return run_id in self._logs
+
+    async def last_seq(self, run_id: str) -> int | None:
+        log = self._logs.get(run_id)
+        return len(log.frames) if log is not None and log.frames else None
+
     async def read(self, run_id: str, after: int, *, timeout: float) -> Batch | None:
-        """Frames after seq `after`, waiting up to `timeout` for some; None if the run is not here."""
         log = self._logs.get(run_id)
         if log is None:
             return None
@@ -59,4 +101,9 @@ class InProcessEventLog:
                 log.waiter = asyncio.get_running_loop().create_future()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(log.waiter), timeout)
+        if self._logs.get(run_id) is not log:
+            return None
         return Batch(frames=log.frames[after:], closed=log.closed)
+
+    async def close(self) -> None:
+        self._logs.clear()

@@ -13,7 +13,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -37,7 +37,8 @@ from tandem.events import (
     sse_frame,
 )
 from tandem.persistence.models import ChatSession, Message, Project, Run, RunEventRow
-from tandem.runs.eventlog import InProcessEventLog
+from tandem.runs.cancellation import CancelBus
+from tandem.runs.eventlog import EventLog
 from tandem.runs.recorder import RunRecorder
 from tandem.services.history import message_out
 from tandem.workspace import changes
@@ -68,14 +69,21 @@ class RunManager:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
-        log: InProcessEventLog,
+        log: EventLog,
+        cancel_bus: CancelBus,
         team_factory: TeamFactory,
         max_file_bytes: int,
         max_message_chars: int,
         ping_seconds: float,
+        heartbeat_seconds: float,
+        lease_seconds: float | None,
     ) -> None:
         self._sessions = sessions
         self._log = log
+        self._cancel_bus = cancel_bus
+        self._heartbeat_seconds = heartbeat_seconds
+        self._lease_seconds = lease_seconds
+        self._monitor: asyncio.Task[None] | None = None
         self._team_factory = team_factory
         self._max_file_bytes = max_file_bytes
         self._max_message_chars = max_message_chars
@@ -151,7 +159,11 @@ class RunManager:
 
     async def _launch(self, run: Run, message: str) -> None:
         recorder = RunRecorder(
-            run_id=run.id, message_id=run.assistant_message_id, sessions=self._sessions, log=self._log
+            run_id=run.id,
+            message_id=run.assistant_message_id,
+            sessions=self._sessions,
+            log=self._log,
+            heartbeat_interval=self._heartbeat_seconds,
         )
         self._log.open(run.id)
         recorder.emit(
@@ -296,28 +308,65 @@ class RunManager:
 
     # -- stopping -------------------------------------------------------------------------------
 
+    async def begin(self) -> None:
+        """Start listening for cancels and recover runs left unfinished by dead processes.
+
+        Without a lease (one process) every `running` run is from a dead process; with one
+        (several processes), only runs whose lease lapsed are, checked every lease/2 seconds."""
+        await self._cancel_bus.start(self._cancel_here)
+        if self._lease_seconds is None:
+            await self.interrupt_stale(None)
+        else:
+            self._monitor = asyncio.create_task(self._watch_leases(self._lease_seconds), name="lease-monitor")
+
+    async def _watch_leases(self, lease: float) -> None:
+        while True:
+            try:
+                await self.interrupt_stale(lease)
+            except Exception:
+                logger.exception("checking run leases failed")
+            await asyncio.sleep(lease / 2)
+
     async def cancel(self, run_id: str) -> Run:
         run = await self.get(run_id)
+        if run.status == "running" and not self._cancel_here(run_id):
+            await self._cancel_bus.publish(run_id)
+        return run
+
+    def _cancel_here(self, run_id: str) -> bool:
+        """Stop the run if this process executes it; True if it does."""
         live = self._live.get(run_id)
-        if live is not None and live.stop_reason is None:
+        if live is None:
+            return False
+        if live.stop_reason is None:
             live.stop_reason = "cancelled"
             live.task.cancel()
-        return run
+        return True
 
     async def shutdown(self) -> None:
         """Stop every run of this process; each ends with `error`/`interrupted`."""
+        if self._monitor is not None:
+            self._monitor.cancel()
+            await asyncio.gather(self._monitor, return_exceptions=True)
         for live in self._live.values():
             live.stop_reason = live.stop_reason or "interrupted"
             live.task.cancel()
         await asyncio.gather(*(live.task for live in list(self._live.values())), return_exceptions=True)
+        await self._cancel_bus.close()
+        await self._log.close()
 
-    async def recover(self) -> int:
-        """Mark runs left `running` by a dead process as interrupted, ending their streams."""
+    async def interrupt_stale(self, lease: float | None) -> int:
+        """Mark runs whose process died as interrupted and end their streams; returns how many."""
+        condition = Run.status == "running"
+        if lease is not None:
+            cutoff = datetime.now(UTC) - timedelta(seconds=lease)
+            condition = condition & (Run.heartbeat_at < cutoff) & (Run.owner != self.owner)
+        ended: list[str] = []
         async with self._sessions.begin() as session:
-            stale = list(await session.scalars(select(Run).where(Run.status == "running")))
+            stale = list(await session.scalars(select(Run).where(condition).with_for_update(skip_locked=True)))
             for run in stale:
                 last = await session.scalar(select(func.max(RunEventRow.seq)).where(RunEventRow.run_id == run.id)) or 0
-                error = ErrorData(message="the server stopped during the run", code="interrupted")
+                error = ErrorData(message="the server running this run stopped", code="interrupted")
                 session.add(
                     RunEventRow(
                         run_id=run.id,
@@ -332,7 +381,25 @@ class RunManager:
                 run.active_project_id = None
                 run.finished_at = datetime.now(UTC)
                 run.last_seq = last + 1
-        return len(stale)
+                ended.append(run.id)
+        for run_id in ended:
+            await self._publish_rest(run_id)
+        return len(ended)
+
+    async def _publish_rest(self, run_id: str) -> None:
+        """Give a shared event log what the dead process persisted but never published, then the end."""
+        published = await self._log.last_seq(run_id)
+        if published is None:
+            return  # nobody follows it in a log: streams read the database, which has it all
+        async with self._sessions() as session:
+            rows = list(
+                await session.execute(
+                    select(RunEventRow.seq, RunEventRow.payload)
+                    .where(RunEventRow.run_id == run_id, RunEventRow.seq > published)
+                    .order_by(RunEventRow.seq)
+                )
+            )
+        await self._log.append(run_id, [(row.seq, sse_frame(row.seq, row.payload)) for row in rows], closed=True)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -381,7 +448,7 @@ class RunManager:
                 continue
             if status != "running":
                 return
-            if self._log.has(run_id):
+            if await self._log.has(run_id):
                 # The run went live here between our reads: follow memory from where we are.
                 async for chunk in self.follow(run_id, after):
                     yield chunk

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.events import EVENT_TYPES, AgentInteractionData, ErrorData, EventData, envelope, sse_frame
 from tandem.persistence.models import AgentInteraction, Run, RunEventRow
-from tandem.runs.eventlog import InProcessEventLog
+from tandem.runs.eventlog import Entry, EventLog
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class RunRecorder:
         run_id: str,
         message_id: int,
         sessions: async_sessionmaker[AsyncSession],
-        log: InProcessEventLog,
+        log: EventLog,
         heartbeat_interval: float = 5.0,
     ) -> None:
         self.run_id = run_id
@@ -45,7 +45,7 @@ class RunRecorder:
         self._heartbeat_interval = heartbeat_interval
         self._events: list[dict[str, Any]] = []
         self._interactions: list[dict[str, Any]] = []
-        self._frames: list[bytes] = []
+        self._frames: list[Entry] = []
         self._pending = asyncio.Event()
         self._closing = False
         self._writer: asyncio.Task[None] | None = None
@@ -65,7 +65,7 @@ class RunRecorder:
         self.seq += 1
         seq = self.seq
         text = envelope(self.run_id, seq, data).model_dump_json()
-        self._frames.append(sse_frame(seq, text))
+        self._frames.append((seq, sse_frame(seq, text)))
         self._events.append({"run_id": self.run_id, "seq": seq, "type": EVENT_TYPES[type(data)], "payload": text})
         if isinstance(data, AgentInteractionData):
             self._interactions.append(
@@ -84,7 +84,7 @@ class RunRecorder:
                 }
             )
 
-    def _take(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[bytes]]:
+    def _take(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Entry]]:
         batch = self._events, self._interactions, self._frames
         self._events, self._interactions, self._frames = [], [], []
         self._pending.clear()
@@ -127,7 +127,7 @@ class RunRecorder:
         self._pending.set()
         if self._writer is not None:
             await self._writer
-        frames: list[bytes] = []
+        frames: list[Entry] = []
         try:
             async with self._sessions.begin() as session:
                 self._queue(await finalize(session))
