@@ -84,6 +84,11 @@ after(async () => {
 describe('Tandem in the browser', () => {
   test('streams interactions while the run is running, then shows the final answer', async () => {
     const projectId = await newProject('live');
+    const home = await browser.context.newPage();
+    await home.goto(`${backend.url}/`);
+    await home.getByTestId('project-row').first().waitFor();
+    await home.screenshot({ path: path.join(RESULTS_DIR, 'projects.png') });
+    await home.close();
     const page = await openProject(projectId, '?file=index.html');
     await page.locator('[data-testid="code-editor"] .cm-content').waitFor();
     await send(page, 'make the heading blue');
@@ -128,6 +133,13 @@ describe('Tandem in the browser', () => {
     // New steps keep arriving after the reload.
     await waitForSteps(page, before + 1);
     assertUnique(await seqsOnPage(page));
+
+    // The project opened from scratch (no session in the URL) finds the run and follows it too.
+    const second = await openProject(projectId);
+    await second.waitForURL(/session=\d+/);
+    await waitForSteps(second, before);
+    assertUnique(await seqsOnPage(second));
+    await second.close();
 
     await page.getByTestId('final-answer').waitFor({ timeout: RUN_TIMEOUT });
     const shown = await seqsOnPage(page);
@@ -214,6 +226,7 @@ describe('Tandem in the browser', () => {
     const diffText = await diff.innerText();
     assert.match(diffText, /\+.*note the colour scheme/);
     assert.match(diffText, /@@/);
+    await page.screenshot({ path: path.join(RESULTS_DIR, 'changes-diff.png') });
 
     await change.getByRole('button', { name: 'Revert' }).click();
     await change.getByText('reverted').waitFor();

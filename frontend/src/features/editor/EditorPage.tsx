@@ -1,6 +1,7 @@
-import { useCallback, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { Link, useParams, useSearchParams } from 'react-router-dom';
 import { projectsApi, useProject } from '../../api/projects';
+import { runsApi } from '../../api/runs';
 import { ChatPanel } from '../chat/ChatPanel';
 import { FileTree } from '../files/FileTree';
 import { ChangesPanel } from './ChangesPanel';
@@ -40,6 +41,19 @@ export function EditorPage() {
     (id: number | null) => setParam('session', id === null ? null : String(id)),
     [setParam],
   );
+
+  // Opened without a session while the agents are at work: show the session they work in, so
+  // the chat panel re-attaches to the run instead of looking idle.
+  const followedRef = useRef(false);
+  const activeRun = project.data?.active_run_id ?? null;
+  useEffect(() => {
+    if (followedRef.current || sessionId !== null || !activeRun) return;
+    followedRef.current = true;
+    runsApi
+      .get(activeRun)
+      .then((run) => onSessionChange(run.session_id))
+      .catch(() => undefined);
+  }, [activeRun, sessionId, onSessionChange]);
 
   if (!Number.isFinite(projectId)) return <div className="pad">Unknown project.</div>;
   return (
