@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -153,3 +154,29 @@ async def test_redis_restart_mid_run_loses_nothing(a_and_b: tuple[httpx.AsyncCli
 
 def test_redis_is_up_after_the_suite() -> None:
     assert subprocess.run(["redis-cli", "ping"], capture_output=True, check=True).stdout.strip() == b"PONG"
+
+
+async def test_a_stalled_process_yields_its_run_to_the_lease(start: Callable[[str], Server]) -> None:
+    a, b = start("a"), start("b")
+    async with (
+        httpx.AsyncClient(base_url=f"{a.url}/api/v1", timeout=60) as client_a,
+        httpx.AsyncClient(base_url=f"{b.url}/api/v1", timeout=60) as client_b,
+    ):
+        project_id = await new_project(client_a)
+        async with client_a.stream("POST", f"/chat/{project_id}/stream", json={"message": "stall"}) as response:
+            stream = read_events(response)
+            events = [await anext(stream) for _ in range(3)]
+            run_id = events[0].data["run_id"]
+            assert a.process is not None
+            a.process.send_signal(signal.SIGSTOP)
+            try:
+                run = await wait_status(client_b, run_id)
+            finally:
+                a.process.send_signal(signal.SIGCONT)
+            assert run["status"] == "interrupted"
+            events.extend([event async for event in stream])
+        assert events[-1].type == "error", "A stops the run and ends its stream with the database's story"
+        assert events[-1].data["code"] == "interrupted"
+        assert [e.id for e in events] == list(range(1, events[-1].id + 1))
+        assert (await client_a.get(f"/runs/{run_id}")).json()["status"] == "interrupted"
+        assert (await attach(client_b, run_id))[-1].raw == events[-1].raw

@@ -39,7 +39,7 @@ from tandem.events import (
 from tandem.persistence.models import ChatSession, Message, Project, Run, RunEventRow
 from tandem.runs.cancellation import CancelBus
 from tandem.runs.eventlog import EventLog
-from tandem.runs.recorder import RunRecorder
+from tandem.runs.recorder import RunRecorder, publish_persisted
 from tandem.services.history import message_out
 from tandem.workspace import changes
 from tandem.workspace.files import ProjectFiles
@@ -164,6 +164,7 @@ class RunManager:
             sessions=self._sessions,
             log=self._log,
             heartbeat_interval=self._heartbeat_seconds,
+            on_lost=lambda: self._stop_here(run.id, "interrupted"),
         )
         self._log.open(run.id)
         recorder.emit(
@@ -335,11 +336,14 @@ class RunManager:
 
     def _cancel_here(self, run_id: str) -> bool:
         """Stop the run if this process executes it; True if it does."""
+        return self._stop_here(run_id, "cancelled")
+
+    def _stop_here(self, run_id: str, reason: ErrorCode) -> bool:
         live = self._live.get(run_id)
         if live is None:
             return False
         if live.stop_reason is None:
-            live.stop_reason = "cancelled"
+            live.stop_reason = reason
             live.task.cancel()
         return True
 
@@ -383,23 +387,12 @@ class RunManager:
                 run.last_seq = last + 1
                 ended.append(run.id)
         for run_id in ended:
-            await self._publish_rest(run_id)
+            # A shared log may have viewers: give them what the dead process persisted but never
+            # published, then the end. Without one, streams read the database, which has it all.
+            published = await self._log.last_seq(run_id)
+            if published is not None:
+                await publish_persisted(self._sessions, self._log, run_id, after=published)
         return len(ended)
-
-    async def _publish_rest(self, run_id: str) -> None:
-        """Give a shared event log what the dead process persisted but never published, then the end."""
-        published = await self._log.last_seq(run_id)
-        if published is None:
-            return  # nobody follows it in a log: streams read the database, which has it all
-        async with self._sessions() as session:
-            rows = list(
-                await session.execute(
-                    select(RunEventRow.seq, RunEventRow.payload)
-                    .where(RunEventRow.run_id == run_id, RunEventRow.seq > published)
-                    .order_by(RunEventRow.seq)
-                )
-            )
-        await self._log.append(run_id, [(row.seq, sse_frame(row.seq, row.payload)) for row in rows], closed=True)
 
     # -- reading --------------------------------------------------------------------------------
 

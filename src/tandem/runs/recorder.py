@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.events import EVENT_TYPES, AgentInteractionData, ErrorData, EventData, envelope, sse_frame
@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 _RETRY_SECONDS = 0.5
 
 
+class RunLost(Exception):
+    """The run is no longer `running` in the database: another process ended it."""
+
+
 class RunRecorder:
     def __init__(
         self,
@@ -36,6 +40,7 @@ class RunRecorder:
         sessions: async_sessionmaker[AsyncSession],
         log: EventLog,
         heartbeat_interval: float = 5.0,
+        on_lost: Callable[[], object] = lambda: None,
     ) -> None:
         self.run_id = run_id
         self.seq = 0
@@ -49,6 +54,9 @@ class RunRecorder:
         self._pending = asyncio.Event()
         self._closing = False
         self._writer: asyncio.Task[None] | None = None
+        self._on_lost = on_lost
+        self._published = 0
+        self.lost = False
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name=f"recorder-{self.run_id}")
@@ -93,14 +101,19 @@ class RunRecorder:
     async def _write(
         self, session: AsyncSession, events: list[dict[str, Any]], interactions: list[dict[str, Any]]
     ) -> None:
+        values: dict[str, Any] = {"heartbeat_at": datetime.now(UTC)}
+        if events:
+            values["last_seq"] = events[-1]["seq"]
+        # Renewing the lease first also locks the run row, and tells us whether it is still ours.
+        renewed = await session.execute(
+            update(Run).where(Run.id == self.run_id, Run.status == "running").values(**values)
+        )
+        if renewed.rowcount == 0:  # type: ignore[attr-defined]
+            raise RunLost(f"run {self.run_id} was ended by another process")
         if events:
             await session.execute(insert(RunEventRow), events)
         if interactions:
             await session.execute(insert(AgentInteraction), interactions)
-        values: dict[str, Any] = {"heartbeat_at": datetime.now(UTC)}
-        if events:
-            values["last_seq"] = events[-1]["seq"]
-        await session.execute(update(Run).where(Run.id == self.run_id).values(**values))
 
     async def _write_loop(self) -> None:
         while True:
@@ -112,11 +125,19 @@ class RunRecorder:
                     async with self._sessions.begin() as session:
                         await self._write(session, events, interactions)
                     break
+                except RunLost:
+                    # Our lease lapsed (a stall, a partition) and another process interrupted the
+                    # run: the database's story wins; stop the run and write nothing more.
+                    logger.warning("run %s was interrupted by another process; stopping it", self.run_id)
+                    self.lost = True
+                    self._on_lost()
+                    return
                 except Exception:
                     logger.exception("persisting events of run %s failed; retrying", self.run_id)
                     await asyncio.sleep(_RETRY_SECONDS)
             if frames:
                 await self._log.append(self.run_id, frames)
+                self._published = frames[-1][0]
             if self._closing and not self._events:
                 return
 
@@ -129,10 +150,15 @@ class RunRecorder:
             await self._writer
         frames: list[Entry] = []
         try:
-            async with self._sessions.begin() as session:
-                self._queue(await finalize(session))
-                events, interactions, frames = self._take()
-                await self._write(session, events, interactions)
+            if not self.lost:
+                async with self._sessions.begin() as session:
+                    await self._write(session, *self._take()[:2])  # renews (checks) the lease first
+                    self._queue(await finalize(session))
+                    events, _, frames = self._take()
+                    await session.execute(insert(RunEventRow), events)
+                    await session.execute(update(Run).where(Run.id == self.run_id).values(last_seq=self.seq))
+        except RunLost:
+            self.lost = True
         except Exception:
             logger.exception("run %s could not be finalised in the database", self.run_id)
             if not frames:
@@ -140,5 +166,25 @@ class RunRecorder:
                 frames = self._take()[2]
             raise
         finally:
-            # Whatever happened, live streams get their terminal event and close.
-            await self._log.append(self.run_id, frames, closed=True)
+            if self.lost:
+                # This process's viewers saw what it published; the database has the rest and the end.
+                await publish_persisted(self._sessions, self._log, self.run_id, after=self._published)
+            else:
+                # Whatever happened, live streams get their terminal event and close.
+                await self._log.append(self.run_id, frames, closed=True)
+
+
+async def publish_persisted(
+    sessions: async_sessionmaker[AsyncSession], log: EventLog, run_id: str, *, after: int
+) -> None:
+    """Publish a run's persisted events after seq `after` and close its log: how streams of a run
+    ended by another process (or by a dead one) get the rest and the terminal event."""
+    async with sessions() as session:
+        rows = list(
+            await session.execute(
+                select(RunEventRow.seq, RunEventRow.payload)
+                .where(RunEventRow.run_id == run_id, RunEventRow.seq > after)
+                .order_by(RunEventRow.seq)
+            )
+        )
+    await log.append(run_id, [(row.seq, sse_frame(row.seq, row.payload)) for row in rows], closed=True)
