@@ -45,6 +45,12 @@ class Settings(BaseSettings):
 
     scripted_pace: float = Field(default=0.0, ge=0, description="Seconds between scripted model chunks.")
     scripted_repeat: int = Field(default=1, ge=1, description="How many times the scripted Coder loops.")
+    scripted_deltas: int = Field(
+        default=0,
+        ge=0,
+        description="Benchmarks: extra thinking deltas the scripted model streams per step, each the "
+        "CLOCK_MONOTONIC time it was emitted (`123.456789 `), so a client can measure emit-to-parse latency.",
+    )
 
     limits: RunLimits = Field(default_factory=RunLimits)
 

@@ -8,7 +8,9 @@ Every answer it gives says that it is scripted.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
@@ -32,6 +34,8 @@ from pydantic_ai.models.function import (
     DeltaToolCalls,
     FunctionModel,
 )
+
+from tandem.settings import Settings
 
 SCRIPTED_LABEL = "scripted model (not AI)"
 NOTES_FILE = "TANDEM_NOTES.md"
@@ -120,10 +124,12 @@ def _coder_step(prompt: str, returns: list[ToolReturnPart], step: int, repeat: i
 class ScriptedModel(FunctionModel):
     """A `FunctionModel` that follows the script above, `pace` seconds between chunks."""
 
-    def __init__(self, role: Role, *, pace: float = 0.0, repeat: int = 1) -> None:
+    def __init__(self, role: Role, *, pace: float = 0.0, repeat: int = 1, deltas: int | None = None) -> None:
         self._role = role
         self._pace = pace
         self._repeat = repeat
+        # A benchmark knob read from the settings here, so the composition root needs no change for it.
+        self._deltas = _bench_deltas() if deltas is None else deltas
         super().__init__(self._respond, stream_function=self._stream, model_name=SCRIPTED_LABEL)
 
     def _step(self, messages: list[ModelMessage]) -> tuple[_Step, int]:
@@ -151,6 +157,10 @@ class ScriptedModel(FunctionModel):
         for word in _words(script.thinking):
             await asyncio.sleep(self._pace)
             yield {_THINKING_INDEX: DeltaThinkingPart(content=word)}
+        for _ in range(self._deltas):
+            await asyncio.sleep(self._pace)
+            # The emit time travels in the text itself: the wire format stays exactly the same.
+            yield {_THINKING_INDEX: DeltaThinkingPart(content=f"{time.monotonic():.6f} ")}
         for word in _words(script.text):
             await asyncio.sleep(self._pace)
             yield word
@@ -158,3 +168,8 @@ class ScriptedModel(FunctionModel):
             await asyncio.sleep(self._pace)
             call_id = f"scripted-{self._role}-{step}"
             yield {0: DeltaToolCall(name=script.tool, json_args=script.arguments, tool_call_id=call_id)}
+
+
+@functools.cache
+def _bench_deltas() -> int:
+    return Settings().scripted_deltas
