@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-python install-frontend frontend lint test-python test-frontend services bench
+.PHONY: run test install install-python install-frontend frontend lint test-python test-frontend services bench bench-quick
 
 run: install frontend
 	$(UV) run tandem serve --host $(HOST) --port $(PORT)
@@ -41,3 +41,10 @@ test-frontend: install-frontend
 	@if [ -f frontend/package.json ]; then npm run --prefix frontend test && npm run --prefix frontend build && npm run --prefix frontend e2e; fi
 
 test: lint test-python test-frontend
+
+# Streaming benchmarks against a bare-ASGI baseline (bench/README.md). BENCH_ARGS="--backend postgres+redis" etc.
+bench: install-python
+	$(UV) run python -m bench $(BENCH_ARGS)
+
+bench-quick: install-python
+	$(UV) run python -m bench --quick $(BENCH_ARGS)

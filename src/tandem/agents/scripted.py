@@ -3,6 +3,10 @@
 It plays both roles through the real agent machinery (tools run, files are written, every event
 type is produced), so everything around the model can be exercised without a model server.
 Every answer it gives says that it is scripted.
+
+Benchmarks steer it per run with a directive in the chat message, e.g.
+`[scripted pace=0.02 repeat=10 deltas=50]` (seconds between chunks, Coder loops, extra timestamped
+thinking deltas per step); unset knobs keep the server's settings.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -42,6 +47,29 @@ NOTES_FILE = "TANDEM_NOTES.md"
 _THINKING_INDEX = 100
 
 Role = Literal["planner", "coder"]
+_DIRECTIVE = re.compile(r"\[scripted((?: (?:pace|repeat|deltas)=[0-9.]+)+)\]")
+# Bounds on what a directive may ask for: it is a benchmark knob, not a way to pin a server.
+_MAX_PACE, _MAX_REPEAT, _MAX_DELTAS = 3600.0, 10_000, 1_000_000
+
+
+@dataclass(frozen=True)
+class _Knobs:
+    pace: float
+    repeat: int
+    deltas: int
+
+
+def _knobs(prompt: str, default: _Knobs) -> _Knobs:
+    """The defaults, overridden by a `[scripted ...]` directive in the prompt if there is one."""
+    match = _DIRECTIVE.search(prompt)
+    if match is None:
+        return default
+    values = dict(pair.split("=", 1) for pair in match.group(1).split())
+    return _Knobs(
+        pace=min(_MAX_PACE, float(values.get("pace", default.pace))),
+        repeat=max(1, min(_MAX_REPEAT, int(float(values.get("repeat", default.repeat))))),
+        deltas=min(_MAX_DELTAS, int(float(values.get("deltas", default.deltas)))),
+    )
 
 
 @dataclass(frozen=True)
@@ -126,21 +154,20 @@ class ScriptedModel(FunctionModel):
 
     def __init__(self, role: Role, *, pace: float = 0.0, repeat: int = 1, deltas: int | None = None) -> None:
         self._role = role
-        self._pace = pace
-        self._repeat = repeat
-        # A benchmark knob read from the settings here, so the composition root needs no change for it.
-        self._deltas = _bench_deltas() if deltas is None else deltas
+        # `deltas` is a benchmark knob read from the settings here, so the composition root needs no change for it.
+        self._defaults = _Knobs(pace=pace, repeat=repeat, deltas=_bench_deltas() if deltas is None else deltas)
         super().__init__(self._respond, stream_function=self._stream, model_name=SCRIPTED_LABEL)
 
-    def _step(self, messages: list[ModelMessage]) -> tuple[_Step, int]:
+    def _step(self, messages: list[ModelMessage]) -> tuple[_Step, int, _Knobs]:
         prompt, returns, step = _turn(messages)
+        knobs = _knobs(prompt, self._defaults)
         if self._role == "planner":
-            return _planner_step(prompt, returns, step), step
-        return _coder_step(prompt, returns, step, self._repeat), step
+            return _planner_step(prompt, returns, step), step, knobs
+        return _coder_step(prompt, returns, step, knobs.repeat), step, knobs
 
     async def _respond(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        script, step = self._step(messages)
-        await asyncio.sleep(self._pace)
+        script, step, knobs = self._step(messages)
+        await asyncio.sleep(knobs.pace)
         parts: list[ModelResponsePart] = []
         if script.thinking:
             parts.append(ThinkingPart(content=script.thinking))
@@ -153,19 +180,20 @@ class ScriptedModel(FunctionModel):
     async def _stream(
         self, messages: list[ModelMessage], info: AgentInfo
     ) -> AsyncIterator[str | DeltaToolCalls | DeltaThinkingCalls]:
-        script, step = self._step(messages)
+        script, step, knobs = self._step(messages)
+        pace = knobs.pace
         for word in _words(script.thinking):
-            await asyncio.sleep(self._pace)
+            await asyncio.sleep(pace)
             yield {_THINKING_INDEX: DeltaThinkingPart(content=word)}
-        for _ in range(self._deltas):
-            await asyncio.sleep(self._pace)
+        for _ in range(knobs.deltas):
+            await asyncio.sleep(pace)
             # The emit time travels in the text itself: the wire format stays exactly the same.
             yield {_THINKING_INDEX: DeltaThinkingPart(content=f"{time.monotonic():.6f} ")}
         for word in _words(script.text):
-            await asyncio.sleep(self._pace)
+            await asyncio.sleep(pace)
             yield word
         if script.tool:
-            await asyncio.sleep(self._pace)
+            await asyncio.sleep(pace)
             call_id = f"scripted-{self._role}-{step}"
             yield {0: DeltaToolCall(name=script.tool, json_args=script.arguments, tool_call_id=call_id)}
 

@@ -1,0 +1,141 @@
+"""The benchmark client: runs in its own process (so it never shares a core's event loop with the
+server), takes one scenario spec as JSON on argv, prints its measurements as one JSON line.
+
+    python -m bench.client '{"mode": "stream", "port": 8000, "method": "GET", "path": "/stream"}'
+
+Modes: `stream` (read one stream to its end: events/s), `latency` (many paced streams at once:
+emit→parse latency from the stamp in each benchmark delta), `first` (sequential POSTs: time to the
+first event), `idle` (hold many streams open; prints `ready`, closes them on a line from stdin).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import time
+from typing import Any
+
+import orjson
+import uvloop
+from bench.wire import Event, request
+
+HOST = "127.0.0.1"
+# The scripted model's benchmark deltas carry their emit time: `123.456789 ` (CLOCK_MONOTONIC, which
+# every process on the machine shares).
+_STAMP = re.compile(r"^\d+\.\d{6} $")
+_TERMINAL = ("complete", "error")
+
+
+class SequenceError(Exception):
+    pass
+
+
+def _check_sequence(events: list[Event], expected: int) -> int:
+    """Event ids must run expected, expected+1, ... with no gap or duplicate; returns the next one."""
+    for event in events:
+        if event.id != expected or event.payload.get("seq", expected) != expected:
+            raise SequenceError(f"expected event {expected}, got id {event.id}")
+        expected += 1
+    return expected
+
+
+async def _read_stream(target: dict[str, Any], port: int, stamps: list[float] | None = None) -> dict[str, Any]:
+    """Open one stream, read it to its end; every stamped delta's latency goes into `stamps`."""
+    started = time.monotonic()
+    response = await request(HOST, port, target["method"], target["path"], body=target.get("body"))
+    if response.status != 200:
+        raise RuntimeError(f"{target['method']} {target['path']}: HTTP {response.status}")
+    count, expected, last_type, finished, run_id = 0, target.get("after", 0) + 1, "", started, None
+    try:
+        async for events, parsed_at in response.events():
+            expected = _check_sequence(events, expected)
+            count += len(events)
+            run_id = run_id or events[0].payload.get("run_id")
+            last_type, finished = events[-1].payload["type"], parsed_at
+            if stamps is not None:
+                for event in events:
+                    delta = event.payload["data"].get("delta") if event.payload["type"] == "agent_delta" else None
+                    if delta is not None and _STAMP.match(delta):
+                        stamps.append(parsed_at - float(delta))
+    finally:
+        response.close()
+    return {"events": count, "seconds": finished - started, "last_type": last_type, "run_id": run_id}
+
+
+async def stream(spec: dict[str, Any]) -> dict[str, Any]:
+    return await _read_stream(spec["target"], spec["port"])
+
+
+async def latency(spec: dict[str, Any]) -> dict[str, Any]:
+    """Start every stream, `stagger` seconds apart in all, and collect every stamped delta's latency."""
+    targets: list[dict[str, Any]] = spec["targets"]
+    gap = spec.get("stagger", 0.0) / max(1, len(targets))
+    stamps: list[float] = []
+
+    async def one(index: int, target: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(index * gap)
+        return await _read_stream(target, spec["port"], stamps)
+
+    started = time.monotonic()
+    results = await asyncio.gather(*(one(i, t) for i, t in enumerate(targets)))
+    seconds = time.monotonic() - started
+    return {
+        "latencies_ms": [s * 1000 for s in stamps],
+        "events": sum(r["events"] for r in results),
+        "seconds": seconds,
+        "last_types": sorted({r["last_type"] for r in results}),
+    }
+
+
+async def first(spec: dict[str, Any]) -> dict[str, Any]:
+    """POST one at a time; the time to the first parsed event, then read to the end so runs never overlap."""
+    samples: list[float] = []
+    for target in spec["targets"]:
+        started = time.monotonic()
+        response = await request(HOST, spec["port"], target["method"], target["path"], body=target.get("body"))
+        got_first = False
+        try:
+            async for events, parsed_at in response.events():
+                if not got_first:
+                    if events[0].payload["type"] != spec.get("first_type", "start"):
+                        raise RuntimeError(f"first event is {events[0].payload['type']}")
+                    samples.append((parsed_at - started) * 1000)
+                    got_first = True
+        finally:
+            response.close()
+        if not got_first:
+            raise RuntimeError(f"{target['path']}: no event")
+    return {"first_ms": samples}
+
+
+async def idle(spec: dict[str, Any]) -> dict[str, Any]:
+    """Attach every stream, wait until each has its first event, say `ready`, hold them until told."""
+    semaphore = asyncio.Semaphore(200)  # connect in waves: a 5,000-connection burst overflows the backlog
+
+    async def attach(target: dict[str, Any]) -> Any:
+        async with semaphore:
+            response = await request(HOST, spec["port"], "GET", target["path"])
+            async for _events, _at in response.events():
+                return response
+            raise RuntimeError(f"{target['path']}: stream ended before its first event")
+
+    responses = await asyncio.gather(*(attach(t) for t in spec["targets"]))
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    for response in responses:
+        response.close()
+    return {"streams": len(responses)}
+
+
+MODES = {"stream": stream, "latency": latency, "first": first, "idle": idle}
+
+
+def main() -> None:
+    spec = orjson.loads(sys.argv[1])
+    result = uvloop.run(MODES[spec["mode"]](spec))
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()

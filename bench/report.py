@@ -1,0 +1,126 @@
+"""The results table: every figure next to its baseline, the ratio, and issue 5's target."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    figure: str
+    tandem: str
+    baseline: str
+    unit: str
+    ratio: str | None
+    target: str
+    met: Callable[[dict[str, Any]], bool]
+
+
+ROWS = [
+    Row(
+        "throughput",
+        "one run, events/s",
+        "tandem_events_per_s",
+        "baseline_events_per_s",
+        "ev/s",
+        "ratio",
+        "≥ 1.0× baseline",
+        lambda f: f["ratio"] >= 1.0,
+    ),
+    Row("latency", "emit→parse p50", "tandem_p50_ms", "baseline_p50_ms", "ms", None, "", lambda f: True),
+    Row(
+        "latency",
+        "emit→parse p99",
+        "tandem_p99_ms",
+        "baseline_p99_ms",
+        "ms",
+        "p99_ratio",
+        "p99 ≤ 10 ms",
+        lambda f: f["tandem_p99_ms"] <= 10,
+    ),
+    Row(
+        "latency",
+        "events/s, all runs",
+        "tandem_events_per_s",
+        "baseline_events_per_s",
+        "ev/s",
+        None,
+        "",
+        lambda f: True,
+    ),
+    Row(
+        "idle",
+        "memory per stream",
+        "tandem_bytes_per_stream",
+        "baseline_bytes_per_stream",
+        "B",
+        "ratio",
+        "≤ 2× baseline",
+        lambda f: f["ratio"] <= 2.0,
+    ),
+    Row(
+        "first_event",
+        "POST→start p50",
+        "tandem_p50_ms",
+        "baseline_p50_ms",
+        "ms",
+        "p50_ratio",
+        "p50 ≤ 15 ms",
+        lambda f: f["tandem_p50_ms"] <= 15,
+    ),
+    Row("first_event", "POST→start p99", "tandem_p99_ms", "baseline_p99_ms", "ms", None, "", lambda f: True),
+    Row(
+        "replay",
+        "from event log, events/s",
+        "log_events_per_s",
+        "baseline_events_per_s",
+        "ev/s",
+        "log_ratio",
+        "≥ 0.5× baseline",
+        lambda f: f["log_ratio"] >= 0.5,
+    ),
+    Row(
+        "replay",
+        "from database, events/s",
+        "database_events_per_s",
+        "baseline_events_per_s",
+        "ev/s",
+        "database_ratio",
+        "≥ 0.5× baseline",
+        lambda f: f["database_ratio"] >= 0.5,
+    ),
+]
+
+
+def _number(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}"
+
+
+def table(report: dict[str, Any]) -> str:
+    results = report["results"]
+    lines = [
+        f"Tandem benchmarks ({report['mode']}, {report['backend']}; {report['machine']['cpus']} CPUs, "
+        f"{report['machine']['cpu']}; {report['seconds']} s)",
+        "",
+        "| scenario | figure | Tandem | baseline | ratio | target | met |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
+    for row in ROWS:
+        figures = results.get(row.scenario)
+        if figures is None:
+            continue
+        ratio = f"{figures[row.ratio]:.2f}×" if row.ratio else ""
+        met = ("yes" if row.met(figures) else "**no**") if row.target else ""
+        lines.append(
+            f"| {row.scenario} | {row.figure} | {_number(figures[row.tandem])} {row.unit} | "
+            f"{_number(figures[row.baseline])} {row.unit} | {ratio} | {row.target} | {met} |"
+        )
+    sizes = {name: f.get("events") or f.get("streams") or f.get("posts") for name, f in results.items()}
+    lines.append("")
+    lines.append("sizes: " + ", ".join(f"{k}={v}" for k, v in sizes.items() if v))
+    return "\n".join(lines)

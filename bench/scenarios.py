@@ -1,0 +1,295 @@
+"""The five scenarios of issue 5. Each measures Tandem and the bare baseline in the same run and
+returns its figures; nothing here is timed itself (the client process does the timing).
+
+All scenarios share one Tandem server (plus one with a short event retention for replays from the
+database) and one baseline server: a Tandem server takes seconds to start. Each run gets its shape
+(pace, Coder loops, deltas per step) from a `[scripted ...]` directive in its chat message."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from bench.servers import Api, Process, idle_client, profiling, rss_bytes, run_client
+
+Figures = dict[str, Any]
+SHORT_RETENTION = 0.2
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sizes:
+    throughput_events: int
+    throughput_repeats: int
+    baseline_repeats: int
+    latency_runs: int
+    latency_rate: float
+    latency_seconds: float
+    idle_runs: int
+    idle_viewers: int
+    first_posts: int
+    replay_events: int
+    replay_repeats: int
+
+
+FULL = Sizes(
+    throughput_events=100_000,
+    throughput_repeats=3,
+    baseline_repeats=5,
+    latency_runs=200,
+    latency_rate=50,
+    latency_seconds=20,
+    idle_runs=100,
+    idle_viewers=50,
+    first_posts=200,
+    replay_events=10_000,
+    replay_repeats=5,
+)
+QUICK = Sizes(
+    throughput_events=3_000,
+    throughput_repeats=1,
+    baseline_repeats=3,
+    latency_runs=10,
+    latency_rate=50,
+    latency_seconds=2,
+    idle_runs=5,
+    idle_viewers=20,
+    first_posts=20,
+    replay_events=1_000,
+    replay_repeats=3,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    sizes: Sizes
+    tandem: Process
+    tandem_short_retention: Process
+    """Drops a finished run's event log at once, so re-attaching reads the database."""
+    baseline: Process
+    profile_dir: Path | None = None
+
+
+def baseline_events(sizes: Sizes) -> int:
+    """How many frames the baseline pre-encodes: enough for any scenario's run (runs add ~1% events)."""
+    return int(max(sizes.throughput_events, sizes.replay_events) * 1.1) + 2000
+
+
+def script(events: int, pace: float = 0.0) -> str:
+    """A chat message making the scripted model emit about `events` events, `pace` seconds apart.
+
+    The scripted run makes `repeat + 6` model requests; spreading the deltas over ~1,000 per request
+    keeps each step's accumulated thinking text small (pydantic-ai appends every delta to it)."""
+    repeat = max(1, events // 1000)
+    deltas = max(1, math.ceil(events / (repeat + 6)) - 8)  # ~8 more chunks per step: words, tool call
+    return f"Benchmark [scripted pace={pace} repeat={repeat} deltas={deltas}]: append a line to the notes."
+
+
+def _chat(project_id: int, message: str) -> dict[str, Any]:
+    return {"method": "POST", "path": f"/api/v1/chat/{project_id}/stream", "body": {"message": message}}
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def _median_eps(measure: Callable[[], Figures], repeats: int) -> tuple[float, Figures]:
+    """Median events/s over repeats, and the last measurement's details."""
+    results = [measure() for _ in range(repeats)]
+    return statistics.median(r["events"] / r["seconds"] for r in results), results[-1]
+
+
+def _require_complete(result: Figures) -> None:
+    if result["last_type"] != "complete":
+        raise RuntimeError(f"the run ended with {result['last_type']!r}, not 'complete'")
+
+
+# -- throughput -------------------------------------------------------------------------------------
+
+
+def throughput(ctx: Context) -> Figures:
+    """One run emitting `throughput_events` tiny events through the whole pipeline, one client."""
+    sizes, server, base = ctx.sizes, ctx.tandem, ctx.baseline
+    profile = ctx.profile_dir / "throughput.folded" if ctx.profile_dir else None
+    message = script(sizes.throughput_events)
+    api = Api(server.url)
+    projects = iter(api.projects(sizes.throughput_repeats + 1))
+    api.close()
+    # A warm-up run: the first run of a process pays for lazy imports and caches.
+    _require_complete(run_client({"mode": "stream", "port": server.port, "target": _chat(next(projects), message)}))
+
+    def run() -> Figures:
+        result = run_client({"mode": "stream", "port": server.port, "target": _chat(next(projects), message)})
+        _require_complete(result)
+        return result
+
+    with profiling(server.pid, profile):
+        tandem_eps, last = _median_eps(run, sizes.throughput_repeats)
+    events = last["events"]
+    baseline_eps, _ = _median_eps(
+        lambda: run_client({"mode": "stream", "port": base.port, "target": _get(f"/stream?n={events}")}),
+        sizes.baseline_repeats,
+    )
+    padded_eps, _ = _median_eps(
+        lambda: run_client({"mode": "stream", "port": base.port, "target": _get(f"/stream?n={events}&kind=padded")}),
+        sizes.baseline_repeats,
+    )
+    return {
+        "events": events,
+        "tandem_events_per_s": tandem_eps,
+        "baseline_events_per_s": baseline_eps,
+        "baseline_330B_events_per_s": padded_eps,
+        "ratio": tandem_eps / baseline_eps,
+    }
+
+
+def _get(path: str) -> dict[str, Any]:
+    return {"method": "GET", "path": path}
+
+
+# -- latency under load -----------------------------------------------------------------------------
+
+
+def latency(ctx: Context) -> Figures:
+    """`latency_runs` concurrent runs, each emitting `latency_rate` events/s for `latency_seconds`."""
+    sizes, server, base = ctx.sizes, ctx.tandem, ctx.baseline
+    per_run = int(sizes.latency_rate * sizes.latency_seconds)
+    interval = 1 / sizes.latency_rate
+    stagger = min(1.0, sizes.latency_seconds / 10)  # spread the starts over a second, as users would
+    # Fewer, longer steps than `script` makes: at 50 chunks/s each step must last a while.
+    repeat = max(1, per_run // 100)
+    deltas = max(1, per_run // (repeat + 6) - 8)
+    message = f"Benchmark [scripted pace={interval} repeat={repeat} deltas={deltas}]: append a line."
+    api = Api(server.url)
+    targets = [_chat(p, message) for p in api.projects(sizes.latency_runs)]
+    api.close()
+    tandem = run_client({"mode": "latency", "port": server.port, "targets": targets, "stagger": stagger})
+    if tandem["last_types"] != ["complete"]:
+        raise RuntimeError(f"runs ended with {tandem['last_types']}")
+    path = f"/paced?n={per_run}&interval={interval}"
+    targets = [_get(path)] * sizes.latency_runs
+    baseline = run_client({"mode": "latency", "port": base.port, "targets": targets, "stagger": stagger})
+    figures = {}
+    for name, result in (("tandem", tandem), ("baseline", baseline)):
+        samples = result["latencies_ms"]
+        figures[f"{name}_p50_ms"] = _percentile(samples, 0.5)
+        figures[f"{name}_p99_ms"] = _percentile(samples, 0.99)
+        figures[f"{name}_events_per_s"] = result["events"] / result["seconds"]
+        figures[f"{name}_samples"] = len(samples)
+    figures["p99_ratio"] = figures["tandem_p99_ms"] / figures["baseline_p99_ms"]
+    return figures
+
+
+# -- idle streams -----------------------------------------------------------------------------------
+
+
+def idle(ctx: Context) -> Figures:
+    """`idle_runs` runs waiting on a very slow model, `idle_viewers` re-attached streams each."""
+    sizes, server, base = ctx.sizes, ctx.tandem, ctx.baseline
+    streams = sizes.idle_runs * sizes.idle_viewers
+    api = Api(server.url)
+    run_ids = [_start_run(server.url, p) for p in api.projects(sizes.idle_runs)]
+    targets = [_get(f"/api/v1/runs/{r}/stream") for r in run_ids for _ in range(sizes.idle_viewers)]
+    try:
+        tandem_per_stream = _memory_per_stream(server.pid, server.port, targets)
+    finally:
+        for run_id in run_ids:
+            api.cancel(run_id)
+        api.close()
+    baseline_per_stream = _memory_per_stream(base.pid, base.port, [_get("/idle")] * streams)
+    return {
+        "streams": streams,
+        "tandem_bytes_per_stream": tandem_per_stream,
+        "baseline_bytes_per_stream": baseline_per_stream,
+        "ratio": tandem_per_stream / baseline_per_stream,
+    }
+
+
+def _start_run(url: str, project_id: int) -> str:
+    """Start a run and leave it: its stream is dropped, the run goes on (on_disconnect=continue)."""
+    message = "Benchmark [scripted pace=3600]: wait."  # the model's first chunk comes in an hour
+    with httpx.stream(
+        "POST", f"{url}/api/v1/chat/{project_id}/stream", json={"message": message}, timeout=30
+    ) as response:
+        response.raise_for_status()
+        return response.headers["x-run-id"]
+
+
+def _memory_per_stream(pid: int, port: int, targets: list[dict[str, Any]]) -> float:
+    time.sleep(1)  # let start-up allocations settle
+    before = rss_bytes(pid)
+    with idle_client({"port": port, "targets": targets}):
+        time.sleep(1)
+        after = rss_bytes(pid)
+    return (after - before) / len(targets)
+
+
+# -- time to first event ----------------------------------------------------------------------------
+
+
+def first_event(ctx: Context) -> Figures:
+    """`first_posts` sequential chats (one per project: one active run per project): POST → `start`."""
+    sizes, server, base = ctx.sizes, ctx.tandem, ctx.baseline
+    message = "Benchmark: append a line to the notes."  # the default script, at full speed
+    api = Api(server.url)
+    targets = [_chat(p, message) for p in api.projects(sizes.first_posts)]
+    api.close()
+    tandem = run_client({"mode": "first", "port": server.port, "targets": targets})["first_ms"]
+    target = {"method": "POST", "path": "/first", "body": {"message": message}}
+    baseline = run_client({"mode": "first", "port": base.port, "targets": [target] * sizes.first_posts})["first_ms"]
+    return {
+        "posts": len(tandem),
+        "tandem_p50_ms": _percentile(tandem, 0.5),
+        "tandem_p99_ms": _percentile(tandem, 0.99),
+        "baseline_p50_ms": _percentile(baseline, 0.5),
+        "baseline_p99_ms": _percentile(baseline, 0.99),
+        "p50_ratio": _percentile(tandem, 0.5) / _percentile(baseline, 0.5),
+    }
+
+
+# -- replay -----------------------------------------------------------------------------------------
+
+
+def replay(ctx: Context) -> Figures:
+    """Re-attach to a finished run of `replay_events` events: from the event log (memory or Redis)
+    while it is retained, and from the database once it is not."""
+    sizes, base = ctx.sizes, ctx.baseline
+    figures: Figures = {}
+    for source, server in (("log", ctx.tandem), ("database", ctx.tandem_short_retention)):
+        api = Api(server.url)
+        target = _chat(api.projects(1)[0], script(sizes.replay_events))
+        api.close()
+        finished = run_client({"mode": "stream", "port": server.port, "target": target})
+        _require_complete(finished)
+        time.sleep(SHORT_RETENTION + 0.3 if source == "database" else 0)
+        target = _get(f"/api/v1/runs/{finished['run_id']}/stream")
+
+        def attach(port: int = server.port, target: dict[str, Any] = target) -> Figures:
+            result = run_client({"mode": "stream", "port": port, "target": target})
+            _require_complete(result)
+            return result
+
+        figures[f"{source}_events_per_s"], _ = _median_eps(attach, sizes.replay_repeats)
+        figures["events"] = finished["events"]
+    path = f"/stream?n={figures['events']}"
+    figures["baseline_events_per_s"], _ = _median_eps(
+        lambda: run_client({"mode": "stream", "port": base.port, "target": _get(path)}), sizes.baseline_repeats
+    )
+    for source in ("log", "database"):
+        figures[f"{source}_ratio"] = figures[f"{source}_events_per_s"] / figures["baseline_events_per_s"]
+    return figures
+
+
+SCENARIOS: dict[str, Callable[[Context], Figures]] = {
+    "throughput": throughput,
+    "latency": latency,
+    "idle": idle,
+    "first_event": first_event,
+    "replay": replay,
+}

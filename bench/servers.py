@@ -1,0 +1,235 @@
+"""Server and client processes for the benchmarks: Tandem, the bare baseline, and the client."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+# Limits a benchmark run must never hit (they exist to stop runaway models, not long scripts).
+LIFTED_LIMITS = {
+    "TANDEM_LIMIT_MODEL_REQUESTS": "1000000",
+    "TANDEM_LIMIT_TOOL_CALLS": "1000000",
+    "TANDEM_LIMIT_TOTAL_TOKENS": "1000000000000",
+    "TANDEM_LIMIT_WALL_SECONDS": "3600",
+}
+# Passed through to every Tandem server: how the same scenarios run on PostgreSQL + Redis.
+BACKEND_VARIABLES = ("TANDEM_DATABASE_URL", "TANDEM_EVENTS_URL", "TANDEM_RUN_LEASE_SECONDS", "TANDEM_HEARTBEAT_SECONDS")
+
+
+def raise_file_limit() -> None:
+    """Thousands of idle streams need as many descriptors, in the server and in the client (children inherit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@dataclass
+class Process:
+    """A server in a subprocess."""
+
+    argv: list[str]
+    env: dict[str, str]
+    health_path: str
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def launch(self, log_dir: Path) -> Process:
+        self.log = log_dir / f"server-{self.port}.log"
+        with self.log.open("ab") as log:
+            argv = [*self.argv, "--port", str(self.port)]
+            self.process = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        return self
+
+    def wait_ready(self) -> Process:
+        assert self.process is not None
+        assert self.log is not None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + self.health_path, timeout=1).status_code < 500:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _python_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TANDEM_", "OPENAI_", "ANTHROPIC_"))}
+    env.update(extra)
+    return env
+
+
+def tandem_process(data_dir: Path, env: dict[str, str]) -> Process:
+    """A Tandem server with the scripted model (not AI)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return Process(
+        argv=[sys.executable, "-m", "tandem", "serve", "--log-level", "warning"],
+        env=_python_env({"TANDEM_DATA_DIR": str(data_dir), "TANDEM_MODEL": "scripted", **LIFTED_LIMITS, **env}),
+        health_path="/api/v1/health",
+    )
+
+
+def baseline_process(events: int) -> Process:
+    return Process(
+        argv=[sys.executable, "-m", "bench.baseline", "--events", str(events)],
+        env=_python_env({}),
+        health_path="/health",
+    )
+
+
+@contextmanager
+def running(*processes: Process) -> Iterator[None]:
+    """Start the servers side by side (each takes seconds to import), stop them all at the end."""
+    with tempfile.TemporaryDirectory(prefix="tandem-bench-logs-") as log_dir:
+        try:
+            for process in processes:
+                process.launch(Path(log_dir))
+            for process in processes:
+                process.wait_ready()
+            yield
+        finally:
+            for process in processes:
+                process.stop()
+
+
+@contextmanager
+def profiling(pid: int, output: Path | None) -> Iterator[None]:
+    """Sample a server with py-spy (folded stacks, CPU only) while the body runs; nothing if no output."""
+    if output is None:
+        yield
+        return
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    argv = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--output", str(output)]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1)  # py-spy needs a moment to attach
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
+        _, errors = process.communicate(timeout=60)
+        if not output.exists():
+            raise RuntimeError(f"py-spy wrote no profile: {errors.decode()[-2000:]}")
+
+
+@contextmanager
+def baseline_server(events: int) -> Iterator[Process]:
+    with tempfile.TemporaryDirectory(prefix="tandem-bench-baseline-") as log_dir:
+        server = Process(
+            argv=[sys.executable, "-m", "bench.baseline", "--events", str(events)],
+            env=_python_env({}),
+            health_path="/health",
+        )
+        try:
+            yield server.start(Path(log_dir))
+        finally:
+            server.stop()
+
+
+def run_client(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run the client process for one measurement and return what it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.client", orjson.dumps(spec).decode()],
+        capture_output=True,
+        cwd=ROOT,
+        env=_python_env({}),
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"client failed: {done.stderr.decode()[-3000:]}")
+    result: dict[str, Any] = orjson.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+@contextmanager
+def idle_client(spec: dict[str, Any]) -> Iterator[None]:
+    """A client holding streams open: the body runs once all of them have their first event."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.client", orjson.dumps({**spec, "mode": "idle"}).decode()],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=_python_env({}),
+    )
+    assert process.stdout is not None
+    assert process.stdin is not None
+    line = process.stdout.readline()
+    if line.strip() != b"ready":
+        process.kill()
+        raise RuntimeError(f"idle client failed: {process.communicate()[1].decode()[-3000:]}")
+    try:
+        yield
+    finally:
+        process.stdin.write(b"close\n")
+        process.stdin.flush()
+        process.communicate(timeout=60)
+
+
+class Api:
+    """Setup calls to Tandem's API (not timed)."""
+
+    def __init__(self, url: str) -> None:
+        self._client = httpx.Client(base_url=url + "/api/v1", timeout=60)
+
+    def projects(self, count: int) -> list[int]:
+        return [
+            self._client.post("/projects", json={"name": f"bench {i}"}).raise_for_status().json()["id"]
+            for i in range(count)
+        ]
+
+    def cancel(self, run_id: str) -> None:
+        self._client.post(f"/runs/{run_id}/cancel").raise_for_status()
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,67 @@
+"""The benchmark harness in quick mode: every figure is produced. Timings are never asserted."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(320)  # the first test waits for the whole quick run (~40 s)
+ROOT = Path(__file__).resolve().parents[2]
+EXPECTED = {
+    "throughput": {"events", "tandem_events_per_s", "baseline_events_per_s", "baseline_330B_events_per_s", "ratio"},
+    "latency": {
+        "tandem_p50_ms",
+        "tandem_p99_ms",
+        "tandem_events_per_s",
+        "tandem_samples",
+        "baseline_p50_ms",
+        "baseline_p99_ms",
+        "baseline_events_per_s",
+        "baseline_samples",
+        "p99_ratio",
+    },
+    "idle": {"streams", "tandem_bytes_per_stream", "baseline_bytes_per_stream", "ratio"},
+    "first_event": {"posts", "tandem_p50_ms", "tandem_p99_ms", "baseline_p50_ms", "baseline_p99_ms", "p50_ratio"},
+    "replay": {
+        "events",
+        "log_events_per_s",
+        "database_events_per_s",
+        "baseline_events_per_s",
+        "log_ratio",
+        "database_ratio",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--backend", "sqlite", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, object] = json.loads(out.read_text())
+    return result
+
+
+@pytest.mark.parametrize("scenario", sorted(EXPECTED))
+def test_every_figure_is_a_positive_finite_number(report: dict[str, object], scenario: str) -> None:
+    figures = report["results"][scenario]  # type: ignore[index]
+    assert set(figures) == EXPECTED[scenario]
+    bad = {k: v for k, v in figures.items() if not (isinstance(v, int | float) and math.isfinite(v) and v > 0)}
+    assert bad == {}
+
+
+def test_report_describes_the_machine(report: dict[str, object]) -> None:
+    machine = report["machine"]
+    assert machine["cpus"] >= 1  # type: ignore[index]
