@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes: every figure in well under a minute")
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
     parser.add_argument("--backend", choices=["sqlite", "postgres+redis", "env"], default="env")
-    parser.add_argument("--profile", action="store_true", help="py-spy the throughput scenario's server")
+    parser.add_argument("--profile", action="store_true", help="py-spy the server during throughput and latency")
     parser.add_argument(
         "--set", action="append", default=[], metavar="SIZE=N", help="override one size, e.g. throughput_events=20000"
     )
@@ -147,10 +147,11 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     print(table(report))
-    if profile_dir is not None and (profile_dir / "throughput.folded").exists():
-        summary = summarize(profile_dir / "throughput.folded")
-        (profile_dir / "throughput-profile.txt").write_text(summary)
-        print(summary)
+    for name in ("throughput", "latency") if profile_dir is not None else ():
+        if name in results and (folded := profile_dir / f"{name}.folded").exists():
+            summary = summarize(folded, name)
+            (profile_dir / f"{name}-profile.txt").write_text(summary)
+            print(summary)
     print(f"JSON: {out}")
     if bad := check_figures(results):
         sys.exit(f"figures missing or not positive: {', '.join(bad)}")

@@ -17,7 +17,7 @@ def _frame(frame: str) -> str:
     return f"{name} ({'/'.join(parts[-2:])})"
 
 
-def summarize(path: Path) -> str:
+def summarize(path: Path, scenario: str) -> str:
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
     samples = 0
@@ -32,7 +32,7 @@ def summarize(path: Path) -> str:
             own[frames[-1]] += count
         for frame in set(frames):
             total[frame] += count
-    lines = [f"py-spy: {samples} samples of the Tandem server (throughput scenario)", "", "self time:"]
+    lines = [f"py-spy: {samples} samples of the Tandem server ({scenario} scenario)", "", "self time:"]
     lines += [f"  {100 * n / samples:5.1f}%  {name}" for name, n in own.most_common(_TOP)]
     lines += ["", "inclusive time (tandem, sqlalchemy, pydantic-ai, uvicorn, asyncio frames):"]
     interesting = ("tandem/", "sqlalchemy/", "pydantic_ai/", "uvicorn/", "asyncio/", "aiosqlite/", "asyncpg/", "redis/")

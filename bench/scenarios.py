@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench.servers import Api, Process, idle_client, profiling, rss_bytes, run_client
+from bench.servers import Api, Process, cpu_seconds, idle_client, profiling, rss_bytes, run_client
 
 Figures = dict[str, Any]
 SHORT_RETENTION = 0.2
@@ -129,8 +129,10 @@ def throughput(ctx: Context) -> Figures:
         _require_complete(result)
         return result
 
+    cpu_before = cpu_seconds(server.pid)
     with profiling(server.pid, profile):
         tandem_eps, last = _median_eps(run, sizes.throughput_repeats)
+    cpu_per_event = (cpu_seconds(server.pid) - cpu_before) / (last["events"] * sizes.throughput_repeats)
     events = last["events"]
     baseline_eps, _ = _median_eps(
         lambda: run_client({"mode": "stream", "port": base.port, "target": _get(f"/stream?n={events}")}),
@@ -145,6 +147,8 @@ def throughput(ctx: Context) -> Figures:
         "tandem_events_per_s": tandem_eps,
         "baseline_events_per_s": baseline_eps,
         "baseline_330B_events_per_s": padded_eps,
+        # Server CPU per event: what each event costs, whatever the scheduling.
+        "tandem_cpu_us_per_event": cpu_per_event * 1e6,
         "ratio": tandem_eps / baseline_eps,
     }
 
@@ -169,7 +173,10 @@ def latency(ctx: Context) -> Figures:
     api = Api(server.url)
     targets = [_chat(p, message) for p in api.projects(sizes.latency_runs)]
     api.close()
-    tandem = run_client({"mode": "latency", "port": server.port, "targets": targets, "stagger": stagger})
+    cpu_before = cpu_seconds(server.pid)
+    with profiling(server.pid, ctx.profile_dir / "latency.folded" if ctx.profile_dir else None):
+        tandem = run_client({"mode": "latency", "port": server.port, "targets": targets, "stagger": stagger})
+    tandem_cpu = (cpu_seconds(server.pid) - cpu_before) / tandem["seconds"]
     if tandem["last_types"] != ["complete"]:
         raise RuntimeError(f"runs ended with {tandem['last_types']}")
     path = f"/paced?n={per_run}&interval={interval}"
@@ -183,6 +190,8 @@ def latency(ctx: Context) -> Figures:
         figures[f"{name}_events_per_s"] = result["events"] / result["seconds"]
         figures[f"{name}_samples"] = len(samples)
     figures["p99_ratio"] = figures["tandem_p99_ms"] / figures["baseline_p99_ms"]
+    # Server CPU use during the scenario (1.0 = one core): tells load-bound from waiting-bound latency.
+    figures["tandem_server_cpu"] = tandem_cpu
     return figures
 
 

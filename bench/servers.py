@@ -52,6 +52,12 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Process:
     """A server in a subprocess."""
@@ -113,8 +119,11 @@ def _python_env(extra: dict[str, str]) -> dict[str, str]:
 def tandem_process(data_dir: Path, env: dict[str, str]) -> Process:
     """A Tandem server with the scripted model (not AI)."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    # BENCH_SERVER=path/to/script.py runs that instead of `-m tandem` (same CLI): a way to try a
+    # proposed fix, e.g. a monkeypatch, against the same scenarios without editing src/.
+    entry = ["-m", "tandem"] if not os.environ.get("BENCH_SERVER") else [os.environ["BENCH_SERVER"]]
     return Process(
-        argv=[sys.executable, "-m", "tandem", "serve", "--log-level", "warning"],
+        argv=[sys.executable, *entry, "serve", "--log-level", "warning"],
         env=_python_env({"TANDEM_DATA_DIR": str(data_dir), "TANDEM_MODEL": "scripted", **LIFTED_LIMITS, **env}),
         health_path="/api/v1/health",
     )

@@ -13,7 +13,14 @@ import pytest
 pytestmark = pytest.mark.timeout(320)  # the first test waits for the whole quick run (~40 s)
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = {
-    "throughput": {"events", "tandem_events_per_s", "baseline_events_per_s", "baseline_330B_events_per_s", "ratio"},
+    "throughput": {
+        "events",
+        "tandem_events_per_s",
+        "baseline_events_per_s",
+        "baseline_330B_events_per_s",
+        "tandem_cpu_us_per_event",
+        "ratio",
+    },
     "latency": {
         "tandem_p50_ms",
         "tandem_p99_ms",
@@ -24,6 +31,7 @@ EXPECTED = {
         "baseline_events_per_s",
         "baseline_samples",
         "p99_ratio",
+        "tandem_server_cpu",
     },
     "idle": {"streams", "tandem_bytes_per_stream", "baseline_bytes_per_stream", "ratio"},
     "first_event": {"posts", "tandem_p50_ms", "tandem_p99_ms", "baseline_p50_ms", "baseline_p99_ms", "p50_ratio"},
