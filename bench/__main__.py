@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 from bench.profile import summarize
 from bench.report import table
-from bench.scenarios import FULL, QUICK, SCENARIOS, SHORT_RETENTION, Context, baseline_events
+from bench.scenarios import FULL, QUICK, SCENARIOS, SHORT_RETENTION, Context, Sizes, baseline_events
 from bench.servers import BACKEND_VARIABLES, ROOT, baseline_process, raise_file_limit, running, tandem_process
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -87,6 +87,30 @@ def check_figures(results: dict[str, dict[str, Any]]) -> list[str]:
     ]
 
 
+def _report(
+    mode: str,
+    backend_name: str,
+    started: float,
+    timings: dict[str, float],
+    sizes: Sizes,
+    results: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "mode": mode,
+        "backend": backend_name,
+        "machine": machine(),
+        "seconds": round(time.monotonic() - started, 1),
+        "scenario_seconds": timings,
+        "sizes": dataclasses.asdict(sizes),
+        "results": results,
+    }
+
+
+def write(out: Path, report: dict[str, Any]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+
+
 def _overrides(pairs: list[str]) -> dict[str, float]:
     values = {}
     for pair in pairs:
@@ -116,8 +140,10 @@ def main() -> None:
     timings: dict[str, float] = {}
     started = time.monotonic()
     sizes = dataclasses.replace(QUICK if args.quick else FULL, **_overrides(args.set))
+    label = "postgres-redis" if args.backend == "postgres+redis" or os.environ.get("TANDEM_EVENTS_URL") else "sqlite"
+    out = args.out or results_dir / f"{mode}-{label}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    backend_name = label.replace("-", "+")
     with backend(args.backend) as env, tempfile.TemporaryDirectory(prefix="tandem-bench-") as data:
-        backend_name = "postgres+redis" if env.get("TANDEM_EVENTS_URL") else "sqlite"
         ctx = Context(
             sizes=sizes,
             tandem=tandem_process(Path(data) / "main", env),
@@ -134,18 +160,10 @@ def main() -> None:
                 begun = time.monotonic()
                 results[name] = SCENARIOS[name](ctx)
                 timings[name] = round(time.monotonic() - begun, 1)
-    report = {
-        "mode": mode,
-        "backend": backend_name,
-        "machine": machine(),
-        "seconds": round(time.monotonic() - started, 1),
-        "scenario_seconds": timings,
-        "sizes": dataclasses.asdict(sizes),
-        "results": results,
-    }
-    out = args.out or results_dir / f"{mode}-{backend_name.replace('+', '-')}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+                # Written after every scenario: a failure later loses nothing measured so far.
+                write(out, _report(mode, backend_name, started, timings, sizes, results))
+    report = _report(mode, backend_name, started, timings, sizes, results)
+    write(out, report)
     print(table(report))
     for name in ("throughput", "latency") if profile_dir is not None else ():
         if name in results and (folded := profile_dir / f"{name}.folded").exists():
