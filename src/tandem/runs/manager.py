@@ -38,6 +38,7 @@ from tandem.events import (
 )
 from tandem.persistence.models import ChatSession, Message, Project, Run, RunEventRow
 from tandem.runs.cancellation import CancelBus
+from tandem.runs.committer import GroupCommitter
 from tandem.runs.eventlog import EventLog
 from tandem.runs.recorder import RunRecorder, publish_persisted
 from tandem.services.history import message_out
@@ -81,6 +82,7 @@ class RunManager:
         self._sessions = sessions
         self._log = log
         self._cancel_bus = cancel_bus
+        self._committer = GroupCommitter(sessions)
         self._heartbeat_seconds = heartbeat_seconds
         self._lease_seconds = lease_seconds
         self._monitor: asyncio.Task[None] | None = None
@@ -162,6 +164,7 @@ class RunManager:
             run_id=run.id,
             message_id=run.assistant_message_id,
             sessions=self._sessions,
+            committer=self._committer,
             log=self._log,
             heartbeat_interval=self._heartbeat_seconds,
             on_lost=lambda: self._stop_here(run.id, "interrupted"),
@@ -356,6 +359,7 @@ class RunManager:
             live.stop_reason = live.stop_reason or "interrupted"
             live.task.cancel()
         await asyncio.gather(*(live.task for live in list(self._live.values())), return_exceptions=True)
+        await self._committer.close()
         await self._cancel_bus.close()
         await self._log.close()
 

@@ -1,9 +1,9 @@
 """Gives a run's events their seq, persists them, then publishes them to the event log.
 
 Durable before visible: a client never sees an event the database does not have, so a re-attach
-after a crash resumes exactly where it left off. Events are written by group commit: while one
-batch is being written the next accumulates, so a fast run costs one transaction per batch, not
-per event, and an idle run's event is written and published at once.
+after a crash resumes exactly where it left off. Events are written by group commit (see
+`committer`): while one batch is being written the next accumulates, so a fast run costs one
+transaction per batch, not per event, and an idle run's event is written and published at once.
 """
 
 from __future__ import annotations
@@ -12,23 +12,19 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.events import EVENT_TYPES, AgentInteractionData, ErrorData, EventData, envelope, sse_frame
-from tandem.persistence.models import AgentInteraction, Run, RunEventRow
+from tandem.persistence.models import Run, RunEventRow
+from tandem.runs.committer import GroupCommitter, RunLost, write_batch
 from tandem.runs.eventlog import Entry, EventLog
 
 logger = logging.getLogger(__name__)
 
 _RETRY_SECONDS = 0.5
-
-
-class RunLost(Exception):
-    """The run is no longer `running` in the database: another process ended it."""
 
 
 class RunRecorder:
@@ -38,6 +34,7 @@ class RunRecorder:
         run_id: str,
         message_id: int,
         sessions: async_sessionmaker[AsyncSession],
+        committer: GroupCommitter,
         log: EventLog,
         heartbeat_interval: float = 5.0,
         on_lost: Callable[[], object] = lambda: None,
@@ -46,6 +43,7 @@ class RunRecorder:
         self.seq = 0
         self._message_id = message_id
         self._sessions = sessions
+        self._committer = committer
         self._log = log
         self._heartbeat_interval = heartbeat_interval
         self._events: list[dict[str, Any]] = []
@@ -98,23 +96,6 @@ class RunRecorder:
         self._pending.clear()
         return batch
 
-    async def _write(
-        self, session: AsyncSession, events: list[dict[str, Any]], interactions: list[dict[str, Any]]
-    ) -> None:
-        values: dict[str, Any] = {"heartbeat_at": datetime.now(UTC)}
-        if events:
-            values["last_seq"] = events[-1]["seq"]
-        # Renewing the lease first also locks the run row, and tells us whether it is still ours.
-        renewed = await session.execute(
-            update(Run).where(Run.id == self.run_id, Run.status == "running").values(**values)
-        )
-        if renewed.rowcount == 0:  # type: ignore[attr-defined]
-            raise RunLost(f"run {self.run_id} was ended by another process")
-        if events:
-            await session.execute(insert(RunEventRow), events)
-        if interactions:
-            await session.execute(insert(AgentInteraction), interactions)
-
     async def _write_loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
@@ -122,8 +103,7 @@ class RunRecorder:
             events, interactions, frames = self._take()
             while True:
                 try:
-                    async with self._sessions.begin() as session:
-                        await self._write(session, events, interactions)
+                    await self._committer.commit(self.run_id, events, interactions)
                     break
                 except RunLost:
                     # Our lease lapsed (a stall, a partition) and another process interrupted the
@@ -152,7 +132,7 @@ class RunRecorder:
         try:
             if not self.lost:
                 async with self._sessions.begin() as session:
-                    await self._write(session, *self._take()[:2])  # renews (checks) the lease first
+                    await write_batch(session, self.run_id, *self._take()[:2])  # renews (checks) the lease first
                     self._queue(await finalize(session))
                     events, _, frames = self._take()
                     await session.execute(insert(RunEventRow), events)
