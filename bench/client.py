@@ -1,7 +1,8 @@
 """The benchmark client: runs in its own process (so it never shares a core's event loop with the
-server), takes one scenario spec as JSON on argv, prints its measurements as one JSON line.
+server), takes one scenario spec as JSON (or `@file` holding it) on argv, prints its measurements
+as one JSON line.
 
-    python -m bench.client '{"mode": "stream", "port": 8000, "method": "GET", "path": "/stream"}'
+    python -m bench.client '{"mode": "stream", "port": 8000, "target": {"method": "GET", "path": "/stream"}}'
 
 Modes: `stream` (read one stream to its end: events/s), `latency` (many paced streams at once:
 emit→parse latency from the stamp in each benchmark delta), `first` (sequential POSTs: time to the
@@ -15,6 +16,7 @@ import math
 import re
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -143,7 +145,8 @@ MODES = {"stream": stream, "latency": latency, "first": first, "idle": idle}
 
 
 def main() -> None:
-    spec = orjson.loads(sys.argv[1])
+    argument = sys.argv[1]
+    spec = orjson.loads(Path(argument[1:]).read_bytes() if argument.startswith("@") else argument)
     result = uvloop.run(MODES[spec["mode"]](spec))
     sys.stdout.write(orjson.dumps(result).decode() + "\n")
 

@@ -185,26 +185,45 @@ def baseline_server(events: int) -> Iterator[Process]:
             server.stop()
 
 
+@contextmanager
+def _spec_file(spec: dict[str, Any]) -> Iterator[str]:
+    """The client's spec in a file: 5,000 targets do not fit on a command line."""
+    with tempfile.NamedTemporaryFile(prefix="bench-spec-", suffix=".json") as file:
+        file.write(orjson.dumps(spec))
+        file.flush()
+        yield "@" + file.name
+
+
 def run_client(spec: dict[str, Any]) -> dict[str, Any]:
     """Run the client process for one measurement and return what it printed."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.client", orjson.dumps(spec).decode()],
-        capture_output=True,
-        cwd=ROOT,
-        env=_python_env({}),
-        check=False,
-    )
+    with _spec_file(spec) as argument:
+        done = _run_client(argument)
     if done.returncode != 0:
         raise RuntimeError(f"client failed: {done.stderr.decode()[-3000:]}")
     result: dict[str, Any] = orjson.loads(done.stdout.splitlines()[-1])
     return result
 
 
+def _run_client(argument: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench.client", argument],
+        capture_output=True,
+        cwd=ROOT,
+        env=_python_env({}),
+        check=False,
+    )
+
+
 @contextmanager
 def idle_client(spec: dict[str, Any]) -> Iterator[None]:
     """A client holding streams open: the body runs once all of them have their first event."""
+    with _spec_file({**spec, "mode": "idle"}) as argument:
+        yield from _idle_client(argument)
+
+
+def _idle_client(argument: str) -> Iterator[None]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.client", orjson.dumps({**spec, "mode": "idle"}).decode()],
+        [sys.executable, "-m", "bench.client", argument],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
