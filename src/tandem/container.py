@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -28,6 +29,8 @@ class Container:
 
 
 def build_team(settings: Settings) -> Team:
+    """The team is stateless between runs, so one per process serves them all (building it costs
+    milliseconds: agents, tool schemas, model clients); a failed build is retried on the next run."""
     return Team(
         planner_model=resolve_model(
             settings.planner_model_name,
@@ -61,7 +64,7 @@ def build_container(settings: Settings) -> Container:
         sessions=sessions,
         log=log,
         cancel_bus=cancel_bus,
-        team_factory=lambda: build_team(settings),
+        team_factory=functools.cache(lambda: build_team(settings)),
         max_file_bytes=settings.max_file_bytes,
         max_message_chars=settings.max_message_chars,
         ping_seconds=settings.ping_seconds,

@@ -65,6 +65,16 @@ class _Live:
     stop_reason: ErrorCode | None = None
 
 
+def _start_payload(run: Run) -> str:
+    start = StartData(
+        session_id=run.session_id,
+        user_message_id=run.user_message_id,
+        run_id=run.id,
+        assistant_message_id=run.assistant_message_id,
+    )
+    return envelope(run.id, 1, start).model_dump_json()
+
+
 class RunManager:
     def __init__(
         self,
@@ -155,8 +165,11 @@ class RunManager:
                 owner=self.owner,
                 heartbeat_at=datetime.now(UTC),
                 usage={},
+                last_seq=1,
             )
             session.add(run)
+            await session.flush()
+            session.add(RunEventRow(run_id=run_id, seq=1, type="start", payload=_start_payload(run)))
         return run
 
     async def _launch(self, run: Run, message: str) -> None:
@@ -168,16 +181,11 @@ class RunManager:
             log=self._log,
             heartbeat_interval=self._heartbeat_seconds,
             on_lost=lambda: self._stop_here(run.id, "interrupted"),
+            published_seq=1,
         )
         self._log.open(run.id)
-        recorder.emit(
-            StartData(
-                session_id=run.session_id,
-                user_message_id=run.user_message_id,
-                run_id=run.id,
-                assistant_message_id=run.assistant_message_id,
-            )
-        )
+        # `start` was committed with the run itself: publish it now, ahead of anything else.
+        await self._log.append(run.id, [(1, sse_frame(1, _start_payload(run)))])
         recorder.start()
         task = asyncio.create_task(self._execute(run, message, recorder), name=f"run-{run.id}")
         self._live[run.id] = _Live(task=task)

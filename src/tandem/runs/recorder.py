@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.events import EVENT_TYPES, AgentInteractionData, ErrorData, EventData, envelope, sse_frame
 from tandem.persistence.models import Run, RunEventRow
-from tandem.runs.committer import GroupCommitter, RunLost, write_batch
+from tandem.runs.committer import EVENTS, GroupCommitter, RunLost, write_batch
 from tandem.runs.eventlog import Entry, EventLog
 
 logger = logging.getLogger(__name__)
@@ -38,9 +38,10 @@ class RunRecorder:
         log: EventLog,
         heartbeat_interval: float = 5.0,
         on_lost: Callable[[], object] = lambda: None,
+        published_seq: int = 0,
     ) -> None:
         self.run_id = run_id
-        self.seq = 0
+        self.seq = published_seq
         self._message_id = message_id
         self._sessions = sessions
         self._committer = committer
@@ -53,7 +54,7 @@ class RunRecorder:
         self._closing = False
         self._writer: asyncio.Task[None] | None = None
         self._on_lost = on_lost
-        self._published = 0
+        self._published = published_seq
         self.lost = False
 
     def start(self) -> None:
@@ -135,7 +136,7 @@ class RunRecorder:
                     await write_batch(session, self.run_id, *self._take()[:2])  # renews (checks) the lease first
                     self._queue(await finalize(session))
                     events, _, frames = self._take()
-                    await session.execute(insert(RunEventRow), events)
+                    await session.execute(insert(EVENTS), events)
                     await session.execute(update(Run).where(Run.id == self.run_id).values(last_seq=self.seq))
         except RunLost:
             self.lost = True
