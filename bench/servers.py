@@ -140,16 +140,18 @@ def baseline_process(events: int) -> Process:
 @contextmanager
 def running(*processes: Process) -> Iterator[None]:
     """Start the servers side by side (each takes seconds to import), stop them all at the end."""
-    with tempfile.TemporaryDirectory(prefix="tandem-bench-logs-") as log_dir:
-        try:
-            for process in processes:
-                process.launch(Path(log_dir))
-            for process in processes:
-                process.wait_ready()
-            yield
-        finally:
-            for process in processes:
-                process.stop()
+    # Kept (gitignored) so a server-side failure can be read after the run.
+    log_dir = ROOT / "bench" / "results" / "logs" / time.strftime("%Y%m%d-%H%M%S")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        for process in processes:
+            process.launch(log_dir)
+        for process in processes:
+            process.wait_ready()
+        yield
+    finally:
+        for process in processes:
+            process.stop()
 
 
 @contextmanager
