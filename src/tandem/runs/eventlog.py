@@ -9,7 +9,6 @@ serves replays.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -99,8 +98,9 @@ class InProcessEventLog:
         if len(log.frames) <= after and not log.closed:
             if log.waiter is None:
                 log.waiter = asyncio.get_running_loop().create_future()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(log.waiter), timeout)
+            # `wait`, not `wait_for(shield(...))`: no extra future per idle stream, and the shared
+            # waiter is never cancelled by one reader's timeout.
+            await asyncio.wait((log.waiter,), timeout=timeout)
         if self._logs.get(run_id) is not log:
             return None
         return Batch(frames=log.frames[after:], closed=log.closed)
