@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic_ai.models import Model, infer_model
-from pydantic_ai.models.openai import OpenAIChatModel
-from pydantic_ai.providers.openai import OpenAIProvider
 
 from tandem.agents.scripted import ScriptedModel
 from tandem.errors import ModelNotConfigured
@@ -33,6 +31,10 @@ def resolve_model(
         raise ModelNotConfigured(f"model {name!r} is not a provider:model string. {NOT_CONFIGURED_HINT}")
     try:
         if provider == "openai":
+            # Imported here: the OpenAI SDK costs ~1 s of start-up that scripted or other setups skip.
+            from pydantic_ai.models.openai import OpenAIChatModel
+            from pydantic_ai.providers.openai import OpenAIProvider
+
             # Chat Completions, not the Responses API: it is what every OpenAI-compatible server speaks.
             return OpenAIChatModel(model_name, provider=OpenAIProvider())
         return infer_model(name)
