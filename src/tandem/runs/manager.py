@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -41,6 +41,7 @@ from tandem.runs.cancellation import CancelBus
 from tandem.runs.committer import GroupCommitter
 from tandem.runs.eventlog import EventLog
 from tandem.runs.recorder import RunRecorder, publish_persisted
+from tandem.services import projects
 from tandem.services.history import message_out
 from tandem.workspace import changes
 from tandem.workspace.files import ProjectFiles
@@ -122,7 +123,8 @@ class RunManager:
         except IntegrityError:
             if idempotency_key is not None and (earlier := await self._by_key(project_id, idempotency_key)):
                 return RunStarted(run=earlier, created=False)
-            active = await self._active_run_id(project_id)
+            async with self._sessions() as session:
+                active = await projects.active_run_id(session, project_id)
             raise Busy(f"project {project_id} already has an active run ({active}); wait for it or cancel it") from None
         await self._launch(run, message)
         return RunStarted(run=run, created=True)
@@ -130,10 +132,6 @@ class RunManager:
     async def _by_key(self, project_id: int, key: str) -> Run | None:
         async with self._sessions() as session:
             return await session.scalar(select(Run).where(Run.project_id == project_id, Run.idempotency_key == key))
-
-    async def _active_run_id(self, project_id: int) -> str | None:
-        async with self._sessions() as session:
-            return await session.scalar(select(Run.id).where(Run.active_project_id == project_id))
 
     async def _create(self, project_id: int, message: str, session_id: int | None, key: str | None) -> Run:
         async with self._sessions.begin() as session:
@@ -381,7 +379,7 @@ class RunManager:
         async with self._sessions.begin() as session:
             stale = list(await session.scalars(select(Run).where(condition).with_for_update(skip_locked=True)))
             for run in stale:
-                last = await session.scalar(select(func.max(RunEventRow.seq)).where(RunEventRow.run_id == run.id)) or 0
+                last = run.last_seq  # written with every batch of events: the newest persisted seq
                 error = ErrorData(message="the server running this run stopped", code="interrupted")
                 session.add(
                     RunEventRow(
