@@ -22,6 +22,7 @@ from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
     ModelResponse,
+    ModelResponseStreamEvent,
     PartDeltaEvent,
     PartStartEvent,
     TextPart,
@@ -36,6 +37,7 @@ from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RunUsage, UsageLimits
 
 from tandem.agents.events import Delta, Finished, TeamEvent, Thought, ToolCall, ToolResult
+from tandem.agents.tap import StreamTap
 from tandem.agents.tools import READ_TOOLS, WRITE_TOOLS, TeamDeps, hand_off_to_coder
 from tandem.errors import LimitExceeded, ModelFailed, RunCancelled, RunFailed
 from tandem.events import AgentName, DeltaType, Usage
@@ -96,6 +98,7 @@ class Team:
     def __init__(self, *, planner_model: Model, coder_model: Model, streaming: bool, limits: RunLimits) -> None:
         self._streaming = streaming
         self._limits = limits
+        self._models: dict[AgentName, Model] = {"Planner": planner_model, "Coder": coder_model}
         self._planner = Agent(
             planner_model,
             name="Planner",
@@ -182,31 +185,32 @@ class Team:
         usage: RunUsage | None = None,
     ) -> str:
         emit = deps.emit
-        settings = ModelSettings(parallel_tool_calls=True)
+        model = self._models[name]
+
+        async def on_stream_event(event: ModelResponseStreamEvent) -> None:
+            if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart | ThinkingPart):
+                if event.part.content:
+                    kind: DeltaType = "message" if isinstance(event.part, TextPart) else "thought"
+                    await emit(Delta(agent=name, kind=kind, text=event.part.content))
+            elif isinstance(event, PartDeltaEvent):
+                if isinstance(event.delta, TextPartDelta) and event.delta.content_delta:
+                    await emit(Delta(agent=name, kind="message", text=event.delta.content_delta))
+                elif isinstance(event.delta, ThinkingPartDelta) and event.delta.content_delta:
+                    await emit(Delta(agent=name, kind="thought", text=event.delta.content_delta))
+
         async with agent.iter(
             prompt,
             deps=deps,
+            model=StreamTap(model, on_stream_event) if self._streaming else model,
             message_history=history,
             usage=usage,
             usage_limits=limits,
             cancellation_token=token,
             timeout=self._limits.wall_seconds,
-            model_settings=settings,
+            model_settings=ModelSettings(parallel_tool_calls=True),
         ) as run:
             async for node in run:
-                if Agent.is_model_request_node(node) and self._streaming:
-                    async with node.stream(run.ctx) as stream:
-                        async for event in stream:
-                            if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart | ThinkingPart):
-                                if event.part.content:
-                                    kind: DeltaType = "message" if isinstance(event.part, TextPart) else "thought"
-                                    await emit(Delta(agent=name, kind=kind, text=event.part.content))
-                            elif isinstance(event, PartDeltaEvent):
-                                if isinstance(event.delta, TextPartDelta) and event.delta.content_delta:
-                                    await emit(Delta(agent=name, kind="message", text=event.delta.content_delta))
-                                elif isinstance(event.delta, ThinkingPartDelta) and event.delta.content_delta:
-                                    await emit(Delta(agent=name, kind="thought", text=event.delta.content_delta))
-                elif Agent.is_call_tools_node(node):
+                if Agent.is_call_tools_node(node):
                     response = node.model_response
                     meter.response(name, response)
                     calls_tools = any(isinstance(p, ToolCallPart) for p in response.parts)
