@@ -4,6 +4,11 @@ Durable before visible: a client never sees an event the database does not have,
 after a crash resumes exactly where it left off. Events are written by group commit (see
 `committer`): while one batch is being written the next accumulates, so a fast run costs one
 transaction per batch, not per event, and an idle run's event is written and published at once.
+
+Consecutive deltas of one agent and kind that arrive while a batch is being written become one
+delta (their texts joined): the wire contract makes deltas advisory token-level text, so a client
+sees the same text in fewer events, and a run that emits faster than it can be written costs rows
+and frames per batch rather than per token. An idle run's deltas still go out one by one.
 """
 
 from __future__ import annotations
@@ -17,7 +22,15 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.events import EVENT_TYPES, AgentInteractionData, ErrorData, EventData, envelope, sse_frame
+from tandem.events import (
+    EVENT_TYPES,
+    AgentDeltaData,
+    AgentInteractionData,
+    ErrorData,
+    EventData,
+    envelope,
+    sse_frame,
+)
 from tandem.persistence.models import Run, RunEventRow
 from tandem.runs.committer import EVENTS, GroupCommitter, RunLost, write_batch
 from tandem.runs.eventlog import Entry, EventLog
@@ -50,6 +63,8 @@ class RunRecorder:
         self._events: list[dict[str, Any]] = []
         self._interactions: list[dict[str, Any]] = []
         self._frames: list[Entry] = []
+        self._delta: AgentDeltaData | None = None
+        self._delta_texts: list[str] = []
         self._pending = asyncio.Event()
         self._closing = False
         self._writer: asyncio.Task[None] | None = None
@@ -61,12 +76,32 @@ class RunRecorder:
         self._writer = asyncio.create_task(self._write_loop(), name=f"recorder-{self.run_id}")
 
     def emit(self, data: EventData) -> None:
-        self._queue(data)
+        if isinstance(data, AgentDeltaData):
+            delta = self._delta
+            if delta is not None and (delta.agent_name, delta.message_type) == (data.agent_name, data.message_type):
+                self._delta_texts.append(data.delta)
+            else:
+                self._seal_delta()
+                self._delta, self._delta_texts = data, [data.delta]
+        else:
+            self._seal_delta()
+            self._queue(data)
         self._pending.set()
 
     def interaction_id(self) -> str:
         """The id the next interaction will carry: it is named after its seq."""
+        self._seal_delta()
         return f"{self.run_id}:{self.seq + 1}"
+
+    def _seal_delta(self) -> None:
+        """Give the delta being merged its seq: something else follows it, or its batch is due."""
+        delta = self._delta
+        if delta is None:
+            return
+        if len(self._delta_texts) > 1:
+            delta = delta.model_copy(update={"delta": "".join(self._delta_texts)})
+        self._delta, self._delta_texts = None, []
+        self._queue(delta)
 
     def _queue(self, data: EventData) -> None:
         self.seq += 1
@@ -92,6 +127,7 @@ class RunRecorder:
             )
 
     def _take(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Entry]]:
+        self._seal_delta()
         batch = self._events, self._interactions, self._frames
         self._events, self._interactions, self._frames = [], [], []
         self._pending.clear()

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tandem.events import AgentDeltaData, AgentInteractionData, ErrorData, EventData
+from tandem.persistence.database import create_engine, create_sessionmaker, migrate
+from tandem.persistence.models import ChatSession, Message, Project, Run, RunEventRow
+from tandem.runs.committer import GroupCommitter
+from tandem.runs.eventlog import InProcessEventLog
+from tandem.runs.recorder import RunRecorder
+
+RUN_ID = "run-1"
+
+
+@pytest.fixture
+async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'tandem.db'}")
+    await migrate(engine)
+    factory = create_sessionmaker(engine)
+    async with factory.begin() as session:
+        project = Project(name="p", template="blank")
+        session.add(project)
+        await session.flush()
+        chat = ChatSession(project_id=project.id, title="t")
+        session.add(chat)
+        await session.flush()
+        user = Message(session_id=chat.id, role="user", content="hi")
+        assistant = Message(session_id=chat.id, role="assistant")
+        session.add_all([user, assistant])
+        await session.flush()
+        session.add(
+            Run(
+                id=RUN_ID,
+                project_id=project.id,
+                session_id=chat.id,
+                user_message_id=user.id,
+                assistant_message_id=assistant.id,
+                active_project_id=project.id,
+                status="running",
+            )
+        )
+    yield factory
+    await engine.dispose()
+
+
+@pytest.fixture
+def log() -> InProcessEventLog:
+    log = InProcessEventLog(retention=60)
+    log.open(RUN_ID)
+    return log
+
+
+@pytest.fixture
+async def recorder(sessions: async_sessionmaker[AsyncSession], log: InProcessEventLog) -> AsyncIterator[RunRecorder]:
+    committer = GroupCommitter(sessions)
+    recorder = RunRecorder(run_id=RUN_ID, message_id=2, sessions=sessions, committer=committer, log=log)
+    recorder.start()
+    yield recorder
+    await committer.close()
+
+
+def _delta(text: str, message_type: str = "thought", agent: str = "Planner") -> AgentDeltaData:
+    return AgentDeltaData.model_validate({"agent_name": agent, "message_type": message_type, "delta": text})
+
+
+async def _finish(recorder: RunRecorder, sessions: async_sessionmaker[AsyncSession]) -> list[dict[str, Any]]:
+    """Close the run; its events as the database has them."""
+
+    async def finalize(_session: AsyncSession) -> EventData:
+        return ErrorData(message="stopped", code="cancelled")
+
+    await recorder.close(finalize)
+    async with sessions() as session:
+        payloads = await session.scalars(
+            select(RunEventRow.payload).where(RunEventRow.run_id == RUN_ID).order_by(RunEventRow.seq)
+        )
+        return [json.loads(p) for p in payloads]
+
+
+async def test_deltas_waiting_for_their_batch_become_one_per_agent_and_kind(
+    recorder: RunRecorder, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # Emitted with no await in between: the writer has taken nothing yet, as when it is busy.
+    for i in range(50):
+        recorder.emit(_delta(f"t{i} "))
+    recorder.emit(_delta("answer ", "message"))
+    recorder.emit(_delta("more", "message"))
+    recorder.emit(_delta("coder thinks", "thought", agent="Coder"))
+    interaction_id = recorder.interaction_id()
+    recorder.emit(
+        AgentInteractionData.model_validate(
+            {
+                "agent_name": "Planner",
+                "message_type": "thought",
+                "content": "x",
+                "timestamp": "2026-11-23T00:00:00Z",
+                "id": interaction_id,
+            }
+        )
+    )
+    recorder.emit(_delta("after"))
+
+    events = await _finish(recorder, sessions)
+
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert [(e["type"], e["data"].get("delta")) for e in events] == [
+        ("agent_delta", "".join(f"t{i} " for i in range(50))),
+        ("agent_delta", "answer more"),
+        ("agent_delta", "coder thinks"),
+        ("agent_interaction", None),
+        ("agent_delta", "after"),
+        ("error", None),
+    ]
+    assert events[3]["data"]["id"] == f"{RUN_ID}:{events[3]['seq']}"
+
+
+async def test_a_delta_emitted_after_the_previous_was_written_is_its_own_event(
+    recorder: RunRecorder, sessions: async_sessionmaker[AsyncSession], log: InProcessEventLog
+) -> None:
+    recorder.emit(_delta("one "))
+    await _published(log, 1)
+    recorder.emit(_delta("two"))
+    await _published(log, 2)
+
+    events = await _finish(recorder, sessions)
+
+    assert [(e["type"], e["data"].get("delta")) for e in events] == [
+        ("agent_delta", "one "),
+        ("agent_delta", "two"),
+        ("error", None),
+    ]
+
+
+async def _published(log: InProcessEventLog, seq: int) -> None:
+    batch = await log.read(RUN_ID, seq - 1, timeout=5)
+    assert batch is not None
+    assert batch.frames, f"event {seq} was not published"
