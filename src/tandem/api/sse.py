@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+_CHECK_SECONDS = 1.0
+
 SSE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
@@ -35,6 +37,7 @@ class EventStreamResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         streaming = asyncio.current_task()
         assert streaming is not None
+        loop = asyncio.get_running_loop()
         gone = False
 
         async def watch() -> None:
@@ -45,13 +48,22 @@ class EventStreamResponse(Response):
             streaming.cancel()
 
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        watcher = asyncio.create_task(watch())
+        # A stream whose run stops when its client leaves gets a task that notices at once. The
+        # others (thousands of idle viewers, each task costs memory) check between sends instead:
+        # idle streams send a ping every 15 s, so a gone viewer is let go within one ping.
+        watcher = asyncio.create_task(watch()) if self._on_disconnect is not None else None
+        checked = loop.time()
         finished = False
         try:
             async for chunk in self._frames:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            finished = True
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                if watcher is None and loop.time() - checked >= _CHECK_SECONDS:
+                    checked = loop.time()
+                    if gone := await _disconnected(receive):
+                        break
+            else:
+                finished = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not gone:
                 raise
@@ -59,10 +71,21 @@ class EventStreamResponse(Response):
         except OSError:
             gone = True
         finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
             close = getattr(self._frames, "aclose", None)
             if close is not None:
                 await close()
         if gone and not finished and self._on_disconnect is not None:
             await self._on_disconnect()
+
+
+async def _disconnected(receive: Receive) -> bool:
+    """Whether the client has left, without waiting: the server answers `receive` at once if so."""
+    pending = asyncio.ensure_future(receive())
+    await asyncio.sleep(0)
+    if not pending.done():
+        pending.cancel()
+        return False
+    return bool(pending.result()["type"] == "http.disconnect")
