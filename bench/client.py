@@ -25,8 +25,9 @@ from bench.wire import Event, request
 
 HOST = "127.0.0.1"
 # The scripted model's benchmark deltas carry their emit time: `123.456789 ` (CLOCK_MONOTONIC, which
-# every process on the machine shares).
-_STAMP = re.compile(r"^\d+\.\d{6} $")
+# every process on the machine shares). Tandem joins deltas that wait for the same write, so one
+# `agent_delta` may hold many stamps (and words): each stamp is one chunk the model emitted.
+_STAMP = re.compile(r"(?<!\S)(\d+\.\d{6}) ")
 _TERMINAL = ("complete", "error")
 
 
@@ -49,21 +50,30 @@ async def _read_stream(target: dict[str, Any], port: int, stamps: list[float] | 
     response = await request(HOST, port, target["method"], target["path"], body=target.get("body"))
     if response.status != 200:
         raise RuntimeError(f"{target['method']} {target['path']}: HTTP {response.status}")
-    count, expected, last_type, finished, run_id = 0, target.get("after", 0) + 1, "", started, None
+    count, emitted, expected, last_type, finished, run_id = 0, 0, target.get("after", 0) + 1, "", started, None
     try:
         async for events, parsed_at in response.events():
             expected = _check_sequence(events, expected)
             count += len(events)
             run_id = run_id or events[0].payload.get("run_id")
             last_type, finished = events[-1].payload["type"], parsed_at
-            if stamps is not None:
-                for event in events:
-                    delta = event.payload["data"].get("delta") if event.payload["type"] == "agent_delta" else None
-                    if delta is not None and _STAMP.match(delta):
-                        stamps.append(parsed_at - float(delta))
+            for event in events:
+                delta = event.payload["data"].get("delta") if event.payload["type"] == "agent_delta" else None
+                emitted_at = [float(s) for s in _STAMP.findall(delta)] if delta is not None else []
+                emitted += len(emitted_at) or 1
+                if stamps is not None:
+                    stamps.extend(parsed_at - at for at in emitted_at)
     finally:
         response.close()
-    return {"events": count, "seconds": finished - started, "last_type": last_type, "run_id": run_id}
+    # `emitted` counts what the run emitted, a stamped chunk each, before Tandem joined any deltas
+    # (a joined delta of words alone counts once: a slight undercount).
+    return {
+        "events": count,
+        "emitted": emitted,
+        "seconds": finished - started,
+        "last_type": last_type,
+        "run_id": run_id,
+    }
 
 
 async def stream(spec: dict[str, Any]) -> dict[str, Any]:

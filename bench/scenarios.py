@@ -20,6 +20,7 @@ from bench.servers import Api, Process, cpu_seconds, idle_client, profiling, rss
 
 Figures = dict[str, Any]
 SHORT_RETENTION = 0.2
+REPLAY_PACE = 0.003
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,10 +100,10 @@ def _percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def _median_eps(measure: Callable[[], Figures], repeats: int) -> tuple[float, Figures]:
-    """Median events/s over repeats, and the last measurement's details."""
+def _median_eps(measure: Callable[[], Figures], repeats: int, count: str = "events") -> tuple[float, Figures]:
+    """Median events/s over repeats (`count`: wire `events`, or chunks `emitted`), and the last details."""
     results = [measure() for _ in range(repeats)]
-    return statistics.median(r["events"] / r["seconds"] for r in results), results[-1]
+    return statistics.median(r[count] / r["seconds"] for r in results), results[-1]
 
 
 def _require_complete(result: Figures) -> None:
@@ -131,9 +132,10 @@ def throughput(ctx: Context) -> Figures:
 
     cpu_before = cpu_seconds(server.pid)
     with profiling(server.pid, profile):
-        tandem_eps, last = _median_eps(run, sizes.throughput_repeats)
-    cpu_per_event = (cpu_seconds(server.pid) - cpu_before) / (last["events"] * sizes.throughput_repeats)
-    events = last["events"]
+        # Counted as emitted: Tandem may send the same chunks as fewer, joined deltas.
+        tandem_eps, last = _median_eps(run, sizes.throughput_repeats, count="emitted")
+    cpu_per_event = (cpu_seconds(server.pid) - cpu_before) / (last["emitted"] * sizes.throughput_repeats)
+    events = last["emitted"]
     baseline_eps, _ = _median_eps(
         lambda: run_client({"mode": "stream", "port": base.port, "target": _get(f"/stream?n={events}")}),
         sizes.baseline_repeats,
@@ -144,6 +146,7 @@ def throughput(ctx: Context) -> Figures:
     )
     return {
         "events": events,
+        "tandem_wire_events": last["events"],
         "tandem_events_per_s": tandem_eps,
         "baseline_events_per_s": baseline_eps,
         "baseline_330B_events_per_s": padded_eps,
@@ -189,6 +192,8 @@ def latency(ctx: Context) -> Figures:
         figures[f"{name}_max_ms"] = result["latency_ms"]["p100"]
         figures[f"{name}_events_per_s"] = result["events"] / result["seconds"]
         figures[f"{name}_samples"] = result["samples"]
+        # Stamped chunks delivered per second (Tandem may join several into one event).
+        figures[f"{name}_chunks_per_s"] = result["samples"] / result["seconds"]
     # How long the scenario really took: an overloaded server stretches the runs past their 20 s.
     figures["tandem_seconds"] = tandem["seconds"]
     figures["p99_ratio"] = figures["tandem_p99_ms"] / figures["baseline_p99_ms"]
@@ -274,7 +279,8 @@ def replay(ctx: Context) -> Figures:
     figures: Figures = {}
     for source, server in (("log", ctx.tandem), ("database", ctx.tandem_short_retention)):
         api = Api(server.url)
-        target = _chat(api.projects(1)[0], script(sizes.replay_events))
+        # Paced like a live model, so the run keeps its events one by one (a full-speed run joins deltas).
+        target = _chat(api.projects(1)[0], script(sizes.replay_events, pace=REPLAY_PACE))
         api.close()
         finished = run_client({"mode": "stream", "port": server.port, "target": target})
         _require_complete(finished)

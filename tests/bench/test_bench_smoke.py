@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = {
     "throughput": {
         "events",
+        "tandem_wire_events",
         "tandem_events_per_s",
         "baseline_events_per_s",
         "baseline_330B_events_per_s",
@@ -26,6 +27,8 @@ EXPECTED = {
         "tandem_p99_ms",
         "tandem_events_per_s",
         "tandem_samples",
+        "tandem_chunks_per_s",
+        "baseline_chunks_per_s",
         "baseline_p50_ms",
         "baseline_p99_ms",
         "baseline_events_per_s",
