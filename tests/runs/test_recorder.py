@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -142,3 +143,24 @@ async def _published(log: InProcessEventLog, seq: int) -> None:
     batch = await log.read(RUN_ID, seq - 1, timeout=5)
     assert batch is not None
     assert batch.frames, f"event {seq} was not published"
+
+
+async def test_a_delta_still_being_joined_when_the_run_ends_is_written_and_published(
+    recorder: RunRecorder, sessions: async_sessionmaker[AsyncSession], log: InProcessEventLog
+) -> None:
+    recorder.emit(_delta("first "))
+    for _ in range(10):  # the writer takes "first " and waits for its commit...
+        await asyncio.sleep(0)
+    recorder.emit(_delta("last words"))  # ...while the last delta arrives and the run ends
+
+    events = await _finish(recorder, sessions)
+
+    assert [(e["seq"], e["type"], e["data"].get("delta")) for e in events] == [
+        (1, "agent_delta", "first "),
+        (2, "agent_delta", "last words"),
+        (3, "error", None),
+    ]
+    batch = await log.read(RUN_ID, 0, timeout=0)
+    assert batch is not None
+    assert batch.closed
+    assert len(batch.frames) == 3

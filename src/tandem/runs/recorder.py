@@ -155,7 +155,7 @@ class RunRecorder:
             if frames:
                 await self._log.append(self.run_id, frames)
                 self._published = frames[-1][0]
-            if self._closing and not self._events:
+            if self._closing and not self._events and self._delta is None:
                 return
 
     async def close(self, finalize: Callable[[AsyncSession], Awaitable[EventData]]) -> None:
@@ -169,11 +169,13 @@ class RunRecorder:
         try:
             if not self.lost:
                 async with self._sessions.begin() as session:
-                    await write_batch(session, self.run_id, *self._take()[:2])  # renews (checks) the lease first
+                    pending, interactions, taken = self._take()
+                    await write_batch(session, self.run_id, pending, interactions)  # renews (checks) the lease first
                     self._queue(await finalize(session))
-                    events, _, frames = self._take()
+                    events, _, final = self._take()
                     await session.execute(insert(EVENTS), events)
                     await session.execute(update(Run).where(Run.id == self.run_id).values(last_seq=self.seq))
+                frames = taken + final
         except RunLost:
             self.lost = True
         except Exception:
