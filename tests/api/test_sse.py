@@ -3,9 +3,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from fastapi import Depends, FastAPI
 from starlette.types import Message
 
-from tandem.api.sse import EventStreamResponse
+from tandem.api.sse import EventStreamResponse, StreamHandOff
 
 PING = b": ping\n\n"
 
@@ -73,3 +74,31 @@ async def test_on_disconnect_runs_when_the_client_leaves_even_if_nothing_is_sent
     await asyncio.wait_for(serving, 5)
     assert stopped.is_set()
     assert closed.is_set()
+
+
+async def test_a_stream_starts_after_the_request_is_done_with_its_dependencies_closed() -> None:
+    log: list[str] = []
+
+    async def dependency() -> AsyncIterator[None]:
+        yield
+        log.append("dependency closed")
+
+    async def frames() -> AsyncIterator[bytes]:
+        log.append("streaming")
+        yield PING
+
+    app = FastAPI()
+
+    @app.get("/stream", dependencies=[Depends(dependency)])
+    async def stream() -> EventStreamResponse:
+        return EventStreamResponse(frames())
+
+    app.add_middleware(StreamHandOff)
+    client = Client()
+    scope = {"type": "http", "method": "GET", "path": "/stream", "headers": [], "query_string": b""}
+
+    await asyncio.wait_for(app(scope, client.receive, client.send), 5)
+
+    assert log == ["dependency closed", "streaming"]
+    assert [m["type"] for m in client.sent] == ["http.response.start", "http.response.body", "http.response.body"]
+    assert client.sent[1]["body"] == PING
