@@ -303,10 +303,12 @@ def replay(ctx: Context) -> Figures:
     return figures
 
 
+# Idle first: measured on a fresh heap. After the latency scenario's 200 runs the server's allocator
+# has free pages to reuse, and the memory per stream read 17 KB instead of 28 KB for the same code.
 SCENARIOS: dict[str, Callable[[Context], Figures]] = {
+    "idle": idle,
     "throughput": throughput,
     "latency": latency,
-    "idle": idle,
     "first_event": first_event,
     "replay": replay,
 }
