@@ -23,6 +23,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class SeededRun:
+    """A `running` run put in the database by a test (`tests/runs/conftest.py`)."""
+
+    id: str
+    message_id: int  # the assistant message the run answers with
+
+
 @dataclass
 class Event:
     id: int

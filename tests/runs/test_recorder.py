@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,57 +10,26 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.events import AgentDeltaData, AgentInteractionData, ErrorData, EventData
-from tandem.persistence.database import create_engine, create_sessionmaker, migrate
-from tandem.persistence.models import ChatSession, Message, Project, Run, RunEventRow
+from tandem.persistence.models import RunEventRow
 from tandem.runs.committer import GroupCommitter
 from tandem.runs.eventlog import InProcessEventLog
 from tandem.runs.recorder import RunRecorder
-
-RUN_ID = "run-1"
-
-
-@pytest.fixture
-async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'tandem.db'}")
-    await migrate(engine)
-    factory = create_sessionmaker(engine)
-    async with factory.begin() as session:
-        project = Project(name="p", template="blank")
-        session.add(project)
-        await session.flush()
-        chat = ChatSession(project_id=project.id, title="t")
-        session.add(chat)
-        await session.flush()
-        user = Message(session_id=chat.id, role="user", content="hi")
-        assistant = Message(session_id=chat.id, role="assistant")
-        session.add_all([user, assistant])
-        await session.flush()
-        session.add(
-            Run(
-                id=RUN_ID,
-                project_id=project.id,
-                session_id=chat.id,
-                user_message_id=user.id,
-                assistant_message_id=assistant.id,
-                active_project_id=project.id,
-                status="running",
-            )
-        )
-    yield factory
-    await engine.dispose()
+from tests.support import SeededRun
 
 
 @pytest.fixture
-def log() -> InProcessEventLog:
+def log(run: SeededRun) -> InProcessEventLog:
     log = InProcessEventLog(retention=60)
-    log.open(RUN_ID)
+    log.open(run.id)
     return log
 
 
 @pytest.fixture
-async def recorder(sessions: async_sessionmaker[AsyncSession], log: InProcessEventLog) -> AsyncIterator[RunRecorder]:
+async def recorder(
+    sessions: async_sessionmaker[AsyncSession], log: InProcessEventLog, run: SeededRun
+) -> AsyncIterator[RunRecorder]:
     committer = GroupCommitter(sessions)
-    recorder = RunRecorder(run_id=RUN_ID, message_id=2, sessions=sessions, committer=committer, log=log)
+    recorder = RunRecorder(run_id=run.id, message_id=run.message_id, sessions=sessions, committer=committer, log=log)
     recorder.start()
     yield recorder
     await committer.close()
@@ -80,7 +48,7 @@ async def _finish(recorder: RunRecorder, sessions: async_sessionmaker[AsyncSessi
     await recorder.close(finalize)
     async with sessions() as session:
         payloads = await session.scalars(
-            select(RunEventRow.payload).where(RunEventRow.run_id == RUN_ID).order_by(RunEventRow.seq)
+            select(RunEventRow.payload).where(RunEventRow.run_id == recorder.run_id).order_by(RunEventRow.seq)
         )
         return [json.loads(p) for p in payloads]
 
@@ -119,16 +87,16 @@ async def test_deltas_waiting_for_their_batch_become_one_per_agent_and_kind(
         ("agent_delta", "after"),
         ("error", None),
     ]
-    assert events[3]["data"]["id"] == f"{RUN_ID}:{events[3]['seq']}"
+    assert events[3]["data"]["id"] == f"{recorder.run_id}:{events[3]['seq']}"
 
 
 async def test_a_delta_emitted_after_the_previous_was_written_is_its_own_event(
     recorder: RunRecorder, sessions: async_sessionmaker[AsyncSession], log: InProcessEventLog
 ) -> None:
     recorder.emit(_delta("one "))
-    await _published(log, 1)
+    await _published(log, recorder.run_id, 1)
     recorder.emit(_delta("two"))
-    await _published(log, 2)
+    await _published(log, recorder.run_id, 2)
 
     events = await _finish(recorder, sessions)
 
@@ -139,8 +107,8 @@ async def test_a_delta_emitted_after_the_previous_was_written_is_its_own_event(
     ]
 
 
-async def _published(log: InProcessEventLog, seq: int) -> None:
-    batch = await log.read(RUN_ID, seq - 1, timeout=5)
+async def _published(log: InProcessEventLog, run_id: str, seq: int) -> None:
+    batch = await log.read(run_id, seq - 1, timeout=5)
     assert batch is not None
     assert batch.frames, f"event {seq} was not published"
 
@@ -160,7 +128,7 @@ async def test_a_delta_still_being_joined_when_the_run_ends_is_written_and_publi
         (2, "agent_delta", "last words"),
         (3, "error", None),
     ]
-    batch = await log.read(RUN_ID, 0, timeout=0)
+    batch = await log.read(recorder.run_id, 0, timeout=0)
     assert batch is not None
     assert batch.closed
     assert len(batch.frames) == 3

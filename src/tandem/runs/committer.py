@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.persistence.models import AgentInteraction, Base, Run, RunEventRow
@@ -26,77 +27,106 @@ Rows = list[dict[str, Any]]
 # Core tables, not ORM entities: the ORM's bulk insert path costs more per row and buys nothing here.
 EVENTS = Base.metadata.tables[RunEventRow.__tablename__]
 INTERACTIONS = Base.metadata.tables[AgentInteraction.__tablename__]
+RUNS = Base.metadata.tables[Run.__tablename__]
+# One statement, executed once per run: a batch without events renews the lease and keeps `last_seq`.
+_RENEW = (
+    update(RUNS)
+    .where(RUNS.c.id == bindparam("run"))
+    .values(
+        last_seq=func.coalesce(bindparam("seq", type_=RUNS.c.last_seq.type), RUNS.c.last_seq),
+        heartbeat_at=bindparam("now"),
+    )
+)
 
 
 class RunLost(Exception):
     """The run is no longer `running` in the database: another process ended it."""
 
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id} was ended by another process")
 
-@dataclass(frozen=True, eq=False)
-class _Batch:
+
+@dataclass(frozen=True)
+class Batch:
+    """One run's rows to write, and the renewal of its lease."""
+
     run_id: str
     events: Rows
     interactions: Rows
-    done: asyncio.Future[None]
 
 
-async def write_batch(session: AsyncSession, run_id: str, events: Rows, interactions: Rows) -> None:
-    """Renew the run's lease and insert its rows; `RunLost` (before any insert) if it is not ours."""
-    values: dict[str, Any] = {"heartbeat_at": datetime.now(UTC)}
-    if events:
-        values["last_seq"] = events[-1]["seq"]
-    # Renewing the lease first also locks the run row, and tells us whether it is still ours.
-    renewed = await session.execute(update(Run).where(Run.id == run_id, Run.status == "running").values(**values))
-    if renewed.rowcount == 0:  # type: ignore[attr-defined]
-        raise RunLost(f"run {run_id} was ended by another process")
+async def write_batches(session: AsyncSession, batches: Sequence[Batch]) -> set[str]:
+    """Renew the leases of the batches' runs and insert their rows, in as many statements whatever
+    the number of runs; returns the runs no longer ours (ended by another process), whose rows are
+    not written.
+
+    Per-run statements would make a commit's length grow with the number of busy runs: every
+    statement is a round trip (a thread hop with aiosqlite) that waits its turn in a busy event loop.
+    """
+    ids = sorted({batch.run_id for batch in batches})
+    # Locks the run rows (PostgreSQL; SQLite's BEGIN IMMEDIATE holds the whole database) in id
+    # order, so two processes renewing overlapping runs cannot deadlock.
+    live = set(
+        await session.scalars(
+            select(RUNS.c.id)
+            .where(RUNS.c.id.in_(ids), RUNS.c.status == "running")
+            .order_by(RUNS.c.id)
+            .with_for_update()
+        )
+    )
+    kept = [batch for batch in batches if batch.run_id in live]
+    if kept:
+        now = datetime.now(UTC)
+        await session.execute(
+            _RENEW,
+            [{"run": b.run_id, "seq": b.events[-1]["seq"] if b.events else None, "now": now} for b in kept],
+        )
+    events = [row for batch in kept for row in batch.events]
     if events:
         await session.execute(insert(EVENTS), events)
+    interactions = [row for batch in kept for row in batch.interactions]
     if interactions:
         await session.execute(insert(INTERACTIONS), interactions)
+    return set(ids) - live
 
 
 class GroupCommitter:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self._pending: list[_Batch] = []
+        self._pending: list[tuple[Batch, asyncio.Future[None]]] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
-    async def commit(self, run_id: str, events: Rows, interactions: Rows) -> None:
+    async def commit(self, batch: Batch) -> None:
         """Persist one run's batch (and renew its lease); raises `RunLost` or the database's error."""
         loop = asyncio.get_running_loop()
         if self._task is None or self._wake is None:
             self._wake = asyncio.Event()
             self._task = loop.create_task(self._loop(self._wake), name="group-commit")
-        batch = _Batch(run_id, events, interactions, loop.create_future())
-        self._pending.append(batch)
+        done = loop.create_future()
+        self._pending.append((batch, done))
         self._wake.set()
-        await batch.done
+        await done
 
     async def _loop(self, wake: asyncio.Event) -> None:
         while True:
             await wake.wait()
             wake.clear()
-            batches, self._pending = self._pending, []
-            lost: set[str] = set()
+            pending, self._pending = self._pending, []
             try:
                 async with self._sessions.begin() as session:
-                    for batch in batches:
-                        # A run taken over fails before writing anything, so the others go on.
-                        try:
-                            await write_batch(session, batch.run_id, batch.events, batch.interactions)
-                        except RunLost:
-                            lost.add(batch.run_id)
+                    # A run taken over gets nothing written, so the others go on.
+                    lost = await write_batches(session, [batch for batch, _ in pending])
             except Exception as error:
-                logger.warning("group commit of %d batch(es) failed: %s", len(batches), error)
-                for batch in batches:
-                    batch.done.set_exception(error)
+                logger.warning("group commit of %d batch(es) failed: %s", len(pending), error)
+                for _, done in pending:
+                    done.set_exception(error)
                 continue
-            for batch in batches:
+            for batch, done in pending:
                 if batch.run_id in lost:
-                    batch.done.set_exception(RunLost(f"run {batch.run_id} was ended by another process"))
+                    done.set_exception(RunLost(batch.run_id))
                 else:
-                    batch.done.set_result(None)
+                    done.set_result(None)
 
     async def close(self) -> None:
         if self._task is not None:

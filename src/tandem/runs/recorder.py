@@ -32,7 +32,7 @@ from tandem.events import (
     sse_frame,
 )
 from tandem.persistence.models import Run, RunEventRow
-from tandem.runs.committer import EVENTS, GroupCommitter, RunLost, write_batch
+from tandem.runs.committer import EVENTS, Batch, GroupCommitter, RunLost, write_batches
 from tandem.runs.eventlog import Entry, EventLog
 
 logger = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class RunRecorder:
             events, interactions, frames = self._take()
             while True:
                 try:
-                    await self._committer.commit(self.run_id, events, interactions)
+                    await self._committer.commit(Batch(self.run_id, events, interactions))
                     break
                 except RunLost:
                     # Our lease lapsed (a stall, a partition) and another process interrupted the
@@ -170,7 +170,9 @@ class RunRecorder:
             if not self.lost:
                 async with self._sessions.begin() as session:
                     pending, interactions, taken = self._take()
-                    await write_batch(session, self.run_id, pending, interactions)  # renews (checks) the lease first
+                    # Renews (checks) the lease before the terminal event is written.
+                    if await write_batches(session, [Batch(self.run_id, pending, interactions)]):
+                        raise RunLost(self.run_id)
                     self._queue(await finalize(session))
                     events, _, final = self._take()
                     await session.execute(insert(EVENTS), events)

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tandem.persistence.models import AgentInteraction, Run, RunEventRow
+from tandem.runs.committer import Batch, GroupCommitter, RunLost
+from tests.runs.conftest import NewRun
+
+
+def _events(run_id: str, seqs: range) -> list[dict[str, Any]]:
+    return [{"run_id": run_id, "seq": seq, "type": "agent_delta", "payload": f'{{"seq": {seq}}}'} for seq in seqs]
+
+
+async def _stored(sessions: async_sessionmaker[AsyncSession], run_id: str) -> tuple[list[int], Run]:
+    async with sessions() as session:
+        seqs = list(await session.scalars(select(RunEventRow.seq).where(RunEventRow.run_id == run_id)))
+        run = await session.get_one(Run, run_id)
+    return sorted(seqs), run
+
+
+async def test_batches_of_many_runs_are_written_in_one_commit(
+    sessions: async_sessionmaker[AsyncSession], new_run: NewRun
+) -> None:
+    runs = [await new_run() for _ in range(5)]
+    committer = GroupCommitter(sessions)
+    interaction = {
+        "id": f"{runs[0].id}:3",
+        "message_id": runs[0].message_id,
+        "run_id": runs[0].id,
+        "seq": 3,
+        "agent_name": "Planner",
+        "message_type": "thought",
+        "content": "x",
+        "tool_name": None,
+        "tool_arguments": None,
+        "tool_call_id": None,
+        "timestamp": datetime(2026, 11, 24, tzinfo=UTC),
+    }
+    try:
+        await asyncio.gather(
+            committer.commit(Batch(runs[0].id, _events(runs[0].id, range(1, 4)), [interaction])),
+            *(
+                committer.commit(Batch(run.id, _events(run.id, range(1, 1 + i)), []))
+                for i, run in enumerate(runs[1:], 1)
+            ),
+        )
+    finally:
+        await committer.close()
+
+    for i, run in enumerate(runs):
+        seqs, row = await _stored(sessions, run.id)
+        expected = 3 if i == 0 else i
+        assert seqs == list(range(1, expected + 1))
+        assert row.last_seq == expected
+        assert row.heartbeat_at is not None
+    async with sessions() as session:
+        ids = list(await session.scalars(select(AgentInteraction.id).where(AgentInteraction.run_id == runs[0].id)))
+    assert ids == [f"{runs[0].id}:3"]
+
+
+async def test_a_batch_without_events_renews_the_lease_and_keeps_last_seq(
+    sessions: async_sessionmaker[AsyncSession], new_run: NewRun
+) -> None:
+    run = await new_run()
+    committer = GroupCommitter(sessions)
+    try:
+        await committer.commit(Batch(run.id, _events(run.id, range(1, 3)), []))
+        _, before = await _stored(sessions, run.id)
+        await committer.commit(Batch(run.id, [], []))
+    finally:
+        await committer.close()
+
+    _, after = await _stored(sessions, run.id)
+    assert after.last_seq == 2
+    assert before.heartbeat_at is not None
+    assert after.heartbeat_at is not None
+    assert after.heartbeat_at >= before.heartbeat_at
+
+
+async def test_a_run_ended_elsewhere_gets_run_lost_and_the_others_are_written(
+    sessions: async_sessionmaker[AsyncSession], new_run: NewRun
+) -> None:
+    ours, taken = await new_run(), await new_run()
+    async with sessions.begin() as session:  # another process interrupted it
+        await session.execute(update(Run).where(Run.id == taken.id).values(status="interrupted"))
+    committer = GroupCommitter(sessions)
+    try:
+        results = await asyncio.gather(
+            committer.commit(Batch(ours.id, _events(ours.id, range(1, 3)), [])),
+            committer.commit(Batch(taken.id, _events(taken.id, range(1, 3)), [])),
+            return_exceptions=True,
+        )
+    finally:
+        await committer.close()
+
+    assert results[0] is None
+    assert isinstance(results[1], RunLost)
+    assert (await _stored(sessions, ours.id))[0] == [1, 2]
+    seqs, row = await _stored(sessions, taken.id)
+    assert seqs == []
+    assert (row.status, row.last_seq) == ("interrupted", 0)
+
+
+@pytest.mark.parametrize("count", [1, 40])
+async def test_one_commit_takes_as_many_statements_whatever_the_number_of_runs(
+    sessions: async_sessionmaker[AsyncSession], new_run: NewRun, count: int
+) -> None:
+    runs = [await new_run() for _ in range(count)]
+    committer = GroupCommitter(sessions)
+    statements: list[str] = []
+    engine = sessions.kw["bind"]
+
+    def count_statement(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count_statement)
+    try:
+        await asyncio.gather(*(committer.commit(Batch(r.id, _events(r.id, range(1, 3)), [])) for r in runs))
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count_statement)
+        await committer.close()
+    # The lease check, the renewals (one executemany) and the inserts (one executemany): no per-run statement.
+    assert len([s for s in statements if not s.startswith(("BEGIN", "COMMIT"))]) == 3
