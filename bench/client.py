@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 import sys
 import time
 from pathlib import Path
@@ -21,13 +20,9 @@ from typing import Any
 
 import orjson
 import uvloop
-from bench.wire import Event, request
+from bench.wire import STAMP, Event, request
 
 HOST = "127.0.0.1"
-# The scripted model's benchmark deltas carry their emit time: `123.456789 ` (CLOCK_MONOTONIC, which
-# every process on the machine shares). Tandem joins deltas that wait for the same write, so one
-# `agent_delta` may hold many stamps (and words): each stamp is one chunk the model emitted.
-_STAMP = re.compile(r"(?<!\S)(\d+\.\d{6}) ")
 _TERMINAL = ("complete", "error")
 
 
@@ -59,7 +54,7 @@ async def _read_stream(target: dict[str, Any], port: int, stamps: list[float] | 
             last_type, finished = events[-1].payload["type"], parsed_at
             for event in events:
                 delta = event.payload["data"].get("delta") if event.payload["type"] == "agent_delta" else None
-                emitted_at = [float(s) for s in _STAMP.findall(delta)] if delta is not None else []
+                emitted_at = [float(s) for s in STAMP.findall(delta)] if delta is not None else []
                 emitted += len(emitted_at) or 1
                 if stamps is not None:
                     stamps.extend(parsed_at - at for at in emitted_at)

@@ -12,7 +12,7 @@ class Row:
     scenario: str
     figure: str
     tandem: str
-    baseline: str
+    baseline: str | None  # None: the baseline has no such figure
     unit: str
     ratio: str | None
     target: str
@@ -71,6 +71,18 @@ ROWS = [
         "",
         lambda f: True,
     ),
+    Row("latency", "server CPU per chunk", "tandem_cpu_us_per_chunk", None, "µs", None, "", lambda f: True),
+    Row(
+        "latency",
+        "agents alone (no persistence, HTTP): chunks/s",
+        "team_only_chunks_per_s",
+        "baseline_chunks_per_s",
+        "/s",
+        None,
+        "",
+        lambda f: True,
+    ),
+    Row("latency", "agents alone: CPU per chunk", "team_only_cpu_us_per_chunk", None, "µs", None, "", lambda f: True),
     Row(
         "idle",
         "memory per stream",
@@ -136,9 +148,10 @@ def table(report: dict[str, Any]) -> str:
             continue
         ratio = f"{figures[row.ratio]:.2f}×" if row.ratio else ""
         met = ("yes" if row.met(figures) else "**no**") if row.target else ""
+        baseline = f"{_number(figures[row.baseline])} {row.unit}" if row.baseline else "—"
         lines.append(
             f"| {row.scenario} | {row.figure} | {_number(figures[row.tandem])} {row.unit} | "
-            f"{_number(figures[row.baseline])} {row.unit} | {ratio} | {row.target} | {met} |"
+            f"{baseline} | {ratio} | {row.target} | {met} |"
         )
     sizes = {name: f.get("events") or f.get("streams") or f.get("posts") for name, f in results.items()}
     lines.append("")

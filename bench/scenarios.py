@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench.servers import Api, Process, cpu_seconds, idle_client, profiling, rss_bytes, run_client
+from bench.servers import Api, Process, cpu_seconds, idle_client, profiling, rss_bytes, run_client, run_team
 
 Figures = dict[str, Any]
 SHORT_RETENTION = 0.2
@@ -199,6 +199,13 @@ def latency(ctx: Context) -> Figures:
     figures["p99_ratio"] = figures["tandem_p99_ms"] / figures["baseline_p99_ms"]
     # Server CPU use during the scenario (1.0 = one core): tells load-bound from waiting-bound latency.
     figures["tandem_server_cpu"] = tandem_cpu
+    figures["tandem_cpu_us_per_chunk"] = 1e6 * tandem_cpu * tandem["seconds"] / tandem["samples"]
+    # The same runs through the agents alone (no persistence, event log or HTTP): what the model
+    # layer costs per chunk, and so the most chunks/s one core could stream whatever the rest costs.
+    team = run_team({"runs": sizes.latency_runs, "message": message, "stagger": stagger})
+    figures["team_only_chunks_per_s"] = team["chunks"] / team["seconds"]
+    figures["team_only_cpu"] = team["cpu_seconds"] / team["seconds"]
+    figures["team_only_cpu_us_per_chunk"] = 1e6 * team["cpu_seconds"] / team["chunks"]
     return figures
 
 

@@ -206,6 +206,21 @@ def run_client(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def run_team(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run `bench.team` (the model layer alone, scripted model: not AI) in its own process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.team", orjson.dumps(spec).decode()],
+        capture_output=True,
+        cwd=ROOT,
+        env=_python_env({"TANDEM_MODEL": "scripted", **LIFTED_LIMITS}),
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.team failed: {done.stderr.decode()[-3000:]}")
+    result: dict[str, Any] = orjson.loads(done.stdout.splitlines()[-1])
+    return result
+
+
 def _run_client(argument: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [sys.executable, "-m", "bench.client", argument],

@@ -9,6 +9,7 @@ and decodes every event's JSON.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,6 +18,10 @@ from typing import Any
 import orjson
 
 _READ_SIZE = 256 * 1024
+# The scripted model's benchmark deltas carry their emit time: `123.456789 ` (CLOCK_MONOTONIC, which
+# every process on the machine shares). Tandem joins deltas that wait for the same write, so one
+# `agent_delta` may hold many stamps (and words): each stamp is one chunk the model emitted.
+STAMP = re.compile(r"(?<!\S)(\d+\.\d{6}) ")
 
 
 @dataclass(slots=True)
