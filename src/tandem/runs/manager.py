@@ -154,14 +154,16 @@ class RunManager:
         self, project_id: int, message: str, session_id: int | None, key: str | None, fingerprint: str | None
     ) -> Run:
         async with self._sessions.begin() as session:
-            if await session.get(Project, project_id) is None:
+            # Locked against a concurrent delete of the project or session (see `projects.remove`,
+            # `history.delete_session`), which would otherwise take the new run with it.
+            if await session.get(Project, project_id, with_for_update={"read": True, "key_share": True}) is None:
                 raise NotFound(f"project {project_id} does not exist")
             if session_id is None:
                 chat = ChatSession(project_id=project_id, title=" ".join(message.split())[:80])
                 session.add(chat)
                 await session.flush()
             else:
-                found = await session.get(ChatSession, session_id)
+                found = await session.get(ChatSession, session_id, with_for_update=True)
                 if found is None or found.project_id != project_id:
                     raise NotFound(f"session {session_id} does not exist in project {project_id}")
                 found.updated_at = datetime.now(UTC)

@@ -51,7 +51,11 @@ async def rename(session: AsyncSession, project_id: int, name: str) -> Project:
 
 
 async def remove(session: AsyncSession, project_id: int) -> None:
-    project = await get(session, project_id)
+    # The row lock orders this against a run starting (`RunManager._create` share-locks the
+    # project): either that run is visible below, or it finds the project gone.
+    project = await session.get(Project, project_id, with_for_update=True)
+    if project is None:
+        raise NotFound(f"project {project_id} does not exist")
     if (run_id := await active_run_id(session, project_id)) is not None:
         raise Busy(f"project {project_id} has an active run ({run_id}); cancel it first")
     await session.execute(delete(Project).where(Project.id == project.id))
