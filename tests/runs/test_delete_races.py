@@ -5,7 +5,7 @@ SQLite every write transaction waits its turn from BEGIN."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from sqlalchemy import text
@@ -13,20 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.agents.team import Team
 from tandem.errors import NotFound
-from tandem.persistence.database import create_engine, create_sessionmaker, migrate
 from tandem.persistence.models import ChatSession
 from tandem.runs.cancellation import LocalCancelBus
 from tandem.runs.eventlog import InProcessEventLog
 from tandem.runs.manager import RunManager
 from tandem.services import history, projects
-
-
-@pytest.fixture
-async def sessions(postgres_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(postgres_url)
-    await migrate(engine)
-    yield create_sessionmaker(engine)
-    await engine.dispose()
 
 
 def no_team() -> Team:
@@ -76,6 +67,7 @@ async def start_while_deleting(
     return starting
 
 
+@pytest.mark.parametrize("sessions", ["postgres"], indirect=True)
 async def test_a_run_starting_in_a_project_being_deleted_finds_it_gone(
     sessions: async_sessionmaker[AsyncSession], manager: RunManager
 ) -> None:
@@ -89,6 +81,7 @@ async def test_a_run_starting_in_a_project_being_deleted_finds_it_gone(
         await starting
 
 
+@pytest.mark.parametrize("sessions", ["postgres"], indirect=True)
 async def test_a_run_starting_in_a_session_being_deleted_finds_it_gone(
     sessions: async_sessionmaker[AsyncSession], manager: RunManager
 ) -> None:
