@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -66,23 +66,34 @@ async def test_batches_of_many_runs_are_written_in_one_commit(
     assert ids == [f"{runs[0].id}:3"]
 
 
-async def test_a_batch_without_events_renews_the_lease_and_keeps_last_seq(
+async def _age_lease(sessions: async_sessionmaker[AsyncSession], run_id: str) -> datetime:
+    """Date the run's lease an hour back: a renewal must move it forward, whatever the clock's resolution."""
+    old = datetime.now(UTC) - timedelta(hours=1)
+    async with sessions.begin() as session:
+        await session.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=old))
+    return old
+
+
+async def test_every_batch_renews_the_lease_and_one_without_events_keeps_last_seq(
     sessions: async_sessionmaker[AsyncSession], new_run: NewRun
 ) -> None:
     run = await new_run()
     committer = GroupCommitter(sessions)
     try:
+        old = await _age_lease(sessions, run.id)
         await committer.commit(Batch(run.id, _events(run.id, range(1, 3)), []))
-        _, before = await _stored(sessions, run.id)
+        _, with_events = await _stored(sessions, run.id)
+        old_again = await _age_lease(sessions, run.id)
         await committer.commit(Batch(run.id, [], []))
     finally:
         await committer.close()
 
-    _, after = await _stored(sessions, run.id)
-    assert after.last_seq == 2
-    assert before.heartbeat_at is not None
-    assert after.heartbeat_at is not None
-    assert after.heartbeat_at >= before.heartbeat_at
+    _, without_events = await _stored(sessions, run.id)
+    assert with_events.heartbeat_at is not None
+    assert with_events.heartbeat_at > old, "a batch of events renews the lease"
+    assert without_events.heartbeat_at is not None
+    assert without_events.heartbeat_at > old_again, "an empty batch renews the lease"
+    assert without_events.last_seq == 2
 
 
 async def test_a_run_ended_elsewhere_gets_run_lost_and_the_others_are_written(
