@@ -3,14 +3,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.events import AgentDeltaData, AgentInteractionData, ErrorData, EventData
-from tandem.persistence.models import RunEventRow
+from tandem.persistence.models import Run, RunEventRow
 from tandem.runs.committer import GroupCommitter
 from tandem.runs.eventlog import InProcessEventLog
 from tandem.runs.recorder import RunRecorder
@@ -132,3 +133,36 @@ async def test_a_delta_still_being_joined_when_the_run_ends_is_written_and_publi
     assert batch is not None
     assert batch.closed
     assert len(batch.frames) == 3
+
+
+async def test_an_idle_run_renews_its_lease_every_heartbeat(
+    sessions: async_sessionmaker[AsyncSession], log: InProcessEventLog, run: SeededRun
+) -> None:
+    # A run waiting on a slow model emits nothing for a long while: only the heartbeat keeps other
+    # processes from taking it for dead.
+    old = datetime.now(UTC) - timedelta(hours=1)
+    async with sessions.begin() as session:
+        await session.execute(update(Run).where(Run.id == run.id).values(heartbeat_at=old))
+    committer = GroupCommitter(sessions)
+    recorder = RunRecorder(
+        run_id=run.id,
+        message_id=run.message_id,
+        sessions=sessions,
+        committer=committer,
+        log=log,
+        heartbeat_interval=0.05,
+    )
+    recorder.start()
+    try:
+        renewed = old
+        for _ in range(100):  # 5 s: a hundred heartbeats
+            await asyncio.sleep(0.05)
+            async with sessions() as session:
+                renewed = await session.scalar(select(Run.heartbeat_at).where(Run.id == run.id)) or old
+            if renewed > old:
+                break
+        assert renewed > old, "an idle run's lease was never renewed"
+        assert recorder.seq == 0, "nothing was emitted: the renewal is the heartbeat's"
+        await _finish(recorder, sessions)
+    finally:
+        await committer.close()
