@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tandem.persistence.models import AgentInteraction, Run, RunEventRow
 from tandem.runs import committer as committer_module
 from tandem.runs.committer import Batch, CommitAborted, GroupCommitter, RunLost
-from tests.runs.conftest import NewRun
+from tests.runs.conftest import Gate, NewRun
 
 
 def _events(run_id: str, seqs: range) -> list[dict[str, Any]]:
@@ -146,30 +146,16 @@ class _Crash(BaseException):
     """Not an `Exception`: what the commit loop's per-batch error handling does not catch."""
 
 
-@pytest.fixture
-def gate(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
-    """Holds every group commit at its start until set: lets a test act while a batch is being written."""
-    opened = asyncio.Event()
-    write = committer_module.write_batches
-
-    async def gated(session: AsyncSession, batches: Sequence[Batch]) -> set[str]:
-        await opened.wait()
-        return await write(session, batches)
-
-    monkeypatch.setattr(committer_module, "write_batches", gated)
-    return opened
-
-
 async def test_a_caller_cancelled_mid_commit_does_not_stop_the_loop(
-    sessions: async_sessionmaker[AsyncSession], new_run: NewRun, gate: asyncio.Event
+    sessions: async_sessionmaker[AsyncSession], new_run: NewRun, gate: Gate
 ) -> None:
     first, second = await new_run(), await new_run()
     committer = GroupCommitter(sessions)
     try:
         waiting = asyncio.create_task(committer.commit(Batch(first.id, _events(first.id, range(1, 3)), [])))
-        await asyncio.sleep(0.05)  # the loop has taken the batch and waits at the gate
+        await gate.reached.wait()  # the loop has taken the batch and waits at the gate
         waiting.cancel()
-        gate.set()
+        gate.opened.set()
         with pytest.raises(asyncio.CancelledError):
             await waiting
         # The loop survived settling a cancelled waiter: later commits are written.
