@@ -23,6 +23,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def search_processes(parent: int) -> list[int]:
+    """The live `tandem.workspace.grep` children of process `parent`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # Field 4 (after the parenthesised command name) is the parent pid.
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+        if ppid == parent and b"workspace/grep.py" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
 @dataclass(frozen=True)
 class SeededRun:
     """A `running` run put in the database by a test (`tests/runs/conftest.py`)."""
@@ -90,6 +105,7 @@ class Server:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)
+        self.stop()  # not left running (and holding its database) after a failed test
         raise RuntimeError("server did not start")
 
     def kill(self) -> None:

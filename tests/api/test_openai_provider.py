@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import Backend, ServerFactory
-from tests.fake_openai import Script, fake_openai
+from tests.fake_openai import Script, openai_env
 from tests.support import Event, read_events
 
 UNSAFE = ["../escape.txt", "/etc/passwd", "a/../../x", "a\\..\\x", "a\x00b", "%2e%2e/x"]
-
-
-@pytest.fixture
-def script() -> Script:
-    return Script()
-
-
-@pytest.fixture
-def openai_url(script: Script) -> Iterator[str]:
-    with fake_openai(script) as url:
-        yield url
-
-
-def openai_env(url: str, **extra: str) -> dict[str, str]:
-    return {"TANDEM_MODEL": "openai:fake-model", "OPENAI_BASE_URL": url, "OPENAI_API_KEY": "sk-test-secret", **extra}
 
 
 @pytest.fixture
@@ -152,7 +137,7 @@ async def test_tool_output_is_truncated_for_the_model_only(
     start_server: ServerFactory, openai_url: str, script: Script
 ) -> None:
     server = start_server(**openai_env(openai_url, TANDEM_LIMIT_TOOL_OUTPUT_CHARS="100"))
-    script.planner_reads = ["big.txt"]
+    script.planner_calls = [("read_file", {"path": "big.txt"})]
     async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as client:
         project = (await client.post("/projects", json={"name": "p", "template": "blank"})).json()
         await client.put(f"/projects/{project['id']}/files/big.txt", json={"content": "0123456789" * 50})

@@ -1,31 +1,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.persistence.database import create_engine, create_sessionmaker, migrate
 from tandem.persistence.models import ChatSession, Message, Project, Run
 from tests.support import SeededRun
 
 NewRun = Callable[[], Awaitable[SeededRun]]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """A migrated database of each backend: a fresh SQLite file, or the suite's PostgreSQL database."""
-    url = (
-        f"sqlite+aiosqlite:///{tmp_path / 'tandem.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    engine = create_engine(url)
-    await migrate(engine)
-    yield create_sessionmaker(engine)
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -140,6 +140,7 @@ class Team:
             files=files,
             run_id=run_id,
             tool_output_chars=self._limits.tool_output_chars,
+            search_seconds=self._limits.search_seconds,
             emit=queue.put,
             delegate=delegate,
         )
