@@ -44,6 +44,7 @@ async def test_an_invalid_regular_expression_is_searched_as_text(files: ProjectF
     assert await files.search("os.getcwd(", seconds=30) == [
         SearchHit(path="src/app.py", line=4, text="    return os.getcwd()")
     ]
+    assert await files.search("\ud800", seconds=30) == [], "a lone surrogate from the model's JSON"
 
 
 async def test_a_catastrophic_pattern_fails_within_its_budget(files: ProjectFiles) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import json
 import sys
 from dataclasses import dataclass
 from datetime import datetime
 
-import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -168,7 +168,8 @@ class ProjectFiles:
                 .order_by(ProjectFile.path)
             )
             files = [(path, content) for path, content in rows]
-        request = orjson.dumps({"pattern": pattern, "limit": limit, "files": files})
+        # The standard library's JSON, not orjson: a pattern from the model may hold a lone surrogate.
+        request = json.dumps({"pattern": pattern, "limit": limit, "files": files}).encode()
         child = await asyncio.create_subprocess_exec(
             sys.executable,
             "-I",
@@ -178,6 +179,7 @@ class ProjectFiles:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            env={},  # it needs nothing from the server's environment, least of all its API keys
         )
         try:
             async with asyncio.timeout(seconds):
@@ -194,7 +196,7 @@ class ProjectFiles:
         if child.returncode != 0:
             lines = errors.decode(errors="replace").strip().splitlines()
             raise SearchFailed(f"search failed: {lines[-1] if lines else f'exit status {child.returncode}'}")
-        return [SearchHit(path=path, line=line, text=text) for path, line, text in orjson.loads(output)]
+        return [SearchHit(path=path, line=line, text=text) for path, line, text in json.loads(output)]
 
     def _record(
         self, session: AsyncSession, run_id: str, path: str, before: str | None, after: str | None

@@ -36,7 +36,8 @@ def scan(pattern: str, files: list[tuple[str, str]], limit: int) -> list[tuple[s
 def main() -> None:
     # SIGALRM's default action ends the process: a backstop one second past the parent's deadline.
     signal.alarm(math.ceil(float(sys.argv[1])) + 1)
-    request = json.load(sys.stdin)
+    # Bytes in, ASCII out (`ensure_ascii`): whatever the locale, the text arrives as the parent sent it.
+    request = json.load(sys.stdin.buffer)
     json.dump(scan(request["pattern"], request["files"], request["limit"]), sys.stdout)
 
 
