@@ -24,6 +24,7 @@ class RunLimits(BaseSettings):
     search_seconds: float = Field(
         default=5.0,
         gt=0,
+        le=3600,
         description="Time budget of one search_files tool call; a slower pattern is a tool error the agent reads.",
     )
 

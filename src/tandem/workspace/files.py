@@ -155,11 +155,12 @@ class ProjectFiles:
         in a child process (`tandem.workspace.grep`) with the same `re`, killed when `seconds` run
         out (a `SearchFailed` the agent reads) or as soon as the search is cancelled, which frees
         the CPU at once too. Measured alternatives: the `regex` module's `timeout=` with
-        `concurrent=True` in a thread keeps the loop free but cannot be stopped, so a cancelled
-        search keeps a core busy for the rest of its budget; RE2 is linear in the text but not in
-        the pattern (`(.*a){20}` on a 1 MB line: 0.7 s, unstoppable) and has no look-around or
-        back-references. The price here is a process start-up per search (~30 ms), small beside a
-        model request.
+        `concurrent=True` in a thread keeps the loop free, but its match cannot be stopped, so a
+        cancelled search keeps a core busy for the rest of its budget (and a 3 s timeout ended after
+        8 s under load); RE2 is linear in the text but not in the pattern (`(.*a){20}` on a 1 MB
+        line: 0.7 s, unstoppable) and has no look-around or back-references. The price is one
+        Python start-up per search (30 ms, 130 ms on this 2-core machine under a load of 14), small
+        beside a model request.
         """
         async with self._sessions() as session:
             rows = await session.execute(
@@ -170,17 +171,20 @@ class ProjectFiles:
             files = [(path, content) for path, content in rows]
         # The standard library's JSON, not orjson: a pattern from the model may hold a lone surrogate.
         request = json.dumps({"pattern": pattern, "limit": limit, "files": files}).encode()
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-I",
-            "-S",
-            grep.__file__,
-            str(seconds),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={},  # it needs nothing from the server's environment, least of all its API keys
-        )
+        try:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-I",
+                "-S",
+                grep.__file__,
+                str(seconds),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={},  # it needs nothing from the server's environment, least of all its API keys
+            )
+        except OSError as error:  # out of processes, memory or file descriptors
+            raise SearchFailed(f"search could not start: {error}") from None
         try:
             async with asyncio.timeout(seconds):
                 output, errors = await child.communicate(request)
