@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -36,6 +37,17 @@ def search_processes(parent: int) -> list[int]:
         if ppid == parent and b"workspace/grep.py" in cmdline:
             found.append(int(stat.parent.name))
     return found
+
+
+async def searching(parent: int, *, expected: bool, within: float = 30) -> bool:
+    """Whether `parent` has (`expected=True`) or no longer has search processes, waiting up to a
+    generous `within` seconds for it to become so."""
+    deadline = time.monotonic() + within
+    while bool(search_processes(parent)) != expected:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
 
 
 @dataclass(frozen=True)

@@ -3,14 +3,13 @@ and the search budget, the run's wall-clock limit and cancel each end the search
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
 
 from tests.conftest import ServerFactory
 from tests.fake_openai import Script, openai_env
-from tests.support import Event, Server, read_events, search_processes
+from tests.support import Event, Server, read_events, searching
 
 # Backtracking `re` needs about 2**40 steps to fail `(a+)+$` on this line: it never finishes in a test.
 EVIL_LINE = "a" * 40 + "!"
@@ -33,23 +32,9 @@ def is_search_call(event: Event) -> bool:
     return event.type == "agent_interaction" and event.data["tool_name"] == "search_files"
 
 
-async def search_started(server: Server) -> None:
+def server_pid(server: Server) -> int:
     assert server.process is not None
-    for _ in range(500):
-        if search_processes(server.process.pid):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("no search process")
-
-
-async def no_search_left(server: Server) -> bool:
-    """Whether the server's search processes are all gone (within a generous bound)."""
-    assert server.process is not None
-    for _ in range(500):
-        if not search_processes(server.process.pid):
-            return True
-        await asyncio.sleep(0.02)
-    return False
+    return server.process.pid
 
 
 async def test_the_server_serves_and_cancel_ends_the_run_during_a_catastrophic_search(
@@ -61,7 +46,7 @@ async def test_the_server_serves_and_cancel_ends_the_run_during_a_catastrophic_s
     async for client, event in chat(server):
         events.append(event)
         if is_search_call(event) and event.data["message_type"] == "tool_call":
-            await search_started(server)
+            assert await searching(server_pid(server), expected=True)
             assert (await client.get("/health")).status_code == 200
             assert (await client.get("/projects")).status_code == 200
             cancel = await client.post(f"/runs/{event.raw['run_id']}/cancel")
@@ -69,7 +54,7 @@ async def test_the_server_serves_and_cancel_ends_the_run_during_a_catastrophic_s
     assert events[-1].type == "error"
     assert events[-1].data["code"] == "cancelled"
     assert not any(is_search_call(e) and e.data["message_type"] == "tool_response" for e in events)
-    assert await no_search_left(server), "the cancelled search's process was killed"
+    assert await searching(server_pid(server), expected=False), "the cancelled search's process was killed"
     async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=30) as client:
         assert (await client.get("/health")).status_code == 200
         run = (await client.get(f"/runs/{events[0].raw['run_id']}")).json()
@@ -89,7 +74,7 @@ async def test_a_search_over_its_budget_is_a_tool_error_and_the_run_goes_on(
     assert results[1] == f"evil.txt:1: {EVIL_LINE}", "the next search works"
     seen_by_model = [m["content"] for r in script.requests for m in r["messages"] if m["role"] == "tool"]
     assert any("TANDEM_LIMIT_SEARCH_SECONDS" in content for content in seen_by_model), "the agent reads why"
-    assert await no_search_left(server)
+    assert await searching(server_pid(server), expected=False)
 
 
 async def test_the_wall_clock_limit_ends_a_run_stuck_in_a_search(
@@ -101,4 +86,4 @@ async def test_the_wall_clock_limit_ends_a_run_stuck_in_a_search(
     assert any(is_search_call(e) for e in events), "the run reached the search"
     assert events[-1].type == "error"
     assert events[-1].data["code"] == "limit_exceeded"
-    assert await no_search_left(server)
+    assert await searching(server_pid(server), expected=False)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tandem.errors import SearchFailed
 from tandem.persistence.models import Project
 from tandem.workspace.files import ProjectFiles, SearchHit
-from tests.support import search_processes
+from tests.support import search_processes, searching
 
 # Backtracking `re` needs about 2**40 steps for this line: it never finishes inside a test.
 CATASTROPHIC = "(a+)+$"
@@ -56,11 +56,7 @@ async def test_a_catastrophic_pattern_fails_within_its_budget(files: ProjectFile
 
 async def test_cancelling_a_search_kills_its_process(files: ProjectFiles) -> None:
     search = asyncio.create_task(files.search(CATASTROPHIC, seconds=60))
-    for _ in range(500):
-        if search_processes(os.getpid()):
-            break
-        await asyncio.sleep(0.02)
-    assert search_processes(os.getpid()), "the search runs in a child process"
+    assert await searching(os.getpid(), expected=True), "the search runs in a child process"
     search.cancel()
     with pytest.raises(asyncio.CancelledError):
         await search
