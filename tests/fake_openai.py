@@ -27,9 +27,11 @@ from tests.support import free_port
 @dataclass
 class Script:
     coder_writes: list[tuple[str, str]] = field(default_factory=lambda: [("hello.txt", "hello\n")])
-    planner_reads: list[str] = field(default_factory=list)
+    # Tool calls (name, arguments) the Planner makes, one per request, before it hands off.
+    planner_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     chunk_delay: float = 0.0
     fail_status: int | None = None
+    fail_message: str = "fake server exploded"
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -40,9 +42,10 @@ def _reply(body: dict[str, Any], script: Script) -> tuple[str | None, dict[str, 
     last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
     results = [m for m in messages[last_user:] if m["role"] == "tool"]
     if "hand_off_to_coder" in tools:
-        if len(results) < len(script.planner_reads):
-            return None, {"name": "read_file", "arguments": {"path": script.planner_reads[len(results)]}}
-        if len(results) == len(script.planner_reads):
+        if len(results) < len(script.planner_calls):
+            name, arguments = script.planner_calls[len(results)]
+            return None, {"name": name, "arguments": arguments}
+        if len(results) == len(script.planner_calls):
             return None, {"name": "hand_off_to_coder", "arguments": {"plan": "Write hello.txt"}}
         return f"All done. Coder said: {results[-1]['content']}", None
     if len(results) < len(script.coder_writes):
@@ -72,7 +75,7 @@ def build_app(script: Script) -> Starlette:
         script.requests.append(body)
         if script.fail_status is not None:
             return JSONResponse(
-                {"error": {"message": "fake server exploded", "type": "server_error"}}, status_code=script.fail_status
+                {"error": {"message": script.fail_message, "type": "server_error"}}, status_code=script.fail_status
             )
         text, call = _reply(body, script)
         call_id = f"call_{len(script.requests)}"
@@ -132,6 +135,11 @@ def build_app(script: Script) -> Starlette:
         return StreamingResponse(stream(), media_type="text/event-stream")
 
     return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+
+
+def openai_env(url: str, **extra: str) -> dict[str, str]:
+    """A Tandem server's environment for the fake server at `url`."""
+    return {"TANDEM_MODEL": "openai:fake-model", "OPENAI_BASE_URL": url, "OPENAI_API_KEY": "sk-test-secret", **extra}
 
 
 @contextmanager

@@ -2,34 +2,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.persistence.database import create_engine, create_sessionmaker, migrate
 from tandem.persistence.models import ChatSession, Message, Project, Run
 from tandem.runs import committer as committer_module
 from tandem.runs.committer import Batch
 from tests.support import SeededRun
 
 NewRun = Callable[[], Awaitable[SeededRun]]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """A migrated database of each backend: a fresh SQLite file, or the suite's PostgreSQL database."""
-    url = (
-        f"sqlite+aiosqlite:///{tmp_path / 'tandem.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    engine = create_engine(url)
-    await migrate(engine)
-    yield create_sessionmaker(engine)
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RunUsage, UsageLimits
 
 from tandem.agents.events import Delta, Finished, TeamEvent, Thought, ToolCall, ToolResult
+from tandem.agents.models import redact_model_error
 from tandem.agents.tap import StreamTap
 from tandem.agents.tools import READ_TOOLS, WRITE_TOOLS, TeamDeps, hand_off_to_coder
 from tandem.errors import LimitExceeded, ModelFailed, RunCancelled, RunFailed
@@ -140,6 +141,7 @@ class Team:
             files=files,
             run_id=run_id,
             tool_output_chars=self._limits.tool_output_chars,
+            search_seconds=self._limits.search_seconds,
             emit=queue.put,
             delegate=delegate,
         )
@@ -254,9 +256,7 @@ def _translate(error: BaseException) -> BaseException:
             return RunCancelled("the run was cancelled")
         case UsageLimitExceeded():
             return LimitExceeded(str(error))
-        case ModelAPIError() | UnexpectedModelBehavior():
-            return ModelFailed(str(error))
-        case AgentRunError() | UserError():
-            return ModelFailed(str(error))
+        case ModelAPIError() | UnexpectedModelBehavior() | AgentRunError() | UserError():
+            return ModelFailed(redact_model_error(str(error)))
         case _:
             return error
