@@ -57,6 +57,14 @@ async def read_events(response: httpx.Response) -> AsyncIterator[Event]:
             data.append(line[5:].removeprefix(" "))
 
 
+async def run_chat(client: httpx.AsyncClient, message: str = "write hello") -> tuple[int, list[Event]]:
+    """Create a blank project, send `message` to its chat and read the run's events to the end."""
+    project = (await client.post("/projects", json={"name": "p", "template": "blank"})).json()
+    async with client.stream("POST", f"/chat/{project['id']}/stream", json={"message": message}) as response:
+        assert response.status_code == 200
+        return project["id"], [event async for event in read_events(response)]
+
+
 @dataclass
 class Server:
     data_dir: Path
@@ -81,7 +89,7 @@ class Server:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # generous: CI machines may be loaded
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()}")
@@ -90,7 +98,8 @@ class Server:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise RuntimeError("server did not start")
+        self.kill()
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()}")
 
     def kill(self) -> None:
         assert self.process is not None
