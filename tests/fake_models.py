@@ -37,6 +37,7 @@ class Script:
     # This agent's requests are accepted and never answered (until the client gives up on them).
     hang: Agent | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
+    seen: list[list[str]] = field(default_factory=list)  # the tool results each answered request carried
     abandoned: int = 0  # hung requests the client closed
 
     def reset(self) -> None:
@@ -57,6 +58,7 @@ def agent_of(tools: set[str]) -> Agent:
 
 def next_reply(agent: Agent, results: list[str], script: Script) -> Reply:
     """The step `agent` takes after `results`, the tool results it got since the user's prompt."""
+    script.seen.append(results)
     if agent == "Planner":
         if len(results) < len(script.planner_reads):
             return Reply(call=("read_file", json.dumps({"path": script.planner_reads[len(results)]})))

@@ -13,19 +13,13 @@ import httpx
 import pytest
 
 from tests.conftest import Backend
-from tests.fake_anthropic import anthropic_env, fake_anthropic
-from tests.fake_models import Agent, Env, Fake, Script, tandem_on_fake
-from tests.fake_openai import fake_openai, openai_env
+from tests.fake_models import Agent, Script, tandem_on_fake
+from tests.fake_providers import PROVIDERS
 from tests.support import Server, run_chat
 
 WALL_SECONDS = 2
 # Far above the limit, far below "for ever": a run the limit does not end fails here, not at pytest's timeout.
 BOUND_SECONDS = 30
-
-PROVIDERS: dict[str, tuple[Fake, Env]] = {
-    "openai": (fake_openai, openai_env),
-    "anthropic": (fake_anthropic, anthropic_env),
-}
 
 
 @pytest.fixture(scope="module", params=list(PROVIDERS))
