@@ -84,6 +84,14 @@ async def read_events(response: httpx.Response) -> AsyncIterator[Event]:
             data.append(line[5:].removeprefix(" "))
 
 
+async def run_chat(client: httpx.AsyncClient, message: str = "write hello") -> tuple[int, list[Event]]:
+    """Create a blank project, send `message` to its chat and read the run's events to the end."""
+    project = (await client.post("/projects", json={"name": "p", "template": "blank"})).json()
+    async with client.stream("POST", f"/chat/{project['id']}/stream", json={"message": message}) as response:
+        assert response.status_code == 200
+        return project["id"], [event async for event in read_events(response)]
+
+
 @dataclass
 class Server:
     data_dir: Path

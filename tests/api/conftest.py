@@ -4,7 +4,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fake_openai import Script, fake_openai
+from tests.fake_models import Script
+from tests.fake_openai import fake_openai
 
 
 @pytest.fixture

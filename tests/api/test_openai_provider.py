@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from tests.conftest import Backend, ServerFactory
-from tests.fake_openai import Script, openai_env
-from tests.support import Event, read_events
+from tests.fake_models import Script
+from tests.fake_openai import openai_env
+from tests.support import Event, read_events, run_chat
 
 UNSAFE = ["../escape.txt", "/etc/passwd", "a/../../x", "a\\..\\x", "a\x00b", "%2e%2e/x"]
 
@@ -21,13 +22,6 @@ async def api(start_server: ServerFactory, openai_url: str) -> AsyncIterator[htt
     server = start_server(**openai_env(openai_url))
     async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as client:
         yield client
-
-
-async def run_chat(client: httpx.AsyncClient, message: str = "write hello") -> tuple[int, list[Event]]:
-    project = (await client.post("/projects", json={"name": "p", "template": "blank"})).json()
-    async with client.stream("POST", f"/chat/{project['id']}/stream", json={"message": message}) as response:
-        assert response.status_code == 200
-        return project["id"], [event async for event in read_events(response)]
 
 
 async def test_openai_compatible_server_end_to_end(api: httpx.AsyncClient, script: Script) -> None:

@@ -208,6 +208,9 @@ class Team:
             usage=usage,
             usage_limits=limits,
             cancellation_token=token,
+            # One deadline for the run, not one per agent: the Coder runs inside the Planner's hand-off
+            # tool call, so pydantic-ai gives it the Planner's deadline (its own can only be earlier) and
+            # the Planner's expiry cancels it (tests/api/test_wall_limit.py).
             timeout=self._limits.wall_seconds,
             model_settings=ModelSettings(parallel_tool_calls=True),
         ) as run:
