@@ -154,6 +154,11 @@ async def test_ids_no_column_holds_are_422(
         await assert_error(await client.request(method, route.format(id=bad), json=body), 422, "invalid_input")
 
 
+@pytest.mark.parametrize("offset", [2**31, 2**63, 10**30, -1])
+async def test_project_list_offsets_no_column_holds_are_422(client: httpx.AsyncClient, offset: int) -> None:
+    await assert_error(await client.get("/projects", params={"offset": offset}), 422, "invalid_input")
+
+
 @pytest.mark.parametrize("route", [("GET", "/changes/{id}"), ("POST", "/changes/{id}/revert")])
 async def test_change_ids_are_bounded_by_their_bigint_column(client: httpx.AsyncClient, route: tuple[str, str]) -> None:
     method, url = route

@@ -21,7 +21,7 @@ from tandem.api.routes.schemas import (
     TemplateOut,
 )
 from tandem.errors import InvalidInput
-from tandem.persistence.models import Project
+from tandem.persistence.models import INT_MAX, Project
 from tandem.services import projects
 from tandem.workspace.files import FileInfo, ProjectFiles
 from tandem.workspace.templates import TEMPLATES
@@ -78,7 +78,9 @@ async def list_projects(
     db: Database,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Projects per page, at most {MAX_PAGE}.")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Projects to skip, newest first.")] = 0,
+    # Bounded like the ids: there are never more projects than `integer` ids, and an offset past
+    # 2^63-1 is an error in both databases.
+    offset: Annotated[int, Query(ge=0, le=INT_MAX, description="Projects to skip, newest first.")] = 0,
 ) -> list[ProjectOut]:
     async with db() as session:
         page = await projects.list_page(session, limit=limit, offset=offset)
