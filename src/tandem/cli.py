@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import socket
+from collections.abc import Awaitable, Callable
 
 import typer
 import uvicorn
@@ -25,8 +27,9 @@ def serve(
     from tandem.app import create_app
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
-        create_app(),
+    app = create_app()
+    config = uvicorn.Config(
+        app,
         host=host,
         port=port,
         log_level=log_level,
@@ -34,6 +37,23 @@ def serve(
         http="httptools",
         timeout_graceful_shutdown=5,
     )
+    _Server(config, before_drain=app.state.container.runs.stop_all).run()
+
+
+class _Server(uvicorn.Server):
+    """Ends the live runs as soon as shutdown begins. uvicorn first waits (up to its graceful
+    timeout) for open connections to close, and only then lets the app shut down: a run's viewers
+    would keep the run going and then be cut off without its terminal event."""
+
+    def __init__(self, config: uvicorn.Config, *, before_drain: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(config)
+        self._before_drain = before_drain
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()  # no new connection, so no new run, while the live ones end
+        await self._before_drain()
+        await super().shutdown(sockets)
 
 
 def main() -> None:

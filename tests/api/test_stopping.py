@@ -164,3 +164,22 @@ async def test_sigterm_ends_every_live_run_as_interrupted(start_server: ServerFa
             assert [e.seq for e in events] == list(range(1, run.last_seq + 1)), project_id
             assert events[-1].type == "error"
             assert '"code":"interrupted"' in events[-1].payload
+
+
+async def test_sigterm_ends_the_streams_of_live_runs_with_their_terminal_event(start_server: ServerFactory) -> None:
+    # Slow enough that the run is still working when uvicorn starts waiting for open connections.
+    server = start_server(TANDEM_MODEL="scripted", TANDEM_SCRIPTED_PACE="0.3")
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as client:
+        project_id = await new_project(client)
+        async with client.stream("POST", f"/chat/{project_id}/stream", json={"message": "watch"}) as response:
+            events: list[Event] = []
+            async for event in read_events(response):
+                events.append(event)
+                if len(events) == 2:
+                    assert server.process is not None
+                    server.process.send_signal(signal.SIGTERM)
+    # The viewer was not cut off: it saw the run end, gap-free, and the stream closed after it.
+    assert [e.id for e in events] == list(range(1, len(events) + 1))
+    assert (events[-1].type, events[-1].data.get("code")) == ("error", "interrupted"), events[-1].raw
+    assert server.process is not None
+    await asyncio.to_thread(server.process.wait, 30)

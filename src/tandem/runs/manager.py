@@ -399,15 +399,20 @@ class RunManager:
             live.task.cancel()
         return True
 
-    async def shutdown(self) -> None:
-        """Stop every run of this process; each ends with `error`/`interrupted`."""
-        if self._monitor is not None:
-            self._monitor.cancel()
-            await asyncio.gather(self._monitor, return_exceptions=True)
+    async def stop_all(self) -> None:
+        """End every run of this process with `error`/`interrupted` and wait until each has finished:
+        their streams get the terminal event and close, so a graceful shutdown has none to wait for."""
         for live in self._live.values():
             live.stop_reason = live.stop_reason or "interrupted"
             live.task.cancel()
         await asyncio.gather(*(live.task for live in list(self._live.values())), return_exceptions=True)
+
+    async def shutdown(self) -> None:
+        """Stop every run of this process (each ends with `error`/`interrupted`), then the background work."""
+        if self._monitor is not None:
+            self._monitor.cancel()
+            await asyncio.gather(self._monitor, return_exceptions=True)
+        await self.stop_all()
         await self._committer.close()
         await self._cancel_bus.close()
         await self._log.close()
