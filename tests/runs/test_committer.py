@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +10,8 @@ from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.persistence.models import AgentInteraction, Run, RunEventRow
-from tandem.runs.committer import Batch, GroupCommitter, RunLost
+from tandem.runs import committer as committer_module
+from tandem.runs.committer import Batch, CommitAborted, GroupCommitter, RunLost
 from tests.runs.conftest import NewRun
 
 
@@ -127,3 +129,75 @@ async def test_one_commit_takes_as_many_statements_whatever_the_number_of_runs(
         await committer.close()
     # The lease check, the renewals (one executemany) and the inserts (one executemany): no per-run statement.
     assert len([s for s in statements if not s.startswith(("BEGIN", "COMMIT"))]) == 3
+
+
+class _Crash(BaseException):
+    """Not an `Exception`: what the commit loop's per-batch error handling does not catch."""
+
+
+@pytest.fixture
+def gate(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """Holds every group commit at its start until set: lets a test act while a batch is being written."""
+    opened = asyncio.Event()
+    write = committer_module.write_batches
+
+    async def gated(session: AsyncSession, batches: Sequence[Batch]) -> set[str]:
+        await opened.wait()
+        return await write(session, batches)
+
+    monkeypatch.setattr(committer_module, "write_batches", gated)
+    return opened
+
+
+async def test_a_caller_cancelled_mid_commit_does_not_stop_the_loop(
+    sessions: async_sessionmaker[AsyncSession], new_run: NewRun, gate: asyncio.Event
+) -> None:
+    first, second = await new_run(), await new_run()
+    committer = GroupCommitter(sessions)
+    try:
+        waiting = asyncio.create_task(committer.commit(Batch(first.id, _events(first.id, range(1, 3)), [])))
+        await asyncio.sleep(0.05)  # the loop has taken the batch and waits at the gate
+        waiting.cancel()
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        # The loop survived settling a cancelled waiter: later commits are written.
+        await asyncio.wait_for(committer.commit(Batch(second.id, _events(second.id, range(1, 2)), [])), 10)
+    finally:
+        await committer.close()
+    assert (await _stored(sessions, first.id))[0] == [1, 2], "the batch was taken, so it is written"
+    assert (await _stored(sessions, second.id))[0] == [1]
+
+
+async def test_a_crashed_loop_fails_its_waiters_and_restarts(
+    sessions: async_sessionmaker[AsyncSession], new_run: NewRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = await new_run()
+    write = committer_module.write_batches
+    calls = 0
+
+    async def crashing_once(session: AsyncSession, batches: Sequence[Batch]) -> set[str]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise _Crash
+        return await write(session, batches)
+
+    monkeypatch.setattr(committer_module, "write_batches", crashing_once)
+    committer = GroupCommitter(sessions)
+    try:
+        with pytest.raises(CommitAborted):
+            await asyncio.wait_for(committer.commit(Batch(run.id, _events(run.id, range(1, 2)), [])), 10)
+        await asyncio.wait_for(committer.commit(Batch(run.id, _events(run.id, range(1, 3)), [])), 10)
+    finally:
+        await committer.close()
+    assert (await _stored(sessions, run.id))[0] == [1, 2]
+
+
+async def test_commits_after_close_are_refused(sessions: async_sessionmaker[AsyncSession], new_run: NewRun) -> None:
+    run = await new_run()
+    committer = GroupCommitter(sessions)
+    await committer.commit(Batch(run.id, [], []))
+    await committer.close()
+    with pytest.raises(CommitAborted):
+        await asyncio.wait_for(committer.commit(Batch(run.id, _events(run.id, range(1, 2)), [])), 10)

@@ -90,46 +90,81 @@ async def write_batches(session: AsyncSession, batches: Sequence[Batch]) -> set[
     return set(ids) - live
 
 
+class CommitAborted(Exception):
+    """The commit loop stopped (shut down, or crashed and restarted) before writing the batch."""
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    # A caller that was cancelled while waiting leaves its future cancelled: its batch is written
+    # all the same (it was already taken), but there is nobody left to tell.
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
+
+
 class GroupCommitter:
+    """Writes the batches handed to `commit` by one loop task, several runs' batches per transaction.
+
+    The loop serves every run of the process, so nothing a caller does may stop it: a caller
+    cancelled mid-commit only stops waiting, and a loop that dies anyway is logged, fails its
+    waiters (so none hangs) and is restarted by the next commit.
+    """
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
         self._pending: list[tuple[Batch, asyncio.Future[None]]] = []
-        self._wake: asyncio.Event | None = None
+        self._writing: list[tuple[Batch, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def commit(self, batch: Batch) -> None:
-        """Persist one run's batch (and renew its lease); raises `RunLost` or the database's error."""
-        loop = asyncio.get_running_loop()
-        if self._task is None or self._wake is None:
-            self._wake = asyncio.Event()
-            self._task = loop.create_task(self._loop(self._wake), name="group-commit")
-        done = loop.create_future()
+        """Persist one run's batch (and renew its lease); raises `RunLost`, `CommitAborted` or the
+        database's error."""
+        if self._closing:
+            raise CommitAborted("the server is shutting down")
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="group-commit")
+            self._task.add_done_callback(self._stopped)
+        done = asyncio.get_running_loop().create_future()
         self._pending.append((batch, done))
         self._wake.set()
         await done
 
-    async def _loop(self, wake: asyncio.Event) -> None:
+    async def _loop(self) -> None:
         while True:
-            await wake.wait()
-            wake.clear()
-            pending, self._pending = self._pending, []
+            await self._wake.wait()
+            self._wake.clear()
+            self._writing, self._pending = self._pending, []
             try:
                 async with self._sessions.begin() as session:
                     # A run taken over gets nothing written, so the others go on.
-                    lost = await write_batches(session, [batch for batch, _ in pending])
+                    lost = await write_batches(session, [batch for batch, _ in self._writing])
             except Exception as error:
-                logger.warning("group commit of %d batch(es) failed: %s", len(pending), error)
-                for _, done in pending:
-                    done.set_exception(error)
-                continue
-            for batch, done in pending:
-                if batch.run_id in lost:
-                    done.set_exception(RunLost(batch.run_id))
-                else:
-                    done.set_result(None)
+                logger.warning("group commit of %d batch(es) failed: %s", len(self._writing), error)
+                for _, done in self._writing:
+                    _settle(done, error)
+            else:
+                for batch, done in self._writing:
+                    _settle(done, RunLost(batch.run_id) if batch.run_id in lost else None)
+            self._writing = []
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        self._task = None
+        if not self._closing:
+            crash = None if task.cancelled() else task.exception()
+            logger.error("the group commit loop stopped; the next commit restarts it", exc_info=crash)
+        error = CommitAborted("the group commit loop stopped before writing this batch")
+        waiting, self._writing, self._pending = [*self._writing, *self._pending], [], []
+        for _, done in waiting:
+            _settle(done, error)
 
     async def close(self) -> None:
+        self._closing = True
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+            task = self._task
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

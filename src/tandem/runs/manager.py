@@ -191,8 +191,26 @@ class RunManager:
     # -- executing ------------------------------------------------------------------------------
 
     async def _execute(self, run: Run, message: str, recorder: RunRecorder) -> None:
+        finished, error = await self._outcome(run, message, recorder)
+        # Finishing is atomic with respect to cancel: once the outcome is known, a Stop, a client
+        # leaving with on_disconnect=cancel or a shutdown cannot cut the run off from its terminal
+        # event (it would stay `running`, its project busy), nor reach the shared commit loop.
+        finishing = asyncio.ensure_future(self._finish(run, recorder, finished, error))
+        try:
+            while True:
+                try:
+                    await asyncio.shield(finishing)
+                    return
+                except asyncio.CancelledError:
+                    if finishing.cancelled():
+                        raise
+                    self._uncancel()
+        finally:
+            self._live.pop(run.id, None)
+
+    async def _outcome(self, run: Run, message: str, recorder: RunRecorder) -> tuple[Finished | None, ErrorData | None]:
+        """Run the team, streaming its events; returns its final answer or the error that ended it."""
         finished: Finished | None = None
-        error: ErrorData | None = None
         try:
             team = self._team_factory()
             files = ProjectFiles(self._sessions, run.project_id, max_file_bytes=self._max_file_bytes)
@@ -203,23 +221,26 @@ class RunManager:
                 else:
                     recorder.emit(self._wire(event, recorder))
         except RunFailed as failure:
-            error = ErrorData.model_validate({"message": failure.message, "code": failure.code})
+            return None, ErrorData.model_validate({"message": failure.message, "code": failure.code})
         except asyncio.CancelledError:
+            self._uncancel()
+            if finished is not None:
+                # The stop came after the answer: the run completed, the stop lost the race.
+                return finished, None
             reason = self._live[run.id].stop_reason or "interrupted"
-            error = ErrorData(
-                message="the run was stopped" if reason == "cancelled" else "the server stopped during the run",
-                code=reason,
-            )
-            current = asyncio.current_task()
-            if current is not None:
-                current.uncancel()
+            said = "the run was stopped" if reason == "cancelled" else "the server stopped during the run"
+            return None, ErrorData(message=said, code=reason)
         except Exception:
             logger.exception("run %s failed", run.id)
-            error = ErrorData(message="internal error; the server log has the details", code="internal")
-        try:
-            await self._finish(run, recorder, finished, error)
-        finally:
-            self._live.pop(run.id, None)
+            return None, ErrorData(message="internal error; the server log has the details", code="internal")
+        return finished, None
+
+    @staticmethod
+    def _uncancel() -> None:
+        """The run's task handled a cancel: later awaits (timeouts, task groups) must not see it."""
+        current = asyncio.current_task()
+        if current is not None:
+            current.uncancel()
 
     @staticmethod
     def _wire(event: TeamEvent, recorder: RunRecorder) -> EventData:
