@@ -102,7 +102,8 @@ class Server:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise RuntimeError("server did not start")
+        self.kill()  # no fixture knows it yet: it would outlive the tests
+        raise RuntimeError(f"server did not start within 30 s: {self.log_path}")
 
     def kill(self) -> None:
         assert self.process is not None

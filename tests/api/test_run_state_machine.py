@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,12 +364,13 @@ class RunLifecycle(RuleBasedStateMachine):
         return dict(state)
 
     def teardown(self) -> None:
-        # Called after a failed step too: then only clean up, and replace the server.
-        failed = sys.exc_info()[1] is not None
+        # Called after a failed step too: then only clean up, and replace the server. (Hypothesis
+        # also ends examples early with its own exceptions, which are not Exceptions.)
+        failed = isinstance(sys.exc_info()[1], Exception)
         try:
             if not failed:
                 self.check_the_end()
-        except BaseException:
+        except Exception:
             failed = True
             raise
         finally:
@@ -376,7 +378,12 @@ class RunLifecycle(RuleBasedStateMachine):
                 if run.stream is not None:
                     run.stream.close()
             self.client.close()
-            self.slot.dirty = self.slot.dirty or failed
+            if failed:
+                # Races may not fail again when Hypothesis replays the example: keep the first failure.
+                server = self.slot.server
+                print(f"failed on the server logging to {server and server.log_path}:", file=sys.stderr)
+                traceback.print_exc()
+                self.slot.dirty = True
 
     def check_the_end(self) -> None:
         for run in self.all_runs:
