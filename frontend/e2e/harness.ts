@@ -89,7 +89,8 @@ export interface Browser {
   close: () => Promise<void>;
 }
 
-export async function launchBrowser(): Promise<Browser> {
+/** Debian's chromium; `extraArgs` e.g. `--host-resolver-rules=...` to point names at loopback. */
+export async function launchBrowser(extraArgs: string[] = []): Promise<Browser> {
   const userDataDir = mkdtempSync(path.join(tmpdir(), 'tandem-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
@@ -104,6 +105,7 @@ export async function launchBrowser(): Promise<Browser> {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...extraArgs,
     ],
   });
   return {

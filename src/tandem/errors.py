@@ -22,6 +22,12 @@ class InvalidInput(TandemError):
     code = "invalid_input"
 
 
+class IdempotencyKeyReused(InvalidInput):
+    """An `Idempotency-Key` sent again with a different request (draft-ietf-httpapi-idempotency-key-header)."""
+
+    code = "idempotency_key_reused"
+
+
 class TooLarge(TandemError):
     status_code = 413
     code = "too_large"

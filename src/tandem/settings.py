@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class RunLimits(BaseSettings):
@@ -72,6 +73,18 @@ class Settings(BaseSettings):
         description="With Redis: a run whose process has not renewed its lease for this long is interrupted.",
     )
     frontend_dir: Path | None = Field(default=None, description="Built frontend to serve at `/`.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default=["localhost", "127.0.0.1", "::1"],
+        description="Host names this server answers for, comma-separated (a port is ignored); any other "
+        "`Host` gets 421, which defeats DNS rebinding. `*` answers any host: only behind a proxy that checks it.",
+    )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return value
 
     @property
     def resolved_database_url(self) -> str:

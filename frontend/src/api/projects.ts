@@ -3,9 +3,22 @@ import { request } from './client';
 import { qk } from './keys';
 import type { Project, Template } from './types';
 
+/** The API serves projects a page at a time (newest first); the projects page shows them all. */
+export const PROJECTS_PAGE = 1000;
+
+async function listAllProjects(): Promise<Project[]> {
+  const all = new Map<number, Project>();
+  for (let offset = 0; ; offset += PROJECTS_PAGE) {
+    const page = await request<Project[]>('GET', `/projects?limit=${PROJECTS_PAGE}&offset=${offset}`);
+    // A project created meanwhile shifts the pages by one: keep the first copy of each.
+    for (const p of page) if (!all.has(p.id)) all.set(p.id, p);
+    if (page.length < PROJECTS_PAGE) return [...all.values()];
+  }
+}
+
 export const projectsApi = {
   templates: () => request<Template[]>('GET', '/templates'),
-  list: () => request<Project[]>('GET', '/projects'),
+  list: listAllProjects,
   get: (id: number) => request<Project>('GET', `/projects/${id}`),
   create: (name: string, template: string) =>
     request<Project>('POST', '/projects', { name, template }),

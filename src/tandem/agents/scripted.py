@@ -146,7 +146,9 @@ def _coder_step(prompt: str, returns: list[ToolReturnPart], step: int, repeat: i
         )
     if step < repeat + 1:
         return _Step(thinking=f"Checking the project again (pass {step} of {repeat}).", tool="list_files")
-    return _Step(text=f"[{SCRIPTED_LABEL}] Appended the request to {NOTES_FILE}.")
+    # Quotes the request, as real models quote what they read: lets tests put attacker-chosen
+    # Markdown into a final answer.
+    return _Step(text=f"[{SCRIPTED_LABEL}] Appended the request to {NOTES_FILE}: {request}")
 
 
 class ScriptedModel(FunctionModel):

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tandem.api.errors import error_response
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    # An HTTPException because FastAPI turns any other exception raised while it reads the body
+    # into a 400; this one it re-raises, and the error handler renders it as 413 `too_large`.
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(
+            413,
+            f"request body is larger than {max_bytes} bytes "
+            "(the limit follows TANDEM_MAX_FILE_BYTES and TANDEM_MAX_MESSAGE_CHARS)",
+        )
 
 
 class BodySizeLimit:
@@ -33,7 +41,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -48,5 +56,5 @@ class BodySizeLimit:
                 await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, "too_large", f"request body is larger than {self.max_bytes} bytes")
+        response = error_response(413, "too_large", BodyTooLarge(self.max_bytes).detail)
         await response(scope, receive, send)

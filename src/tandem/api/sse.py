@@ -3,7 +3,7 @@ so the hot path is one `send` per batch and nothing else (DESIGN §7 has the mea
 
 A stream outlives the request that opened it by minutes, so it is handed off: the route validates
 and returns an `EventStreamResponse`, the framework finishes the request (dependencies closed,
-per-request state freed), and `StreamHandOff`, the outermost middleware, streams it. Idle
+per-request state freed), and `StreamHandOff`, a middleware outside all of the framework's, streams it. Idle
 viewers then hold ~10 KB less each (bench/README.md, idle scenario).
 """
 
@@ -106,7 +106,7 @@ async def _disconnected(receive: Receive) -> bool:
 
 
 class StreamHandOff:
-    """Outermost middleware: streams the `EventStreamResponse` a request returned once the app is done with it."""
+    """Streams the `EventStreamResponse` a request returned once the app (all inner middleware) is done with it."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -93,6 +93,9 @@ class Run(Base):
     error_code: Mapped[str | None] = mapped_column(String(50))
     error_message: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    # What a retry with the same key must repeat (hash of message and session id); null for
+    # runs without a key and for runs started before the column existed.
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     usage: Mapped[dict[str, Any]] = mapped_column(default=dict)
     owner: Mapped[str | None] = mapped_column(String(100))

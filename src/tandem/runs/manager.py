@@ -7,6 +7,8 @@ only read the log (or, once the log is gone, the database), so a client can leav
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import os
 import socket
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.agents.events import Delta, FileChanged, Finished, TeamEvent, Thought, ToolCall, ToolResult
 from tandem.agents.team import Team, Turn
-from tandem.errors import Busy, InvalidInput, NotFound, RunFailed, TooLarge
+from tandem.errors import Busy, IdempotencyKeyReused, InvalidInput, NotFound, RunFailed, TooLarge
 from tandem.events import (
     PING_FRAME,
     AgentDeltaData,
@@ -64,6 +66,11 @@ class RunStarted:
 class _Live:
     task: asyncio.Task[None]
     stop_reason: ErrorCode | None = None
+
+
+def _fingerprint(message: str, session_id: int | None) -> str:
+    """The request an `Idempotency-Key` stands for: a retry must send the same."""
+    return hashlib.sha256(json.dumps([message, session_id]).encode()).hexdigest()
 
 
 def _start_payload(run: Run) -> str:
@@ -116,14 +123,18 @@ class RunManager:
                 f"message is {len(message)} characters; the limit is {self._max_message_chars} "
                 "(TANDEM_MAX_MESSAGE_CHARS)"
             )
-        if idempotency_key is not None and (earlier := await self._by_key(project_id, idempotency_key)):
+        fingerprint = _fingerprint(message, session_id) if idempotency_key is not None else None
+        if idempotency_key is not None and (earlier := await self._by_key(project_id, idempotency_key, fingerprint)):
             return RunStarted(run=earlier, created=False)
         for retry in (False, True):
             try:
-                run = await self._create(project_id, message, session_id, idempotency_key)
+                run = await self._create(project_id, message, session_id, idempotency_key, fingerprint)
                 break
             except IntegrityError:
-                if idempotency_key is not None and (earlier := await self._by_key(project_id, idempotency_key)):
+                # A concurrent retry with the same key may have won the race: attach to its run.
+                if idempotency_key is not None and (
+                    earlier := await self._by_key(project_id, idempotency_key, fingerprint)
+                ):
                     return RunStarted(run=earlier, created=False)
                 async with self._sessions() as session:
                     active = await projects.active_run_id(session, project_id)
@@ -135,20 +146,30 @@ class RunManager:
         await self._launch(run, message)
         return RunStarted(run=run, created=True)
 
-    async def _by_key(self, project_id: int, key: str) -> Run | None:
+    async def _by_key(self, project_id: int, key: str, fingerprint: str | None) -> Run | None:
         async with self._sessions() as session:
-            return await session.scalar(select(Run).where(Run.project_id == project_id, Run.idempotency_key == key))
+            run = await session.scalar(select(Run).where(Run.project_id == project_id, Run.idempotency_key == key))
+        if run is not None and run.request_fingerprint not in (None, fingerprint):
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {key!r} was already used for run {run.id} with a different message or "
+                "session_id; send a new key for a new request"
+            )
+        return run
 
-    async def _create(self, project_id: int, message: str, session_id: int | None, key: str | None) -> Run:
+    async def _create(
+        self, project_id: int, message: str, session_id: int | None, key: str | None, fingerprint: str | None
+    ) -> Run:
         async with self._sessions.begin() as session:
-            if await session.get(Project, project_id) is None:
+            # Locked against a concurrent delete of the project or session (see `projects.remove`,
+            # `history.delete_session`), which would otherwise take the new run with it.
+            if await session.get(Project, project_id, with_for_update={"read": True, "key_share": True}) is None:
                 raise NotFound(f"project {project_id} does not exist")
             if session_id is None:
                 chat = ChatSession(project_id=project_id, title=" ".join(message.split())[:80])
                 session.add(chat)
                 await session.flush()
             else:
-                found = await session.get(ChatSession, session_id)
+                found = await session.get(ChatSession, session_id, with_for_update=True)
                 if found is None or found.project_id != project_id:
                     raise NotFound(f"session {session_id} does not exist in project {project_id}")
                 found.updated_at = datetime.now(UTC)
@@ -166,6 +187,7 @@ class RunManager:
                 assistant_message_id=assistant.id,
                 active_project_id=project_id,
                 idempotency_key=key,
+                request_fingerprint=fingerprint,
                 owner=self.owner,
                 heartbeat_at=datetime.now(UTC),
                 usage={},

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem.errors import NotFound
+from tandem.errors import Busy, NotFound
 from tandem.events import AgentInteractionData, ChatMessage
 from tandem.persistence.models import AgentInteraction, ChatSession, Message, Run
 
@@ -57,9 +57,18 @@ async def get_session(session: AsyncSession, session_id: int) -> SessionOut:
 
 
 async def delete_session(session: AsyncSession, session_id: int) -> None:
-    row = await session.get(ChatSession, session_id)
+    """Delete a session and its history; refused while one of its runs is active, whose stream
+    would otherwise lose its run mid-way and never end."""
+    # The row lock orders this against a run starting in the session (`RunManager._create`
+    # locks it too): either that run is visible below, or it finds the session gone.
+    row = await session.get(ChatSession, session_id, with_for_update=True)
     if row is None:
         raise NotFound(f"session {session_id} does not exist")
+    active = await session.scalar(
+        select(Run.id).where(Run.session_id == session_id, Run.active_project_id.is_not(None))
+    )
+    if active is not None:
+        raise Busy(f"session {session_id} has an active run ({active}); cancel it or wait for it to end first")
     await session.delete(row)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.errors import Busy, InvalidInput, NotFound
@@ -39,8 +41,24 @@ async def get(session: AsyncSession, project_id: int) -> Project:
     return project
 
 
-async def list_all(session: AsyncSession) -> list[Project]:
-    return list(await session.scalars(select(Project).order_by(Project.updated_at.desc(), Project.id.desc())))
+@dataclass(frozen=True, kw_only=True)
+class ProjectPage:
+    projects: list[tuple[Project, str | None]]
+    """Each project with the id of its active run, if any."""
+    total: int
+
+
+async def list_page(session: AsyncSession, *, limit: int, offset: int) -> ProjectPage:
+    """Newest first; two statements whatever the number of projects."""
+    rows = await session.execute(
+        select(Project, Run.id)
+        .outerjoin(Run, Run.active_project_id == Project.id)
+        .order_by(Project.updated_at.desc(), Project.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    total = await session.scalar(select(func.count()).select_from(Project))
+    return ProjectPage(projects=[(project, run_id) for project, run_id in rows], total=total or 0)
 
 
 async def rename(session: AsyncSession, project_id: int, name: str) -> Project:
@@ -51,7 +69,11 @@ async def rename(session: AsyncSession, project_id: int, name: str) -> Project:
 
 
 async def remove(session: AsyncSession, project_id: int) -> None:
-    project = await get(session, project_id)
+    # The row lock orders this against a run starting (`RunManager._create` share-locks the
+    # project): either that run is visible below, or it finds the project gone.
+    project = await session.get(Project, project_id, with_for_update=True)
+    if project is None:
+        raise NotFound(f"project {project_id} does not exist")
     if (run_id := await active_run_id(session, project_id)) is not None:
         raise Busy(f"project {project_id} has an active run ({run_id}); cancel it first")
     await session.execute(delete(Project).where(Project.id == project.id))

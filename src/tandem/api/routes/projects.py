@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import io
 import zipfile
+from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from tandem.api.deps import CurrentSettings, Database
 from tandem.api.errors import ERROR_RESPONSES
@@ -23,6 +24,8 @@ from tandem.workspace.files import FileInfo, ProjectFiles
 from tandem.workspace.templates import TEMPLATES
 
 router = APIRouter(tags=["projects"], responses=ERROR_RESPONSES)
+
+MAX_PAGE = 1000
 
 
 def _out(project: Project, active_run_id: str | None) -> ProjectOut:
@@ -51,10 +54,20 @@ async def create_project(body: ProjectCreate, db: Database) -> ProjectOut:
         return _out(await projects.create(session, body.name, body.template), None)
 
 
-@router.get("/projects")
-async def list_projects(db: Database) -> list[ProjectOut]:
+@router.get(
+    "/projects",
+    responses={200: {"headers": {"X-Total-Count": {"description": "How many projects there are in all."}}}},
+)
+async def list_projects(
+    db: Database,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Projects per page, at most {MAX_PAGE}.")] = 100,
+    offset: Annotated[int, Query(ge=0, description="Projects to skip, newest first.")] = 0,
+) -> list[ProjectOut]:
     async with db() as session:
-        return [_out(p, await projects.active_run_id(session, p.id)) for p in await projects.list_all(session)]
+        page = await projects.list_page(session, limit=limit, offset=offset)
+    response.headers["X-Total-Count"] = str(page.total)
+    return [_out(project, run_id) for project, run_id in page.projects]
 
 
 @router.get("/projects/{project_id}")
