@@ -166,12 +166,13 @@ class Slot:
         if self.server is not None and self.dirty:
             self.server.kill()
             self.server = None
+        fresh = self.server is None
         if self.server is None:
             self.server, self.dirty = self.start(), False
-            client = httpx.Client(base_url=f"{self.server.url}/api/v1", timeout=BOUND)
+        client = httpx.Client(base_url=f"{self.server.url}/api/v1", timeout=BOUND)
+        if fresh:
             self.finishing = time_the_end(client)
-            return client
-        return httpx.Client(base_url=f"{self.server.url}/api/v1", timeout=BOUND)
+        return client
 
 
 class RunLifecycle(RuleBasedStateMachine):
