@@ -7,7 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tandem.persistence.database import create_engine, create_sessionmaker, migrate
 from tests.support import Server
 
 ServerFactory = Callable[..., Server]
@@ -27,6 +29,20 @@ def postgres_url() -> Iterator[str]:
     psql(f"CREATE DATABASE {name}")
     yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A migrated database of each backend: a fresh SQLite file, or the suite's PostgreSQL database."""
+    url = (
+        f"sqlite+aiosqlite:///{tmp_path / 'tandem.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    engine = create_engine(url)
+    await migrate(engine)
+    yield create_sessionmaker(engine)
+    await engine.dispose()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres+redis"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -21,6 +22,32 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def search_processes(parent: int) -> list[int]:
+    """The live `tandem.workspace.grep` children of process `parent`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # Field 4 (after the parenthesised command name) is the parent pid.
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+        if ppid == parent and b"workspace/grep.py" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+async def searching(parent: int, *, expected: bool, within: float = 30) -> bool:
+    """Whether `parent` has (`expected=True`) or no longer has search processes, waiting up to a
+    generous `within` seconds for it to become so."""
+    deadline = time.monotonic() + within
+    while bool(search_processes(parent)) != expected:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
 
 
 @dataclass(frozen=True)
@@ -69,6 +96,14 @@ async def read_events(response: httpx.Response) -> AsyncIterator[Event]:
             yield event
 
 
+async def run_chat(client: httpx.AsyncClient, message: str = "write hello") -> tuple[int, list[Event]]:
+    """Create a blank project, send `message` to its chat and read the run's events to the end."""
+    project = (await client.post("/projects", json={"name": "p", "template": "blank"})).json()
+    async with client.stream("POST", f"/chat/{project['id']}/stream", json={"message": message}) as response:
+        assert response.status_code == 200
+        return project["id"], [event async for event in read_events(response)]
+
+
 @dataclass
 class Server:
     data_dir: Path
@@ -104,7 +139,7 @@ class Server:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)
-        self.kill()  # no fixture knows it yet: it would outlive the tests
+        self.stop()  # not left running (and holding its database) after a failed test
         raise RuntimeError(f"server did not answer /health within 120 s: {self.log_path.read_text()}")
 
     def kill(self) -> None:

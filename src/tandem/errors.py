@@ -42,6 +42,13 @@ class Busy(Conflict):
     code = "busy"
 
 
+class SearchFailed(TandemError):
+    """A project search that could not finish, e.g. a pattern slower than its time budget."""
+
+    status_code = 422
+    code = "search_failed"
+
+
 class RunFailed(TandemError):
     """A run ended without a final answer; `code` is the wire `error` event's code."""
 

@@ -10,7 +10,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class RunLimits(BaseSettings):
-    """Per-run limits; exceeding one ends the run with `limit_exceeded`."""
+    """Per-run limits; exceeding one ends the run with `limit_exceeded` (the per-tool-call ones,
+    `tool_output_chars` and `search_seconds`, only shorten or fail that tool call)."""
 
     model_config = SettingsConfigDict(env_prefix="TANDEM_LIMIT_", env_file=".env", extra="ignore")
 
@@ -20,6 +21,12 @@ class RunLimits(BaseSettings):
     wall_seconds: float = Field(default=900.0, gt=0, description="Wall-clock time per run.")
     tool_output_chars: int = Field(
         default=20_000, ge=100, description="Tool output shown to the model; the full output is stored."
+    )
+    search_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Time budget of one search_files tool call; a slower pattern is a tool error the agent reads.",
     )
 
 

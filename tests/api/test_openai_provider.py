@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import Backend, ServerFactory
-from tests.fake_openai import Script, fake_openai
-from tests.support import Event, read_events
+from tests.fake_models import Script
+from tests.fake_openai import openai_env
+from tests.support import Event, read_events, run_chat
 
 UNSAFE = ["../escape.txt", "/etc/passwd", "a/../../x", "a\\..\\x", "a\x00b", "%2e%2e/x"]
-
-
-@pytest.fixture
-def script() -> Script:
-    return Script()
-
-
-@pytest.fixture
-def openai_url(script: Script) -> Iterator[str]:
-    with fake_openai(script) as url:
-        yield url
-
-
-def openai_env(url: str, **extra: str) -> dict[str, str]:
-    return {"TANDEM_MODEL": "openai:fake-model", "OPENAI_BASE_URL": url, "OPENAI_API_KEY": "sk-test-secret", **extra}
 
 
 @pytest.fixture
@@ -36,13 +22,6 @@ async def api(start_server: ServerFactory, openai_url: str) -> AsyncIterator[htt
     server = start_server(**openai_env(openai_url))
     async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as client:
         yield client
-
-
-async def run_chat(client: httpx.AsyncClient, message: str = "write hello") -> tuple[int, list[Event]]:
-    project = (await client.post("/projects", json={"name": "p", "template": "blank"})).json()
-    async with client.stream("POST", f"/chat/{project['id']}/stream", json={"message": message}) as response:
-        assert response.status_code == 200
-        return project["id"], [event async for event in read_events(response)]
 
 
 async def test_openai_compatible_server_end_to_end(api: httpx.AsyncClient, script: Script) -> None:
@@ -111,6 +90,39 @@ async def test_model_server_error_ends_the_run_with_model_error(api: httpx.Async
     assert history[1]["run_status"] == "failed"
 
 
+async def test_model_error_bodies_are_redacted_and_capped(
+    start_server: ServerFactory, openai_url: str, script: Script, tmp_path: Path
+) -> None:
+    key = "tandem-test-key-7f3a9c1e"  # not `sk-` shaped: only the configured key's own redaction hides it
+    other_key, token = "sk-proj-Abc123def456GHI789", "opaque.token-value42"
+    secrets = (key, other_key, token, "hunter2-the-password")
+    script.fail_status = 401
+    script.fail_message = (
+        f"Incorrect API key provided: {key}. Sent: Authorization: Bearer {token}; other key {other_key}; "
+        f'config {{"api_key": "{secrets[3]}"}}. ' + "details " * 1000
+    )
+    server = start_server(**openai_env(openai_url, OPENAI_API_KEY=key))
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as client:
+        _, events = await run_chat(client)
+        run = await client.get(f"/runs/{events[0].raw['run_id']}")
+        history = await client.get(f"/sessions/{events[0].data['session_id']}/messages")
+    error = events[-1].data
+    assert error["code"] == "model_error"
+    assert "Incorrect API key provided: [redacted]. Sent: Authorization: Bearer [redacted]" in error["message"]
+    assert '"api_key": "[redacted]"' in error["message"]
+    assert error["message"].endswith("more characters not shown]"), "a long body is cut"
+    assert len(error["message"]) < 2_100
+    assert run.json()["error_message"] == error["message"]
+    stored = [path for path in (tmp_path / "data").rglob("*") if path.is_file()]
+    assert any(path.suffix == ".log" for path in stored)
+    for secret in secrets:
+        assert all(secret not in str(event.raw) for event in events)
+        assert secret not in run.text
+        assert secret not in history.text
+        for path in stored:
+            assert secret.encode() not in path.read_bytes(), path
+
+
 async def test_cancel_stops_model_requests(api: httpx.AsyncClient, script: Script) -> None:
     script.chunk_delay = 0.1
     project = (await api.post("/projects", json={"name": "p", "template": "blank"})).json()
@@ -152,7 +164,7 @@ async def test_tool_output_is_truncated_for_the_model_only(
     start_server: ServerFactory, openai_url: str, script: Script
 ) -> None:
     server = start_server(**openai_env(openai_url, TANDEM_LIMIT_TOOL_OUTPUT_CHARS="100"))
-    script.planner_reads = ["big.txt"]
+    script.planner_calls = [("read_file", {"path": "big.txt"})]
     async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as client:
         project = (await client.post("/projects", json={"name": "p", "template": "blank"})).json()
         await client.put(f"/projects/{project['id']}/files/big.txt", json={"content": "0123456789" * 50})

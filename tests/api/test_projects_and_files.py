@@ -98,3 +98,16 @@ async def test_openapi_describes_the_api_and_the_stream(client: httpx.AsyncClien
     assert "text/event-stream" in stream
     schemas = spec["components"]["schemas"]
     assert {"RunEvent", "StartEvent", "CompleteEvent", "ErrorEvent", "AgentDeltaEvent"} <= set(schemas)
+
+
+async def test_reading_a_file_goes_through_the_path_check(client: httpx.AsyncClient, project_id: int) -> None:
+    base = f"/projects/{project_id}/files"
+    assert (await client.put(f"{base}/docs/a.txt", json={"content": "a\n"})).status_code == 200
+
+    normalised = await client.get(f"{base}/docs//a.txt")
+    assert normalised.status_code == 200, normalised.text
+    assert normalised.json()["path"] == "docs/a.txt"
+    for unsafe in ["docs%5Ca.txt", "%2e%2e/docs/a.txt", "docs/a.txt%00", "C:/docs/a.txt", "~/a.txt"]:
+        refused = await client.get(f"{base}/{unsafe}")
+        assert refused.status_code == 422, (unsafe, refused.text)
+        assert refused.json()["code"] == "invalid_input"

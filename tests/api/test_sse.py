@@ -38,15 +38,18 @@ async def _pings(closed: asyncio.Event) -> AsyncIterator[bytes]:
 async def test_a_stream_lets_go_of_a_client_that_left_without_a_watcher_task() -> None:
     client, closed = Client(), asyncio.Event()
     response = EventStreamResponse(_pings(closed))
+    # Tasks left running by earlier tests share the session's loop: count only the ones this stream adds.
+    before = asyncio.all_tasks()
     serving = asyncio.create_task(response({"type": "http"}, client.receive, client.send))
     await asyncio.sleep(0.3)
-    tasks_while_streaming = len(asyncio.all_tasks())
+    added_while_streaming = asyncio.all_tasks() - before
     client.left.set()
 
     await asyncio.wait_for(serving, 5)
 
     assert closed.is_set()
-    assert tasks_while_streaming == 2  # the test and the stream: nothing else per connection
+    # The stream's own task and nothing else per connection.
+    assert added_while_streaming == {serving}, [task.get_coro() for task in added_while_streaming]
     assert client.sent[0]["type"] == "http.response.start"
     assert all(m["body"] == PING for m in client.sent[1:])
 

@@ -1,31 +1,19 @@
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.persistence.database import create_engine, create_sessionmaker, migrate
 from tandem.persistence.models import ChatSession, Message, Project, Run
+from tandem.runs import committer as committer_module
+from tandem.runs.committer import Batch
 from tests.support import SeededRun
 
 NewRun = Callable[[], Awaitable[SeededRun]]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """A migrated database of each backend: a fresh SQLite file, or the suite's PostgreSQL database."""
-    url = (
-        f"sqlite+aiosqlite:///{tmp_path / 'tandem.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    engine = create_engine(url)
-    await migrate(engine)
-    yield create_sessionmaker(engine)
-    await engine.dispose()
 
 
 @pytest.fixture
@@ -64,3 +52,26 @@ def new_run(sessions: async_sessionmaker[AsyncSession]) -> NewRun:
 @pytest.fixture
 async def run(new_run: NewRun) -> SeededRun:
     return await new_run()
+
+
+@dataclass(frozen=True)
+class Gate:
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once a group commit has taken its batches and waits at the gate."""
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set by the test to let the commits through."""
+
+
+@pytest.fixture
+def gate(monkeypatch: pytest.MonkeyPatch) -> Gate:
+    """Holds every group commit at its start until opened: lets a test act while a batch is being written."""
+    gate = Gate()
+    write = committer_module.write_batches
+
+    async def gated(session: AsyncSession, batches: Sequence[Batch]) -> set[str]:
+        gate.reached.set()
+        await gate.opened.wait()
+        return await write(session, batches)
+
+    monkeypatch.setattr(committer_module, "write_batches", gated)
+    return gate

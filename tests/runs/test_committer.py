@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tandem.persistence.models import AgentInteraction, Run, RunEventRow
 from tandem.runs import committer as committer_module
 from tandem.runs.committer import Batch, CommitAborted, GroupCommitter, RunLost
-from tests.runs.conftest import NewRun
+from tests.runs.conftest import Gate, NewRun
 
 
 def _events(run_id: str, seqs: range) -> list[dict[str, Any]]:
@@ -66,23 +66,34 @@ async def test_batches_of_many_runs_are_written_in_one_commit(
     assert ids == [f"{runs[0].id}:3"]
 
 
-async def test_a_batch_without_events_renews_the_lease_and_keeps_last_seq(
+async def _age_lease(sessions: async_sessionmaker[AsyncSession], run_id: str) -> datetime:
+    """Date the run's lease an hour back: a renewal must move it forward, whatever the clock's resolution."""
+    old = datetime.now(UTC) - timedelta(hours=1)
+    async with sessions.begin() as session:
+        await session.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=old))
+    return old
+
+
+async def test_every_batch_renews_the_lease_and_one_without_events_keeps_last_seq(
     sessions: async_sessionmaker[AsyncSession], new_run: NewRun
 ) -> None:
     run = await new_run()
     committer = GroupCommitter(sessions)
     try:
+        old = await _age_lease(sessions, run.id)
         await committer.commit(Batch(run.id, _events(run.id, range(1, 3)), []))
-        _, before = await _stored(sessions, run.id)
+        _, with_events = await _stored(sessions, run.id)
+        old_again = await _age_lease(sessions, run.id)
         await committer.commit(Batch(run.id, [], []))
     finally:
         await committer.close()
 
-    _, after = await _stored(sessions, run.id)
-    assert after.last_seq == 2
-    assert before.heartbeat_at is not None
-    assert after.heartbeat_at is not None
-    assert after.heartbeat_at >= before.heartbeat_at
+    _, without_events = await _stored(sessions, run.id)
+    assert with_events.heartbeat_at is not None
+    assert with_events.heartbeat_at > old, "a batch of events renews the lease"
+    assert without_events.heartbeat_at is not None
+    assert without_events.heartbeat_at > old_again, "an empty batch renews the lease"
+    assert without_events.last_seq == 2
 
 
 async def test_a_run_ended_elsewhere_gets_run_lost_and_the_others_are_written(
@@ -135,30 +146,16 @@ class _Crash(BaseException):
     """Not an `Exception`: what the commit loop's per-batch error handling does not catch."""
 
 
-@pytest.fixture
-def gate(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
-    """Holds every group commit at its start until set: lets a test act while a batch is being written."""
-    opened = asyncio.Event()
-    write = committer_module.write_batches
-
-    async def gated(session: AsyncSession, batches: Sequence[Batch]) -> set[str]:
-        await opened.wait()
-        return await write(session, batches)
-
-    monkeypatch.setattr(committer_module, "write_batches", gated)
-    return opened
-
-
 async def test_a_caller_cancelled_mid_commit_does_not_stop_the_loop(
-    sessions: async_sessionmaker[AsyncSession], new_run: NewRun, gate: asyncio.Event
+    sessions: async_sessionmaker[AsyncSession], new_run: NewRun, gate: Gate
 ) -> None:
     first, second = await new_run(), await new_run()
     committer = GroupCommitter(sessions)
     try:
         waiting = asyncio.create_task(committer.commit(Batch(first.id, _events(first.id, range(1, 3)), [])))
-        await asyncio.sleep(0.05)  # the loop has taken the batch and waits at the gate
+        await gate.reached.wait()  # the loop has taken the batch and waits at the gate
         waiting.cancel()
-        gate.set()
+        gate.opened.set()
         with pytest.raises(asyncio.CancelledError):
             await waiting
         # The loop survived settling a cancelled waiter: later commits are written.

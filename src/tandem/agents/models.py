@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Literal
 
 from pydantic_ai.models import Model, infer_model
@@ -17,6 +19,30 @@ NOT_CONFIGURED_HINT = (
     "ANTHROPIC_API_KEY, or TANDEM_MODEL=ollama:qwen3 with OLLAMA_BASE_URL. TANDEM_PLANNER_MODEL and "
     "TANDEM_CODER_MODEL override it per agent. TANDEM_MODEL=scripted runs the offline demo script (not AI)."
 )
+
+MAX_ERROR_CHARS = 2_000
+REDACTED = "[redacted]"
+# What an upstream error body may echo of a credential: `Bearer <token>`, `sk-...` keys (OpenAI,
+# Anthropic, OpenRouter) and `api_key: <value>` fields. Linear-time patterns: the body is untrusted.
+_SECRETS = (
+    (re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+"), rf"\1 {REDACTED}"),
+    (re.compile(r"\bsk-[\w-]{8,}"), REDACTED),
+    (re.compile(r"(?i)\b((?:x-)?api[-_]?key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+"), rf"\1{REDACTED}"),
+)
+
+
+def redact_model_error(message: str) -> str:
+    """A model error as it may be streamed, stored and logged: the provider's error body, which can
+    echo the request's credentials, without the configured API keys (every `*_API_KEY` variable the
+    model clients read) or anything shaped like a key, cut to `MAX_ERROR_CHARS`."""
+    for name, value in os.environ.items():
+        if name.endswith("_API_KEY") and len(value) >= 8:  # shorter values would redact ordinary words
+            message = message.replace(value, REDACTED)
+    for pattern, replacement in _SECRETS:
+        message = pattern.sub(replacement, message)
+    if len(message) > MAX_ERROR_CHARS:
+        message = f"{message[:MAX_ERROR_CHARS]}… [{len(message) - MAX_ERROR_CHARS} more characters not shown]"
+    return message
 
 
 def resolve_model(
@@ -39,4 +65,4 @@ def resolve_model(
             return OpenAIChatModel(model_name, provider=OpenAIProvider())
         return infer_model(name)
     except Exception as error:  # provider constructors raise assorted errors for missing keys/URLs
-        raise ModelNotConfigured(f"model {name!r} cannot be used: {error}") from None
+        raise ModelNotConfigured(redact_model_error(f"model {name!r} cannot be used: {error}")) from None

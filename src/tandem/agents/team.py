@@ -37,6 +37,7 @@ from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RunUsage, UsageLimits
 
 from tandem.agents.events import Delta, Finished, TeamEvent, Thought, ToolCall, ToolResult
+from tandem.agents.models import redact_model_error
 from tandem.agents.tap import StreamTap
 from tandem.agents.tools import READ_TOOLS, WRITE_TOOLS, TeamDeps, hand_off_to_coder
 from tandem.errors import LimitExceeded, ModelFailed, RunCancelled, RunFailed
@@ -140,6 +141,7 @@ class Team:
             files=files,
             run_id=run_id,
             tool_output_chars=self._limits.tool_output_chars,
+            search_seconds=self._limits.search_seconds,
             emit=queue.put,
             delegate=delegate,
         )
@@ -206,6 +208,9 @@ class Team:
             usage=usage,
             usage_limits=limits,
             cancellation_token=token,
+            # One deadline for the run, not one per agent: the Coder runs inside the Planner's hand-off
+            # tool call, so pydantic-ai gives it the Planner's deadline (its own can only be earlier) and
+            # the Planner's expiry cancels it (tests/api/test_wall_limit.py).
             timeout=self._limits.wall_seconds,
             model_settings=ModelSettings(parallel_tool_calls=True),
         ) as run:
@@ -254,9 +259,7 @@ def _translate(error: BaseException) -> BaseException:
             return RunCancelled("the run was cancelled")
         case UsageLimitExceeded():
             return LimitExceeded(str(error))
-        case ModelAPIError() | UnexpectedModelBehavior():
-            return ModelFailed(str(error))
-        case AgentRunError() | UserError():
-            return ModelFailed(str(error))
+        case ModelAPIError() | UnexpectedModelBehavior() | AgentRunError() | UserError():
+            return ModelFailed(redact_model_error(str(error)))
         case _:
             return error

@@ -21,6 +21,7 @@ class TeamDeps:
     files: ProjectFiles
     run_id: str
     tool_output_chars: int
+    search_seconds: float
     emit: Callable[[TeamEvent], Awaitable[None]]
     delegate: Callable[[str, RunUsage], Awaitable[str]]
     # Tool output is truncated for the model only; the stream and history get the full text.
@@ -70,7 +71,10 @@ async def search_files(ctx: Ctx, pattern: str) -> str:
     Args:
         pattern: A Python regular expression, or plain text.
     """
-    hits = await ctx.deps.files.search(pattern)
+    try:
+        hits = await ctx.deps.files.search(pattern, seconds=ctx.deps.search_seconds)
+    except TandemError as error:
+        raise _failed(error) from None
     if not hits:
         return f"No line matches {pattern!r}."
     return _for_model(ctx, "\n".join(f"{hit.path}:{hit.line}: {hit.text}" for hit in hits))

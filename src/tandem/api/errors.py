@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from tandem.errors import TandemError
 
@@ -32,6 +33,21 @@ def _describe(error: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path has. Starlette's own `Allow` names one route's methods, and each method
+    of a path is a route of its own here. The frontend's catch-all (not in the schema) answers 404
+    under /api, so it adds none."""
+    routes = [route for route in request.app.router.routes if getattr(route, "include_in_schema", True)]
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TandemError)
     async def tandem_error(_: Request, error: TandemError) -> JSONResponse:
@@ -42,9 +58,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_input", _describe(error))
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(error.status_code, "http_error")
-        return error_response(error.status_code, code, str(error.detail))
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        # FastAPI answers 400 to a JSON body it cannot decode (not UTF-8): malformed JSON, a 422 here.
+        status = 422 if error.status_code == 400 else error.status_code
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 422: "invalid_input"}
+        response = error_response(status, code.get(status, "http_error"), str(error.detail))
+        response.headers.update(error.headers or {})
+        if status == 405:
+            response.headers["Allow"] = _allowed_methods(request)
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:

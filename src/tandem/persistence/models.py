@@ -9,6 +9,11 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Tex
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime, TypeDecorator
 
+INT_MAX = 2**31 - 1
+"""The largest value an `Integer` column holds on every backend (PostgreSQL's `integer` is 32-bit)."""
+BIGINT_MAX = 2**63 - 1
+"""The largest value a `BigInteger` column holds (SQLite's `INTEGER` and PostgreSQL's `bigint`)."""
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

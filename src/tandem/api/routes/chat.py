@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Response
 
 from tandem.api.deps import Chat, Runs
 from tandem.api.errors import ERROR_RESPONSES
-from tandem.api.routes.schemas import ChatRequest
+from tandem.api.routes.schemas import ChatRequest, Id
 from tandem.api.sse import EventStreamResponse
 from tandem.services.chat import ChatResponse
 
@@ -23,18 +23,36 @@ IdempotencyKey = Annotated[
     ),
 ]
 
+# The streaming routes return their `EventStreamResponse` themselves; `response_class=Response` (no media
+# type) keeps FastAPI from documenting a body of its own beside this one, and documents errors as JSON.
 STREAM_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
-        "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/RunEvent"}}},
+        "content": {
+            "text/event-stream": {
+                # One SSE event, as OpenAPI 3.2 describes a stream (and FastAPI its own).
+                "itemSchema": {
+                    "type": "object",
+                    "required": ["id", "data"],
+                    "properties": {
+                        "id": {"type": "string", "description": "The event's seq."},
+                        "data": {
+                            "type": "string",
+                            "contentMediaType": "application/json",
+                            "contentSchema": {"$ref": "#/components/schemas/RunEvent"},
+                        },
+                    },
+                }
+            }
+        },
         "description": "`id: <seq>` + `data: <RunEvent JSON>` frames, `: ping` comments while idle; "
         "ends after the terminal `complete` or `error` event.",
     }
 }
 
 
-@router.post("/{project_id}/stream", status_code=200, response_class=EventStreamResponse, responses=STREAM_RESPONSES)
+@router.post("/{project_id}/stream", status_code=200, response_class=Response, responses=STREAM_RESPONSES)
 async def chat_stream(
-    project_id: int,
+    project_id: Id,
     body: ChatRequest,
     chat: Chat,
     runs: Runs,
@@ -55,7 +73,7 @@ async def chat_stream(
 
 
 @router.post("/{project_id}")
-async def chat(project_id: int, body: ChatRequest, chat: Chat, idempotency_key: IdempotencyKey = None) -> ChatResponse:
+async def chat(project_id: Id, body: ChatRequest, chat: Chat, idempotency_key: IdempotencyKey = None) -> ChatResponse:
     return await chat.process_chat_message(
         project_id, body.message, session_id=body.session_id, idempotency_key=idempotency_key
     )

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Response, status
 
 from tandem.api.deps import Database
 from tandem.api.errors import ERROR_RESPONSES
+from tandem.api.routes.schemas import ChangeId, Id
 from tandem.events import CodeChange
 from tandem.services import history, projects
 from tandem.services.history import MessageWithInteractions, SessionOut
@@ -13,44 +14,44 @@ router = APIRouter(tags=["history"], responses=ERROR_RESPONSES)
 
 
 @router.get("/projects/{project_id}/sessions")
-async def list_sessions(project_id: int, db: Database) -> list[SessionOut]:
+async def list_sessions(project_id: Id, db: Database) -> list[SessionOut]:
     async with db() as session:
         await projects.get(session, project_id)
         return await history.list_sessions(session, project_id)
 
 
 @router.get("/sessions/{session_id}")
-async def get_session(session_id: int, db: Database) -> SessionOut:
+async def get_session(session_id: Id, db: Database) -> SessionOut:
     async with db() as session:
         return await history.get_session(session, session_id)
 
 
 @router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_session(session_id: int, db: Database) -> Response:
+async def delete_session(session_id: Id, db: Database) -> Response:
     async with db.begin() as session:
         await history.delete_session(session, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/sessions/{session_id}/messages")
-async def list_messages(session_id: int, db: Database) -> list[MessageWithInteractions]:
+async def list_messages(session_id: Id, db: Database) -> list[MessageWithInteractions]:
     async with db() as session:
         return await history.messages(session, session_id)
 
 
 @router.get("/projects/{project_id}/changes", tags=["changes"])
-async def project_changes(project_id: int, db: Database) -> list[CodeChange]:
+async def project_changes(project_id: Id, db: Database) -> list[CodeChange]:
     async with db() as session:
         await projects.get(session, project_id)
         return await changes.list_for_project(session, project_id)
 
 
 @router.get("/changes/{change_id}", tags=["changes"])
-async def get_change(change_id: int, db: Database) -> CodeChange:
+async def get_change(change_id: ChangeId, db: Database) -> CodeChange:
     async with db() as session:
         return await changes.get(session, change_id)
 
 
 @router.post("/changes/{change_id}/revert", tags=["changes"])
-async def revert_change(change_id: int, db: Database) -> CodeChange:
+async def revert_change(change_id: ChangeId, db: Database) -> CodeChange:
     return await changes.revert_change(db, change_id)

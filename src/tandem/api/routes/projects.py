@@ -3,8 +3,9 @@ from __future__ import annotations
 import io
 import zipfile
 from typing import Annotated
+from urllib.parse import unquote_to_bytes
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from tandem.api.deps import CurrentSettings, Database
 from tandem.api.errors import ERROR_RESPONSES
@@ -13,12 +14,14 @@ from tandem.api.routes.schemas import (
     FileInfoOut,
     FileRename,
     FileWrite,
+    Id,
     ProjectCreate,
     ProjectOut,
     ProjectRename,
     TemplateOut,
 )
-from tandem.persistence.models import Project
+from tandem.errors import InvalidInput
+from tandem.persistence.models import INT_MAX, Project
 from tandem.services import projects
 from tandem.workspace.files import FileInfo, ProjectFiles
 from tandem.workspace.templates import TEMPLATES
@@ -26,6 +29,19 @@ from tandem.workspace.templates import TEMPLATES
 router = APIRouter(tags=["projects"], responses=ERROR_RESPONSES)
 
 MAX_PAGE = 1000
+
+
+def _url_path(request: Request, path: str) -> str:
+    """The file path of a files URL. The server decodes percent-escapes that are not UTF-8 (such as
+    an encoded lone surrogate) to U+FFFD: refused, or the file would get a name nobody sent."""
+    try:
+        unquote_to_bytes(request.scope.get("raw_path") or b"").decode()
+    except UnicodeDecodeError:
+        raise InvalidInput("the URL's percent-escapes are not UTF-8") from None
+    return path
+
+
+FilePath = Annotated[str, Depends(_url_path)]
 
 
 def _out(project: Project, active_run_id: str | None) -> ProjectOut:
@@ -62,7 +78,9 @@ async def list_projects(
     db: Database,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Projects per page, at most {MAX_PAGE}.")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Projects to skip, newest first.")] = 0,
+    # Bounded like the ids: there are never more projects than `integer` ids, and an offset past
+    # 2^63-1 is an error in both databases.
+    offset: Annotated[int, Query(ge=0, le=INT_MAX, description="Projects to skip, newest first.")] = 0,
 ) -> list[ProjectOut]:
     async with db() as session:
         page = await projects.list_page(session, limit=limit, offset=offset)
@@ -71,20 +89,20 @@ async def list_projects(
 
 
 @router.get("/projects/{project_id}")
-async def get_project(project_id: int, db: Database) -> ProjectOut:
+async def get_project(project_id: Id, db: Database) -> ProjectOut:
     async with db() as session:
         return _out(await projects.get(session, project_id), await projects.active_run_id(session, project_id))
 
 
 @router.patch("/projects/{project_id}")
-async def rename_project(project_id: int, body: ProjectRename, db: Database) -> ProjectOut:
+async def rename_project(project_id: Id, body: ProjectRename, db: Database) -> ProjectOut:
     async with db.begin() as session:
         project = await projects.rename(session, project_id, body.name)
         return _out(project, await projects.active_run_id(session, project_id))
 
 
 @router.delete("/projects/{project_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_project(project_id: int, db: Database) -> Response:
+async def delete_project(project_id: Id, db: Database) -> Response:
     async with db.begin() as session:
         await projects.remove(session, project_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -97,19 +115,19 @@ async def _files(db: Database, settings: CurrentSettings, project_id: int) -> Pr
 
 
 @router.get("/projects/{project_id}/files")
-async def list_files(project_id: int, db: Database, settings: CurrentSettings) -> list[FileInfoOut]:
+async def list_files(project_id: Id, db: Database, settings: CurrentSettings) -> list[FileInfoOut]:
     return [_file(info) for info in await (await _files(db, settings, project_id)).list_files()]
 
 
 @router.get("/projects/{project_id}/files/{path:path}")
-async def read_file(project_id: int, path: str, db: Database, settings: CurrentSettings) -> FileContentOut:
+async def read_file(project_id: Id, path: FilePath, db: Database, settings: CurrentSettings) -> FileContentOut:
     file = await (await _files(db, settings, project_id)).read(path)
     return FileContentOut(path=file.path, size=file.size, updated_at=file.updated_at, content=file.content)
 
 
 @router.put("/projects/{project_id}/files/{path:path}")
 async def write_file(
-    project_id: int, path: str, body: FileWrite, db: Database, settings: CurrentSettings
+    project_id: Id, path: FilePath, body: FileWrite, db: Database, settings: CurrentSettings
 ) -> FileInfoOut:
     info, _ = await (await _files(db, settings, project_id)).write(path, body.content)
     return _file(info)
@@ -117,13 +135,13 @@ async def write_file(
 
 @router.patch("/projects/{project_id}/files/{path:path}")
 async def rename_file(
-    project_id: int, path: str, body: FileRename, db: Database, settings: CurrentSettings
+    project_id: Id, path: FilePath, body: FileRename, db: Database, settings: CurrentSettings
 ) -> FileInfoOut:
     return _file(await (await _files(db, settings, project_id)).rename(path, body.path))
 
 
 @router.delete("/projects/{project_id}/files/{path:path}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_file(project_id: int, path: str, db: Database, settings: CurrentSettings) -> Response:
+async def delete_file(project_id: Id, path: FilePath, db: Database, settings: CurrentSettings) -> Response:
     await (await _files(db, settings, project_id)).delete(path)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -133,7 +151,7 @@ async def delete_file(project_id: int, path: str, db: Database, settings: Curren
     response_class=Response,
     responses={200: {"content": {"application/zip": {}}, "description": "The project's files as a zip"}},
 )
-async def download_project(project_id: int, db: Database, settings: CurrentSettings) -> Response:
+async def download_project(project_id: Id, db: Database, settings: CurrentSettings) -> Response:
     files = await _files(db, settings, project_id)
     async with db() as session:
         project = await projects.get(session, project_id)

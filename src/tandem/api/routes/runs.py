@@ -2,14 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Header, Query, Response, status
 
 from tandem.api.deps import Database, Runs
 from tandem.api.errors import ERROR_RESPONSES
 from tandem.api.routes.chat import STREAM_RESPONSES
-from tandem.api.routes.schemas import RunOut
+from tandem.api.routes.schemas import RunOut, Seq, Text
 from tandem.api.sse import EventStreamResponse
-from tandem.errors import InvalidInput
 from tandem.events import CodeChange, Usage
 from tandem.persistence.models import Run
 from tandem.workspace import changes
@@ -35,38 +34,35 @@ def run_out(run: Run) -> RunOut:
 
 
 @router.get("/{run_id}")
-async def get_run(run_id: str, runs: Runs) -> RunOut:
+async def get_run(run_id: Text, runs: Runs) -> RunOut:
     return run_out(await runs.get(run_id))
 
 
-@router.get("/{run_id}/stream", status_code=200, response_class=EventStreamResponse, responses=STREAM_RESPONSES)
+@router.get("/{run_id}/stream", status_code=200, response_class=Response, responses=STREAM_RESPONSES)
 async def stream_run(
-    run_id: str,
+    run_id: Text,
     runs: Runs,
-    after: Annotated[int | None, Query(ge=0, description="Replay the events after this seq.")] = None,
-    last_event_id: Annotated[str | None, Header(description="Standard SSE resume; same as `after`.")] = None,
+    after: Annotated[Seq | None, Query(description="Replay the events after this seq.")] = None,
+    last_event_id: Annotated[Seq | None, Header(description="Standard SSE resume; same as `after`.")] = None,
 ) -> EventStreamResponse:
     await runs.get(run_id)
-    if after is None and last_event_id:
-        if not last_event_id.strip().isdigit():
-            raise InvalidInput(f"Last-Event-ID must be an event seq (an integer), not {last_event_id!r}")
-        after = int(last_event_id)
-    return EventStreamResponse(runs.follow(run_id, after or 0), headers={"X-Run-Id": run_id})
+    resume = after if after is not None else last_event_id
+    return EventStreamResponse(runs.follow(run_id, resume or 0), headers={"X-Run-Id": run_id})
 
 
 @router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
-async def cancel_run(run_id: str, runs: Runs) -> RunOut:
+async def cancel_run(run_id: Text, runs: Runs) -> RunOut:
     return run_out(await runs.cancel(run_id))
 
 
 @router.get("/{run_id}/changes")
-async def run_changes(run_id: str, runs: Runs, db: Database) -> list[CodeChange]:
+async def run_changes(run_id: Text, runs: Runs, db: Database) -> list[CodeChange]:
     await runs.get(run_id)
     async with db() as session:
         return await changes.list_for_run(session, run_id)
 
 
 @router.post("/{run_id}/revert")
-async def revert_run(run_id: str, runs: Runs, db: Database) -> list[CodeChange]:
+async def revert_run(run_id: Text, runs: Runs, db: Database) -> list[CodeChange]:
     await runs.get(run_id)
     return await changes.revert_run(db, run_id)

@@ -3,19 +3,45 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from tandem.events import Usage
+from tandem.persistence.models import BIGINT_MAX, INT_MAX
+
+# Every integer the API takes is bounded by the column it is looked up in, so an id no column can
+# hold is a 422 before any query (asyncpg and sqlite3 raise on out-of-range integers).
+Id = Annotated[int, Field(ge=1, le=INT_MAX, description="An id (`integer` column: at most 2^31-1).")]
+ChangeId = Annotated[int, Field(ge=1, le=BIGINT_MAX, description="A code change id (`bigint` column).")]
+Seq = Annotated[int, Field(ge=0, le=INT_MAX, description="An event seq.")]
+
+
+def _storable(text: str) -> str:
+    # PostgreSQL refuses NUL in text; SQLite would store it, but refusing it on both keeps the API the
+    # same whichever database is behind it. A lone surrogate (JSON allows `"\\ud800"`) is no text at
+    # all: no database, JSON encoder or UTF-8 writer takes it.
+    if "\x00" in text:
+        raise ValueError("contains a NUL character (\\u0000), which cannot be stored")
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise ValueError("contains a lone surrogate (\\ud800-\\udfff), which is not Unicode text") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+"""Any text the API takes: everything it stores, and anything it looks up in the database."""
 
 
 class ProjectCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     template: str = "blank"
 
 
 class ProjectRename(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
 
 
 class ProjectOut(BaseModel):
@@ -44,16 +70,16 @@ class FileContentOut(FileInfoOut):
 
 
 class FileWrite(BaseModel):
-    content: str
+    content: Text
 
 
 class FileRename(BaseModel):
-    path: str = Field(description="The new path, relative to the project root.")
+    path: Text = Field(description="The new path, relative to the project root.")
 
 
 class ChatRequest(BaseModel):
-    message: str = Field(description="The user's request; must not be empty.")
-    session_id: int | None = Field(default=None, description="Continue this session; a new one when null.")
+    message: Text = Field(description="The user's request; must not be empty.")
+    session_id: Id | None = Field(default=None, description="Continue this session; a new one when null.")
 
 
 class RunOut(BaseModel):
