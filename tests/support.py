@@ -66,22 +66,34 @@ class Event:
     raw: dict[str, Any]
 
 
-async def read_events(response: httpx.Response) -> AsyncIterator[Event]:
-    event_id: int | None = None
-    data: list[str] = []
-    async for line in response.aiter_lines():
+class EventParser:
+    """SSE lines in, events out: `feed` returns the event a blank line completes, else None."""
+
+    def __init__(self) -> None:
+        self._id: int | None = None
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> Event | None:
         if line == "":
-            if data:
-                payload = json.loads("\n".join(data))
-                assert event_id is not None, "every event carries an id"
-                yield Event(id=event_id, type=payload["type"], data=payload["data"], raw=payload)
-            event_id, data = None, []
-        elif line.startswith(":"):
-            continue
-        elif line.startswith("id:"):
-            event_id = int(line[3:].strip())
+            event = None
+            if self._data:
+                payload = json.loads("\n".join(self._data))
+                assert self._id is not None, "every event carries an id"
+                event = Event(id=self._id, type=payload["type"], data=payload["data"], raw=payload)
+            self._id, self._data = None, []
+            return event
+        if line.startswith("id:"):
+            self._id = int(line[3:].strip())
         elif line.startswith("data:"):
-            data.append(line[5:].removeprefix(" "))
+            self._data.append(line[5:].removeprefix(" "))
+        return None
+
+
+async def read_events(response: httpx.Response) -> AsyncIterator[Event]:
+    parser = EventParser()
+    async for line in response.aiter_lines():
+        if (event := parser.feed(line)) is not None:
+            yield event
 
 
 async def run_chat(client: httpx.AsyncClient, message: str = "write hello") -> tuple[int, list[Event]]:

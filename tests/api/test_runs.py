@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -106,6 +107,25 @@ async def test_cancel_mid_run_keeps_partial_history(slow_client: httpx.AsyncClie
     # The project is free again.
     again = await slow_client.post(f"/chat/{project_id}", json={"message": "next"})
     assert again.json()["status"] == "completed"
+
+
+async def test_a_start_racing_the_end_of_the_active_run_is_refused_only_while_it_holds_the_project(
+    slow_client: httpx.AsyncClient,
+) -> None:
+    project_id = await new_project(slow_client)
+    holder: str | None = None
+    for _ in range(40):
+        # Right after a cancel the active run is finishing: a start is refused naming it, or it starts.
+        async with slow_client.stream("POST", f"/chat/{project_id}/stream", json={"message": "race"}) as response:
+            if response.status_code == 409:
+                refusal = json.loads(await response.aread())
+                assert holder is not None
+                assert holder in refusal["message"], "a refusal names the run holding the project"
+                continue
+            holder = (await first_events(response, 2))[0].data["run_id"]
+        await slow_client.post(f"/runs/{holder}/cancel")
+    assert holder is not None
+    await wait_status(slow_client, holder)
 
 
 async def test_idempotency_key_attaches_to_the_same_run(slow_client: httpx.AsyncClient) -> None:

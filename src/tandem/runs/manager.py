@@ -126,17 +126,23 @@ class RunManager:
         fingerprint = _fingerprint(message, session_id) if idempotency_key is not None else None
         if idempotency_key is not None and (earlier := await self._by_key(project_id, idempotency_key, fingerprint)):
             return RunStarted(run=earlier, created=False)
-        try:
-            run = await self._create(project_id, message, session_id, idempotency_key, fingerprint)
-        except IntegrityError:
-            # A concurrent retry with the same key may have won the race: attach to its run.
-            if idempotency_key is not None and (
-                earlier := await self._by_key(project_id, idempotency_key, fingerprint)
-            ):
-                return RunStarted(run=earlier, created=False)
-            async with self._sessions() as session:
-                active = await projects.active_run_id(session, project_id)
-            raise Busy(f"project {project_id} already has an active run ({active}); wait for it or cancel it") from None
+        for retry in (False, True):
+            try:
+                run = await self._create(project_id, message, session_id, idempotency_key, fingerprint)
+                break
+            except IntegrityError:
+                # A concurrent retry with the same key may have won the race: attach to its run.
+                if idempotency_key is not None and (
+                    earlier := await self._by_key(project_id, idempotency_key, fingerprint)
+                ):
+                    return RunStarted(run=earlier, created=False)
+                async with self._sessions() as session:
+                    active = await projects.active_run_id(session, project_id)
+                # None: the active run ended between our insert and the look-up, the project is free.
+                if active is not None or retry:
+                    raise Busy(
+                        f"project {project_id} already has an active run ({active}); wait for it or cancel it"
+                    ) from None
         await self._launch(run, message)
         return RunStarted(run=run, created=True)
 

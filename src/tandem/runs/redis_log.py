@@ -22,7 +22,10 @@ from tandem.runs.eventlog import Batch, Entry, InProcessEventLog
 
 logger = logging.getLogger(__name__)
 
-_BLOCK_MS = 5_000
+_BLOCK_SECONDS = 2.0
+"""How long a mirror's XREAD waits for entries. A blocking read must come back (empty) before the
+client's socket timeout (redis-py's default: 5 s) cuts it short: that broke the mirror of every run
+silent for that long and sent its viewers to poll the database."""
 
 # redis-py's stubs type replies as a union of every protocol shape; with RESP2 (our connection)
 # stream replies have exactly these shapes.
@@ -44,6 +47,8 @@ class RedisEventLog:
         self._retention = retention
         self._local = InProcessEventLog(retention=retention)
         self._mirrors: dict[str, asyncio.Task[None]] = {}
+        socket_timeout: float | None = redis.connection_pool.connection_kwargs.get("socket_timeout")
+        self._block_ms = int(1000 * min(_BLOCK_SECONDS, socket_timeout / 2 if socket_timeout else _BLOCK_SECONDS))
 
     def open(self, run_id: str) -> None:
         self._local.open(run_id)
@@ -93,7 +98,7 @@ class RedisEventLog:
         key, last = stream_key(run_id), "0-0"
         try:
             while True:
-                response = cast(_XReadReply, await self._redis.xread({key: last}, count=1000, block=_BLOCK_MS))
+                response = cast(_XReadReply, await self._redis.xread({key: last}, count=1000, block=self._block_ms))
                 if not response:
                     if not await self._redis.exists(key):
                         break
