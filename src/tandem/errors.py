@@ -49,6 +49,13 @@ class SearchFailed(TandemError):
     code = "search_failed"
 
 
+class Unavailable(TandemError):
+    """A service Tandem depends on (the Redis event bus) cannot be reached; trying again may work."""
+
+    status_code = 503
+    code = "unavailable"
+
+
 class RunFailed(TandemError):
     """A run ended without a final answer; `code` is the wire `error` event's code."""
 

@@ -11,6 +11,8 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from tandem.errors import Unavailable
+
 logger = logging.getLogger(__name__)
 
 CANCEL_CHANNEL = "tandem:cancel"
@@ -69,7 +71,13 @@ class RedisCancelBus:
                 await asyncio.sleep(1)
 
     async def publish(self, run_id: str) -> None:
-        await self._redis.publish(CANCEL_CHANNEL, run_id)
+        try:
+            await self._redis.publish(CANCEL_CHANNEL, run_id)
+        except RedisError as error:
+            logger.warning("publishing the cancel of run %s failed: %s", run_id, error)
+            raise Unavailable(
+                f"the cancel could not reach the process running run {run_id}: Redis is unreachable; try again"
+            ) from None
 
     async def close(self) -> None:
         if self._listener is not None:

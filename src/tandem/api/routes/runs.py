@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response, status
 
 from tandem.api.deps import Database, Runs
-from tandem.api.errors import ERROR_RESPONSES
+from tandem.api.errors import ERROR_RESPONSES, ErrorBody
 from tandem.api.routes.chat import STREAM_RESPONSES
 from tandem.api.routes.schemas import RunOut, Seq, Text
 from tandem.api.sse import EventStreamResponse
@@ -50,7 +50,13 @@ async def stream_run(
     return EventStreamResponse(runs.follow(run_id, resume or 0), headers={"X-Run-Id": run_id})
 
 
-@router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{run_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        503: {"model": ErrorBody, "description": "`unavailable`: the cancel could not be delivered (Redis down)"}
+    },
+)
 async def cancel_run(run_id: Text, runs: Runs) -> RunOut:
     return run_out(await runs.cancel(run_id))
 
