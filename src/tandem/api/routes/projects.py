@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-import io
-import zipfile
+from urllib.parse import quote
 
 from fastapi import APIRouter, Response, status
+from fastapi.responses import StreamingResponse
 
 from tandem.api.deps import CurrentSettings, Database
 from tandem.api.errors import ERROR_RESPONSES
@@ -19,6 +19,7 @@ from tandem.api.routes.schemas import (
 )
 from tandem.persistence.models import Project
 from tandem.services import projects
+from tandem.workspace.archive import zip_project
 from tandem.workspace.files import FileInfo, ProjectFiles
 from tandem.workspace.templates import TEMPLATES
 
@@ -117,20 +118,23 @@ async def delete_file(project_id: int, path: str, db: Database, settings: Curren
 
 @router.get(
     "/projects/{project_id}/download",
-    response_class=Response,
+    response_class=StreamingResponse,
     responses={200: {"content": {"application/zip": {}}, "description": "The project's files as a zip"}},
 )
-async def download_project(project_id: int, db: Database, settings: CurrentSettings) -> Response:
-    files = await _files(db, settings, project_id)
+async def download_project(project_id: int, db: Database) -> StreamingResponse:
     async with db() as session:
         project = await projects.get(session, project_id)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for info in await files.list_files():
-            archive.writestr(info.path, (await files.read(info.path)).content)
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in project.name).strip("-") or "project"
-    return Response(
-        buffer.getvalue(),
+    return StreamingResponse(
+        zip_project(db, project_id),
         media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{safe}.zip"'},
+        headers={"Content-Disposition": _attachment(f"{project.name}.zip")},
     )
+
+
+def _attachment(filename: str) -> str:
+    """RFC 6266: the name in UTF-8 (`filename*`) and an ASCII stand-in for old clients (headers are Latin-1)."""
+    readable = "".join("-" if c in '/\\"' or not c.isprintable() else c for c in filename)
+    stem, _, extension = readable.rpartition(".")
+    ascii_stem = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-" for c in stem).strip("-")
+    fallback = f"{ascii_stem or 'project'}.{extension}"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(readable, safe='')}"
