@@ -56,6 +56,15 @@ class Settings(BaseSettings):
 
     max_file_bytes: int = Field(default=1_000_000, ge=1, description="Largest project file, in bytes.")
     max_message_chars: int = Field(default=100_000, ge=1, description="Longest chat message.")
+    max_projects: int = Field(default=1_000, ge=1, description="Projects the server holds; creating one more is 422.")
+    max_project_files: int = Field(
+        default=10_000, ge=1, description="Files in one project; creating one more is 422 (users and agents alike)."
+    )
+    max_project_bytes: int = Field(
+        default=100_000_000,
+        ge=1,
+        description="Total size of one project's files, in bytes; a write that would grow it past this is 413.",
+    )
     ping_seconds: float = Field(default=15.0, gt=0, description="Idle time before an SSE `: ping` comment.")
     stream_backlog_bytes: int = Field(
         default=1_048_576,

@@ -92,17 +92,19 @@ def http_protocol(*, max_header_bytes: int, max_connections: int) -> type[HttpTo
             # One per connection, shared by its requests' scopes.
             self._extensions: dict[str, dict[object, object]] = {EXTENSION: {"connection": Connection(transport)}}
             self._head_bytes = 0  # of the request head being read, as parsed
-            self._head_chunks = 0  # of the request head being read, as received in reads holding nothing else
+            self._head_chunks = 0  # of the request head being read, as received in reads holding only head
             self._in_head = True
+            self._heads = 0  # heads parsed on this connection
             self._head_too_large = False
 
         def data_received(self, data: bytes) -> None:
             if self._head_too_large:
                 return  # refused and closing: the rest is not read
-            only_head = self._in_head
+            in_head, heads = self._in_head, self._heads
             super().data_received(data)
-            if only_head and self._in_head and not self._head_too_large:
-                # httptools buffers a header until it is complete: count what arrives, not only what it parsed.
+            if in_head and self._heads == heads and not self._head_too_large:
+                # All of it was head (no head ended in it). httptools buffers a header until it is
+                # complete, so count what arrives, not only what it parsed.
                 self._head_chunks += len(data)
                 if self._head_chunks > max_header_bytes:
                     self._head_too_large = True
@@ -130,6 +132,7 @@ def http_protocol(*, max_header_bytes: int, max_connections: int) -> type[HttpTo
 
         def on_headers_complete(self) -> None:
             self._in_head = False
+            self._heads += 1
             if len(self.connections) > max_connections or len(self.tasks) >= max_connections:
                 logger.warning("refused a request: %d connections (TANDEM_MAX_CONNECTIONS)", len(self.connections))
                 # uvicorn starts `self.app` for the request: this one request gets the refusal instead.

@@ -55,6 +55,6 @@ def install_error_handlers(app: FastAPI) -> None:
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorBody, "description": "Unknown id"},
     409: {"model": ErrorBody, "description": "Conflict (`busy`: a run is active on the project)"},
-    413: {"model": ErrorBody, "description": "Too large"},
-    422: {"model": ErrorBody, "description": "Invalid input"},
+    413: {"model": ErrorBody, "description": "Too large (`too_large`: the message names the limit's setting)"},
+    422: {"model": ErrorBody, "description": "Invalid input, or a count limit reached (`limit_reached`)"},
 }

@@ -44,7 +44,7 @@ from tandem.runs.recorder import RunRecorder, publish_persisted
 from tandem.services import projects
 from tandem.services.history import message_out
 from tandem.workspace import changes
-from tandem.workspace.files import ProjectFiles
+from tandem.workspace.files import FileLimits, ProjectFiles
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class RunManager:
         log: EventLog,
         cancel_bus: CancelBus,
         team_factory: TeamFactory,
-        max_file_bytes: int,
+        file_limits: FileLimits,
         max_message_chars: int,
         ping_seconds: float,
         heartbeat_seconds: float,
@@ -101,7 +101,7 @@ class RunManager:
         self._lease_seconds = lease_seconds
         self._monitor: asyncio.Task[None] | None = None
         self._team_factory = team_factory
-        self._max_file_bytes = max_file_bytes
+        self._file_limits = file_limits
         self._max_message_chars = max_message_chars
         self._ping_seconds = ping_seconds
         self._live: dict[str, _Live] = {}
@@ -198,7 +198,7 @@ class RunManager:
         error: ErrorData | None = None
         try:
             team = self._team_factory()
-            files = ProjectFiles(self._sessions, run.project_id, max_file_bytes=self._max_file_bytes)
+            files = ProjectFiles(self._sessions, run.project_id, limits=self._file_limits)
             history = await self._history(run)
             async for event in team.run_stream(message, files=files, run_id=run.id, history=history):
                 if isinstance(event, Finished):

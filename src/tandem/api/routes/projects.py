@@ -20,7 +20,7 @@ from tandem.api.routes.schemas import (
 from tandem.persistence.models import Project
 from tandem.services import projects
 from tandem.workspace.archive import zip_project
-from tandem.workspace.files import FileInfo, ProjectFiles
+from tandem.workspace.files import FileInfo, FileLimits, ProjectFiles
 from tandem.workspace.templates import TEMPLATES
 
 router = APIRouter(tags=["projects"], responses=ERROR_RESPONSES)
@@ -47,9 +47,9 @@ async def list_templates() -> list[TemplateOut]:
 
 
 @router.post("/projects", status_code=status.HTTP_201_CREATED)
-async def create_project(body: ProjectCreate, db: Database) -> ProjectOut:
+async def create_project(body: ProjectCreate, db: Database, settings: CurrentSettings) -> ProjectOut:
     async with db.begin() as session:
-        return _out(await projects.create(session, body.name, body.template), None)
+        return _out(await projects.create(session, body.name, body.template, max_projects=settings.max_projects), None)
 
 
 @router.get("/projects")
@@ -81,7 +81,7 @@ async def delete_project(project_id: int, db: Database) -> Response:
 async def _files(db: Database, settings: CurrentSettings, project_id: int) -> ProjectFiles:
     async with db() as session:
         await projects.get(session, project_id)
-    return ProjectFiles(db, project_id, max_file_bytes=settings.max_file_bytes)
+    return ProjectFiles(db, project_id, limits=FileLimits.of(settings))
 
 
 @router.get("/projects/{project_id}/files")
