@@ -13,9 +13,11 @@ first event), `idle` (hold many streams open; prints `ready`, closes them on a l
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import math
 import socket
 import sys
+import termios
 import time
 from pathlib import Path
 from typing import Any
@@ -150,7 +152,8 @@ async def idle(spec: dict[str, Any]) -> dict[str, Any]:
 
 async def stalled(spec: dict[str, Any]) -> dict[str, Any]:
     """Send every request and never read: the server's write buffers and send queues fill. Says
-    `ready` once all are sent, holds them until told; reports how many the server had reset."""
+    `ready` once the server has begun answering every one (bytes wait in each receive queue), holds
+    them until told; reports how many the server had reset."""
     loop = asyncio.get_running_loop()
     sockets = []
     for target in spec["targets"]:
@@ -160,12 +163,22 @@ async def stalled(spec: dict[str, Any]) -> dict[str, Any]:
         await loop.sock_connect(sock, (HOST, spec["port"]))
         await loop.sock_sendall(sock, f"GET {target['path']} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
         sockets.append(sock)
+    deadline = time.monotonic() + 120
+    while not all(_unread(sock) for sock in sockets):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{sum(not _unread(s) for s in sockets)} streams got no answer in 120 s")
+        await asyncio.sleep(0.05)
     print("ready", flush=True)
     await loop.run_in_executor(None, sys.stdin.readline)
     reset = sum(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == 7 for sock in sockets)  # TCP_CLOSE
     for sock in sockets:
         sock.close()
     return {"streams": len(sockets), "reset": reset}
+
+
+def _unread(sock: socket.socket) -> int:
+    """Bytes waiting in the socket's receive queue (read without taking them)."""
+    return int.from_bytes(fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"), sys.byteorder)
 
 
 async def download(spec: dict[str, Any]) -> dict[str, Any]:

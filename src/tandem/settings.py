@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     )
     ping_seconds: float = Field(default=15.0, gt=0, description="Idle time before an SSE `: ping` comment.")
     stream_backlog_bytes: int = Field(
-        default=1_048_576,
+        default=262_144,
         ge=65_536,
         description="How far an SSE client may fall behind: while it has not taken this many bytes (the "
         "server's write buffer and the kernel's send queue), its stream sends nothing more.",
