@@ -40,12 +40,18 @@ _LINGER_RESET = struct.pack("ii", 1, 0)  # on, 0 s: close() sends RST and drops 
 class Connection:
     """One client connection: how far behind its reader is, and a way to drop it at once."""
 
-    __slots__ = ("_fd", "_socket", "_transport")
+    __slots__ = ("_fd", "_low_water", "_socket", "_transport")
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
+        self._low_water = transport.get_write_buffer_limits()[0]
         self._socket: socket.socket | None = transport.get_extra_info("socket")
         self._fd: int = self._socket.fileno() if self._socket is not None else -1
+
+    def may_pause(self) -> bool:
+        """Whether writing may be paused: a transport pauses over its high-water mark and resumes
+        only at its low-water mark, so below that it is surely not paused."""
+        return self._transport.get_write_buffer_size() > self._low_water
 
     def unsent_bytes(self) -> int:
         """Bytes written to the connection that have not left this machine: the server's write buffer

@@ -80,30 +80,6 @@ class EventStreamResponse(Response):
         loop = asyncio.get_running_loop()
         gone = False
 
-        async def deliver(message: Message) -> None:
-            if limits is None:
-                await send(message)
-                return
-            deadline = loop.time() + limits.stall_seconds
-            if connection is not None:
-                pause = _FIRST_PAUSE
-                while (unsent := connection.unsent_bytes()) > limits.backlog_bytes:
-                    if loop.time() >= deadline:
-                        raise _Dropped(
-                            f"{unsent} bytes it has not taken, over TANDEM_STREAM_BACKLOG_BYTES "
-                            f"({limits.backlog_bytes}) for TANDEM_STREAM_STALL_SECONDS ({limits.stall_seconds:g})"
-                        )
-                    # Polled, backing off: a task per stream to be woken instead would cost idle viewers memory.
-                    await asyncio.sleep(min(pause, deadline - loop.time()))
-                    pause = min(2 * pause, _LAST_PAUSE)
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await send(message)
-            except TimeoutError:
-                raise _Dropped(
-                    f"a write waited TANDEM_STREAM_STALL_SECONDS ({limits.stall_seconds:g}) for it"
-                ) from None
-
         async def watch() -> None:
             nonlocal gone
             while (await receive())["type"] != "http.disconnect":
@@ -119,16 +95,25 @@ class EventStreamResponse(Response):
         finished = False
         dropped = False
         try:
-            await deliver({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            await _deliver(
+                send,
+                {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers},
+                limits,
+                connection,
+            )
             async for chunk in self._frames:
-                await deliver({"type": "http.response.body", "body": chunk, "more_body": True})
+                await _deliver(
+                    send, {"type": "http.response.body", "body": chunk, "more_body": True}, limits, connection
+                )
                 if watcher is None and loop.time() - checked >= _CHECK_SECONDS:
                     checked = loop.time()
                     if gone := await _disconnected(receive):
                         break
             else:
                 finished = True
-                await deliver({"type": "http.response.body", "body": b"", "more_body": False})
+                await _deliver(
+                    send, {"type": "http.response.body", "body": b"", "more_body": False}, limits, connection
+                )
         except _Dropped as reason:
             # Not the client leaving: a stream asked to cancel its run on disconnect leaves the run be.
             dropped = True
@@ -150,6 +135,35 @@ class EventStreamResponse(Response):
             await _drop(connection, receive)
         elif gone and not finished and self._on_disconnect is not None:
             await self._on_disconnect()
+
+
+async def _deliver(send: Send, message: Message, limits: StreamLimits | None, connection: Connection | None) -> None:
+    """`send`, unless the client is too far behind (`_Dropped`). A function, not a closure: every
+    idle stream would keep one."""
+    if limits is None:
+        await send(message)
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limits.stall_seconds
+    if connection is not None:
+        pause = _FIRST_PAUSE
+        while (unsent := connection.unsent_bytes()) > limits.backlog_bytes:
+            if loop.time() >= deadline:
+                raise _Dropped(
+                    f"{unsent} bytes it has not taken, over TANDEM_STREAM_BACKLOG_BYTES "
+                    f"({limits.backlog_bytes}) for TANDEM_STREAM_STALL_SECONDS ({limits.stall_seconds:g})"
+                )
+            # Polled, backing off: a task per stream to be woken instead would cost idle viewers memory.
+            await asyncio.sleep(min(pause, deadline - loop.time()))
+            pause = min(2 * pause, _LAST_PAUSE)
+        if not connection.may_pause():
+            await send(message)  # the server makes `send` wait only while the transport is paused
+            return
+    try:
+        async with asyncio.timeout_at(deadline):
+            await send(message)
+    except TimeoutError:
+        raise _Dropped(f"a write waited TANDEM_STREAM_STALL_SECONDS ({limits.stall_seconds:g}) for it") from None
 
 
 async def _drop(connection: Connection | None, receive: Receive) -> None:
