@@ -6,14 +6,18 @@ as one JSON line.
 
 Modes: `stream` (read one stream to its end: events/s), `latency` (many paced streams at once:
 emit→parse latency from the stamp in each benchmark delta), `first` (sequential POSTs: time to the
-first event), `idle` (hold many streams open; prints `ready`, closes them on a line from stdin).
+first event), `idle` (hold many streams open; prints `ready`, closes them on a line from stdin),
+`stalled` (like `idle`, but never reads a byte), `download` (read a body to a file: bytes, seconds).
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import math
+import socket
 import sys
+import termios
 import time
 from pathlib import Path
 from typing import Any
@@ -146,7 +150,53 @@ async def idle(spec: dict[str, Any]) -> dict[str, Any]:
     return {"streams": len(responses)}
 
 
-MODES = {"stream": stream, "latency": latency, "first": first, "idle": idle}
+async def stalled(spec: dict[str, Any]) -> dict[str, Any]:
+    """Send every request and never read: the server's write buffers and send queues fill. Says
+    `ready` once the server has begun answering every one (bytes wait in each receive queue), holds
+    them until told; reports how many the server had reset."""
+    loop = asyncio.get_running_loop()
+    sockets = []
+    for target in spec["targets"]:
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+        await loop.sock_connect(sock, (HOST, spec["port"]))
+        await loop.sock_sendall(sock, f"GET {target['path']} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+        sockets.append(sock)
+    deadline = time.monotonic() + 120
+    while not all(_unread(sock) for sock in sockets):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{sum(not _unread(s) for s in sockets)} streams got no answer in 120 s")
+        await asyncio.sleep(0.05)
+    print("ready", flush=True)
+    await loop.run_in_executor(None, sys.stdin.readline)
+    reset = sum(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == 7 for sock in sockets)  # TCP_CLOSE
+    for sock in sockets:
+        sock.close()
+    return {"streams": len(sockets), "reset": reset}
+
+
+def _unread(sock: socket.socket) -> int:
+    """Bytes waiting in the socket's receive queue (read without taking them)."""
+    return int.from_bytes(fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0"), sys.byteorder)
+
+
+async def download(spec: dict[str, Any]) -> dict[str, Any]:
+    """GET a body and write it to `spec["file"]`, as a browser saving a download would."""
+    started = time.monotonic()
+    response = await request(HOST, spec["port"], "GET", spec["path"])
+    if response.status != 200:
+        raise RuntimeError(f"GET {spec['path']}: HTTP {response.status}")
+    size = 0
+    with Path(spec["file"]).open("wb") as out:  # noqa: ASYNC230 - this process does nothing else meanwhile
+        async for chunk in response.body_chunks():
+            out.write(chunk)
+            size += len(chunk)
+    response.close()
+    return {"bytes": size, "seconds": time.monotonic() - started}
+
+
+MODES = {"stream": stream, "latency": latency, "first": first, "idle": idle, "stalled": stalled, "download": download}
 
 
 def main() -> None:

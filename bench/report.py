@@ -124,6 +124,37 @@ ROWS = [
         "≥ 0.5× baseline",
         lambda f: f["database_ratio"] >= 0.5,
     ),
+    Row(
+        "stalled",
+        "RSS, stalled readers (vs as many idle viewers)",
+        "stalled_rss_mb",
+        "idle_rss_mb",
+        "MB",
+        "ratio",
+        "≤ 2× idle viewers",
+        lambda f: f["ratio"] <= 2.0,
+    ),
+    Row(
+        "stalled",
+        "RSS after they left (vs before they came)",
+        "after_rss_mb",
+        "before_rss_mb",
+        "MB",
+        "after_ratio",
+        "",
+        lambda f: True,
+    ),
+    Row(
+        "download",
+        "peak RSS during the zip download (vs before)",
+        "peak_rss_mb",
+        "before_rss_mb",
+        "MB",
+        "ratio",
+        "+≤ 32 MB",
+        lambda f: f["growth_mb"] <= 32,
+    ),
+    Row("download", "zip streamed", "mb_per_s", None, "MB/s", None, "", lambda f: True),
 ]
 
 

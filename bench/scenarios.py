@@ -1,5 +1,6 @@
-"""The five scenarios of issue 5. Each measures Tandem and the bare baseline in the same run and
-returns its figures; nothing here is timed itself (the client process does the timing).
+"""The five scenarios of issue 5, and issue 10's two memory scenarios. Each measures Tandem against a
+figure of the same run (the bare baseline, or Tandem at rest) and returns its figures; nothing here
+is timed itself (the client process does the timing).
 
 All scenarios share one Tandem server (plus one with a short event retention for replays from the
 database) and one baseline server: a Tandem server takes seconds to start. Each run gets its shape
@@ -7,16 +8,31 @@ database) and one baseline server: a Tandem server takes seconds to start. Each 
 
 from __future__ import annotations
 
+import base64
 import math
+import os
 import statistics
+import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from bench.servers import Api, Process, cpu_seconds, idle_client, profiling, rss_bytes, run_client, run_team
+from bench.servers import (
+    Api,
+    Process,
+    cpu_seconds,
+    idle_client,
+    kernel_tcp_bytes,
+    peak_rss,
+    profiling,
+    rss_bytes,
+    run_client,
+    run_team,
+)
 
 Figures = dict[str, Any]
 SHORT_RETENTION = 0.2
@@ -36,6 +52,8 @@ class Sizes:
     first_posts: int
     replay_events: int
     replay_repeats: int
+    stalled_readers: int
+    download_mb: int
 
 
 FULL = Sizes(
@@ -50,6 +68,8 @@ FULL = Sizes(
     first_posts=200,
     replay_events=10_000,
     replay_repeats=5,
+    stalled_readers=1_000,
+    download_mb=300,
 )
 QUICK = Sizes(
     throughput_events=3_000,
@@ -63,6 +83,8 @@ QUICK = Sizes(
     first_posts=20,
     replay_events=1_000,
     replay_repeats=3,
+    stalled_readers=50,
+    download_mb=20,
 )
 
 
@@ -234,9 +256,9 @@ def idle(ctx: Context) -> Figures:
     }
 
 
-def _start_run(url: str, project_id: int) -> str:
-    """Start a run and leave it: its stream is dropped, the run goes on (on_disconnect=continue)."""
-    message = "Benchmark [scripted pace=3600]: wait."  # the model's first chunk comes in an hour
+def _start_run(url: str, project_id: int, message: str = "Benchmark [scripted pace=3600]: wait.") -> str:
+    """Start a run and leave it: its stream is dropped, the run goes on (on_disconnect=continue).
+    By default its model's first chunk comes in an hour."""
     with httpx.stream(
         "POST", f"{url}/api/v1/chat/{project_id}/stream", json={"message": message}, timeout=30
     ) as response:
@@ -310,6 +332,99 @@ def replay(ctx: Context) -> Figures:
     return figures
 
 
+# -- stalled readers (issue 10) ---------------------------------------------------------------------
+
+_MB = 2**20
+STALLED_SECONDS = 5.0
+"""How long the stalled readers stay once every one has its answer started: under
+TANDEM_STREAM_STALL_SECONDS (30 s), so they are measured stalled, not after the server dropped them."""
+
+
+def _text(size: int) -> str:
+    """`size` characters of incompressible-ish text (base64 of random bytes): deflates to ~75 %."""
+    return base64.b64encode(os.urandom(size * 3 // 4)).decode()[:size]
+
+
+def stalled(ctx: Context) -> Figures:
+    """`stalled_readers` clients that send their request and never read, attached to a run whose log
+    already holds MBs (two ~1 MB tool results) and which goes on streaming; against the RSS of as
+    many idle viewers of a waiting run, on the same server. Then the RSS once they have left."""
+    sizes, server = ctx.sizes, ctx.tandem
+    readers = sizes.stalled_readers
+    api = Api(server.url)
+    waiting, busy = api.projects(2)
+    idle_run = _start_run(server.url, waiting)
+    time.sleep(1)
+    with idle_client({"port": server.port, "targets": [_get(f"/api/v1/runs/{idle_run}/stream")] * readers}):
+        time.sleep(1)
+        idle_rss = rss_bytes(server.pid)
+    api.cancel(idle_run)
+    for path in ("AAA.md", "TANDEM_NOTES.md"):  # the Planner reads the first file, the Coder the notes
+        api.put_file(busy, path, _text(900_000))
+    run_id = _start_run(server.url, busy, "Benchmark [scripted pace=0.01 repeat=300]: go on for a while.")
+    while api.run(run_id)["last_seq"] < 20:  # past both big tool results
+        time.sleep(0.05)
+    time.sleep(1)
+    before = rss_bytes(server.pid)
+    targets = [_get(f"/api/v1/runs/{run_id}/stream")] * readers
+    # The peak from the first request to 2 s after they left: a stream let go may allocate too.
+    with peak_rss(server.pid) as peak:
+        with idle_client({"port": server.port, "targets": targets}, mode="stalled"):
+            time.sleep(STALLED_SECONDS)
+            kernel = kernel_tcp_bytes()
+        time.sleep(2)
+    stalled_rss = peak()
+    after = rss_bytes(server.pid)
+    api.cancel(run_id)
+    api.close()
+    return {
+        "streams": readers,
+        "idle_rss_mb": idle_rss / _MB,
+        "stalled_rss_mb": stalled_rss / _MB,
+        "ratio": stalled_rss / idle_rss,
+        "before_rss_mb": before / _MB,
+        "after_rss_mb": after / _MB,
+        # Released once they left: the RSS after, against the RSS before they came.
+        "after_ratio": after / before,
+        # Machine-wide, for scale: what the kernel holds for TCP queues while they are stalled.
+        "kernel_tcp_mb": kernel / _MB,
+    }
+
+
+# -- project download (issue 10) --------------------------------------------------------------------
+
+
+def download(ctx: Context) -> Figures:
+    """Peak server RSS while one client downloads a `download_mb` MB project (1 MB files) as a zip,
+    against the RSS just before."""
+    sizes, server = ctx.sizes, ctx.tandem
+    api = Api(server.url)
+    project = api.projects(1)[0]
+    for i in range(sizes.download_mb):
+        api.put_file(project, f"data/{i // 100:02d}/file-{i:04d}.txt", _text(999_000))
+    api.close()
+    time.sleep(1)
+    before = rss_bytes(server.pid)
+    with tempfile.TemporaryDirectory(prefix="tandem-bench-zip-") as directory:
+        archive = f"{directory}/project.zip"
+        spec = {"mode": "download", "port": server.port, "path": f"/api/v1/projects/{project}/download"}
+        with peak_rss(server.pid) as peak:
+            result = run_client({**spec, "file": archive})
+        with zipfile.ZipFile(archive) as zipped:
+            entries = len(zipped.namelist())
+    if entries < sizes.download_mb:
+        raise RuntimeError(f"the zip holds {entries} files, not {sizes.download_mb}")
+    return {
+        "files": entries,
+        "zip_mb": result["bytes"] / _MB,
+        "mb_per_s": result["bytes"] / _MB / result["seconds"],
+        "before_rss_mb": before / _MB,
+        "peak_rss_mb": peak() / _MB,
+        "growth_mb": (peak() - before) / _MB,
+        "ratio": peak() / before,
+    }
+
+
 # Idle first: measured on a fresh heap. After the latency scenario's 200 runs the server's allocator
 # has free pages to reuse, and the memory per stream read 17 KB instead of 28 KB for the same code.
 SCENARIOS: dict[str, Callable[[Context], Figures]] = {
@@ -318,4 +433,6 @@ SCENARIOS: dict[str, Callable[[Context], Figures]] = {
     "latency": latency,
     "first_event": first_event,
     "replay": replay,
+    "stalled": stalled,
+    "download": download,
 }

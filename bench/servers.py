@@ -10,8 +10,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,9 @@ LIFTED_LIMITS = {
     "TANDEM_LIMIT_TOOL_CALLS": "1000000",
     "TANDEM_LIMIT_TOTAL_TOKENS": "1000000000000",
     "TANDEM_LIMIT_WALL_SECONDS": "3600",
+    "TANDEM_MAX_PROJECTS": "1000000",
+    "TANDEM_MAX_PROJECT_BYTES": "100000000000",
+    "TANDEM_MAX_CONNECTIONS": "1000000",
 }
 # Passed through to every Tandem server: how the same scenarios run on PostgreSQL + Redis.
 BACKEND_VARIABLES = ("TANDEM_DATABASE_URL", "TANDEM_EVENTS_URL", "TANDEM_RUN_LEASE_SECONDS", "TANDEM_HEARTBEAT_SECONDS")
@@ -50,6 +54,34 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@contextmanager
+def peak_rss(pid: int) -> Iterator[Callable[[], int]]:
+    """Sample a process's RSS every 10 ms while the body runs; the callable gives the peak so far."""
+    peak = [rss_bytes(pid)]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.01):
+            peak[0] = max(peak[0], rss_bytes(pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield lambda: peak[0]
+    finally:
+        stop.set()
+        sampler.join()
+
+
+def kernel_tcp_bytes() -> int:
+    """Memory the kernel holds for all TCP sockets on the machine (send and receive queues)."""
+    for line in Path("/proc/net/sockstat").read_text().splitlines():
+        if line.startswith("TCP:"):
+            fields = line.split()
+            return int(fields[fields.index("mem") + 1]) * os.sysconf("SC_PAGE_SIZE")
+    raise RuntimeError("no TCP line in /proc/net/sockstat")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -232,13 +264,14 @@ def _run_client(argument: str) -> subprocess.CompletedProcess[bytes]:
 
 
 @contextmanager
-def idle_client(spec: dict[str, Any]) -> Iterator[None]:
-    """A client holding streams open: the body runs once all of them have their first event."""
-    with _spec_file({**spec, "mode": "idle"}) as argument:
+def idle_client(spec: dict[str, Any], mode: str = "idle") -> Iterator[dict[str, Any]]:
+    """A client holding streams open: the body runs once all of them have their first event (mode
+    `idle`) or once every request is sent (mode `stalled`). The dict gets the client's result after."""
+    with _spec_file({**spec, "mode": mode}) as argument:
         yield from _idle_client(argument)
 
 
-def _idle_client(argument: str) -> Iterator[None]:
+def _idle_client(argument: str) -> Iterator[dict[str, Any]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.client", argument],
         stdin=subprocess.PIPE,
@@ -253,12 +286,14 @@ def _idle_client(argument: str) -> Iterator[None]:
     if line.strip() != b"ready":
         process.kill()
         raise RuntimeError(f"idle client failed: {process.communicate()[1].decode()[-3000:]}")
+    result: dict[str, Any] = {}
     try:
-        yield
+        yield result
     finally:
         process.stdin.write(b"close\n")
         process.stdin.flush()
-        process.communicate(timeout=60)
+        out, _ = process.communicate(timeout=60)
+        result.update(orjson.loads(out.splitlines()[-1]))
 
 
 class Api:
@@ -272,6 +307,13 @@ class Api:
             self._client.post("/projects", json={"name": f"bench {i}"}).raise_for_status().json()["id"]
             for i in range(count)
         ]
+
+    def put_file(self, project_id: int, path: str, content: str) -> None:
+        self._client.put(f"/projects/{project_id}/files/{path}", json={"content": content}).raise_for_status()
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._client.get(f"/runs/{run_id}").raise_for_status().json()
+        return result
 
     def cancel(self, run_id: str) -> None:
         self._client.post(f"/runs/{run_id}/cancel").raise_for_status()

@@ -28,7 +28,7 @@ from tandem.container import build_team
 from tandem.persistence.database import create_engine, create_sessionmaker, migrate
 from tandem.persistence.models import Project
 from tandem.settings import Settings
-from tandem.workspace.files import ProjectFiles
+from tandem.workspace.files import FileLimits, ProjectFiles
 
 
 def _cpu_seconds() -> float:
@@ -58,7 +58,7 @@ async def measure(runs: int, message: str, stagger: float, data_dir: Path) -> di
     async def run(index: int, project_id: int) -> None:
         nonlocal chunks
         await asyncio.sleep(stagger * index / runs)  # the same spread of starts as the client's
-        files = ProjectFiles(sessions, project_id, max_file_bytes=settings.max_file_bytes)
+        files = ProjectFiles(sessions, project_id, limits=FileLimits.of(settings))
         async for item in team.run_stream(message, files=files, run_id=f"bench-{project_id}"):
             if isinstance(item, Delta):
                 chunks += len(STAMP.findall(item.text))  # counted as the client counts them

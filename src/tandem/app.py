@@ -18,7 +18,7 @@ from starlette.responses import FileResponse
 from tandem.api.errors import install_error_handlers
 from tandem.api.limits import BodySizeLimit
 from tandem.api.routes import chat, health, history, projects, runs
-from tandem.api.sse import StreamHandOff
+from tandem.api.sse import StreamHandOff, StreamLimits
 from tandem.api.trust import TrustBoundary
 from tandem.container import Container, build_container
 from tandem.errors import NotFound
@@ -64,7 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit, max_bytes=max(settings.max_file_bytes, settings.max_message_chars * 4) + 64 * 1024
     )
-    app.add_middleware(StreamHandOff)
+    limits = StreamLimits(backlog_bytes=settings.stream_backlog_bytes, stall_seconds=settings.stream_stall_seconds)
+    app.add_middleware(StreamHandOff, limits=limits)
     app.add_middleware(TrustBoundary, allowed_hosts=settings.allowed_hosts)  # added last: outermost
     _install_openapi(app)
     _mount_frontend(app, settings)

@@ -22,19 +22,27 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
+    max_connections: int | None = typer.Option(
+        None, min=1, help="Concurrent connections before 503 (default: TANDEM_MAX_CONNECTIONS, 10,000)."
+    ),
 ) -> None:
     """Start the server (API at /api/v1, UI at /)."""
+    from tandem.api.connection import http_protocol
     from tandem.app import create_app
+    from tandem.settings import Settings
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app()
+    settings = Settings()
+    if max_connections is not None:
+        settings = settings.model_copy(update={"max_connections": max_connections})
+    app = create_app(settings)
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level=log_level,
         loop="uvloop",
-        http="httptools",
+        http=http_protocol(max_header_bytes=settings.max_header_bytes, max_connections=settings.max_connections),
         timeout_graceful_shutdown=5,
     )
     _Server(config, before_drain=app.state.container.runs.stop_all).run()

@@ -17,6 +17,7 @@ from tandem.runs.manager import RunManager
 from tandem.runs.redis_log import RedisEventLog
 from tandem.services.chat import ChatService
 from tandem.settings import Settings
+from tandem.workspace.files import FileLimits
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,7 +66,7 @@ def build_container(settings: Settings) -> Container:
         log=log,
         cancel_bus=cancel_bus,
         team_factory=functools.cache(lambda: build_team(settings)),
-        max_file_bytes=settings.max_file_bytes,
+        file_limits=FileLimits.of(settings),
         max_message_chars=settings.max_message_chars,
         ping_seconds=settings.ping_seconds,
         heartbeat_seconds=settings.heartbeat_seconds,

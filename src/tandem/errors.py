@@ -33,6 +33,13 @@ class TooLarge(TandemError):
     code = "too_large"
 
 
+class LimitReached(TandemError):
+    """A count limit (projects, files per project) is reached: waiting will not help, deleting will."""
+
+    status_code = 422
+    code = "limit_reached"
+
+
 class Conflict(TandemError):
     status_code = 409
     code = "conflict"

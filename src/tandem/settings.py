@@ -64,7 +64,37 @@ class Settings(BaseSettings):
 
     max_file_bytes: int = Field(default=1_000_000, ge=1, description="Largest project file, in bytes.")
     max_message_chars: int = Field(default=100_000, ge=1, description="Longest chat message.")
+    max_projects: int = Field(default=1_000, ge=1, description="Projects the server holds; creating one more is 422.")
+    max_project_files: int = Field(
+        default=10_000, ge=1, description="Files in one project; creating one more is 422 (users and agents alike)."
+    )
+    max_project_bytes: int = Field(
+        default=100_000_000,
+        ge=1,
+        description="Total size of one project's files, in bytes; a write that would grow it past this is 413.",
+    )
     ping_seconds: float = Field(default=15.0, gt=0, description="Idle time before an SSE `: ping` comment.")
+    stream_backlog_bytes: int = Field(
+        default=262_144,
+        ge=65_536,
+        description="How far an SSE client may fall behind: while it has not taken this many bytes (the "
+        "server's write buffer and the kernel's send queue), its stream sends nothing more.",
+    )
+    stream_stall_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="An SSE client that stays over its backlog, or keeps a write waiting, this long is "
+        "disconnected (it can re-attach with `Last-Event-ID`; the run goes on).",
+    )
+    max_header_bytes: int = Field(
+        default=32_768, ge=1024, description="Largest request line plus headers; larger requests get 431."
+    )
+    max_connections: int = Field(
+        default=10_000,
+        ge=1,
+        description="Concurrent connections (or requests) `tandem serve` accepts; past it, 503. Each open "
+        "stream is one; the process needs as many file descriptors.",
+    )
     event_retention_seconds: float = Field(
         default=300.0, ge=0, description="How long a finished run's event log is kept (memory or Redis)."
     )

@@ -34,7 +34,6 @@ ARGUMENTS = [
     "--no-color",
     # The download's Content-Disposition fails (500) on project names outside Latin-1; fixed with
     # the streamed download on the `memory` branch. Drop this line when that is merged.
-    "--exclude-path=/api/v1/projects/{project_id}/download",
 ]
 
 

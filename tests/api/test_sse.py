@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from fastapi import Depends, FastAPI
 from starlette.types import Message
 
-from tandem.api.sse import EventStreamResponse, StreamHandOff
+from tandem.api.sse import EventStreamResponse, StreamHandOff, StreamLimits
 
 PING = b": ping\n\n"
 
@@ -96,7 +96,7 @@ async def test_a_stream_starts_after_the_request_is_done_with_its_dependencies_c
     async def stream() -> EventStreamResponse:
         return EventStreamResponse(frames())
 
-    app.add_middleware(StreamHandOff)
+    app.add_middleware(StreamHandOff, limits=StreamLimits(backlog_bytes=1 << 20, stall_seconds=30))
     client = Client()
     scope = {"type": "http", "method": "GET", "path": "/stream", "headers": [], "query_string": b""}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.timeout(320)  # the first test waits for the whole quick run (~40 s)
+pytestmark = pytest.mark.timeout(320)  # the first test waits for the whole quick run (~70 s)
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = {
     "throughput": {
@@ -53,6 +53,17 @@ EXPECTED = {
         "log_ratio",
         "database_ratio",
     },
+    "stalled": {
+        "streams",
+        "idle_rss_mb",
+        "stalled_rss_mb",
+        "ratio",
+        "before_rss_mb",
+        "after_rss_mb",
+        "after_ratio",
+        "kernel_tcp_mb",
+    },
+    "download": {"files", "zip_mb", "mb_per_s", "before_rss_mb", "peak_rss_mb", "growth_mb", "ratio"},
 }
 
 

@@ -78,7 +78,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     403: {"model": ErrorBody, "description": "`cross_origin`: a state change from another web origin"},
     404: {"model": ErrorBody, "description": "Unknown id"},
     409: {"model": ErrorBody, "description": "Conflict (`busy`: a run is active on the project)"},
-    413: {"model": ErrorBody, "description": "Too large"},
+    413: {"model": ErrorBody, "description": "Too large (`too_large`: the message names the limit's setting)"},
     421: {"model": ErrorBody, "description": "`host_not_allowed`: a `Host` not in TANDEM_ALLOWED_HOSTS"},
-    422: {"model": ErrorBody, "description": "Invalid input"},
+    422: {"model": ErrorBody, "description": "Invalid input, or a count limit reached (`limit_reached`)"},
 }

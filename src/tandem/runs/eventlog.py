@@ -20,7 +20,7 @@ Entry = tuple[int, bytes]
 class Batch:
     frames: list[bytes]
     closed: bool
-    """True when the terminal event is in `frames` or was returned before: nothing more will come."""
+    """True when `frames` reach the end of a log that has its terminal event: nothing more will come."""
 
 
 class EventLog(Protocol):
@@ -28,8 +28,11 @@ class EventLog(Protocol):
 
     async def append(self, run_id: str, entries: list[Entry], *, closed: bool = False) -> None: ...
 
-    async def read(self, run_id: str, after: int, *, timeout: float) -> Batch | None:
-        """Frames after seq `after`, waiting up to `timeout` for some; None if this log lacks the run."""
+    async def read(self, run_id: str, after: int, *, timeout: float, max_bytes: int | None = None) -> Batch | None:
+        """Frames after seq `after`, waiting up to `timeout` for some; None if this log lacks the run.
+
+        With `max_bytes`, the first frames that fit in it (at least one): a reader far behind gets
+        its backlog in bounded pieces, not a copy of the whole log."""
         ...
 
     async def has(self, run_id: str) -> bool: ...
@@ -51,6 +54,15 @@ class _Log:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
         self.waiter = None
+
+
+def _fitting(frames: list[bytes], start: int, max_bytes: int) -> int:
+    """The end of the run of frames from `start` that fits in `max_bytes` (at least one frame)."""
+    end, size = start, 0
+    while end < len(frames) and (end == start or size + len(frames[end]) <= max_bytes):
+        size += len(frames[end])
+        end += 1
+    return end
 
 
 class InProcessEventLog:
@@ -91,7 +103,7 @@ class InProcessEventLog:
         log = self._logs.get(run_id)
         return len(log.frames) if log is not None and log.frames else None
 
-    async def read(self, run_id: str, after: int, *, timeout: float) -> Batch | None:
+    async def read(self, run_id: str, after: int, *, timeout: float, max_bytes: int | None = None) -> Batch | None:
         log = self._logs.get(run_id)
         if log is None:
             return None
@@ -103,7 +115,8 @@ class InProcessEventLog:
             await asyncio.wait((log.waiter,), timeout=timeout)
         if self._logs.get(run_id) is not log:
             return None
-        return Batch(frames=log.frames[after:], closed=log.closed)
+        end = len(log.frames) if max_bytes is None else _fitting(log.frames, after, max_bytes)
+        return Batch(frames=log.frames[after:end], closed=log.closed and end == len(log.frames))
 
     async def close(self) -> None:
         self._logs.clear()

@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -46,13 +46,16 @@ from tandem.runs.recorder import RunRecorder, publish_persisted
 from tandem.services import projects
 from tandem.services.history import message_out
 from tandem.workspace import changes
-from tandem.workspace.files import ProjectFiles
+from tandem.workspace.files import FileLimits, ProjectFiles
 
 logger = logging.getLogger(__name__)
 
 TeamFactory = Callable[[], Team]
 _DB_POLL_SECONDS = 0.25
 _TERMINAL = ("complete", "error")
+STREAM_CHUNK_BYTES = 64 * 1024
+"""The most a stream hands to one `send`. A reader far behind (a replay, a client that stopped
+reading) holds one such piece at a time, never its own copy of the whole log (issue 10)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,7 +94,7 @@ class RunManager:
         log: EventLog,
         cancel_bus: CancelBus,
         team_factory: TeamFactory,
-        max_file_bytes: int,
+        file_limits: FileLimits,
         max_message_chars: int,
         ping_seconds: float,
         heartbeat_seconds: float,
@@ -105,7 +108,7 @@ class RunManager:
         self._lease_seconds = lease_seconds
         self._monitor: asyncio.Task[None] | None = None
         self._team_factory = team_factory
-        self._max_file_bytes = max_file_bytes
+        self._file_limits = file_limits
         self._max_message_chars = max_message_chars
         self._ping_seconds = ping_seconds
         self._live: dict[str, _Live] = {}
@@ -241,7 +244,7 @@ class RunManager:
         finished: Finished | None = None
         try:
             team = self._team_factory()
-            files = ProjectFiles(self._sessions, run.project_id, max_file_bytes=self._max_file_bytes)
+            files = ProjectFiles(self._sessions, run.project_id, limits=self._file_limits)
             history = await self._history(run)
             async for event in team.run_stream(message, files=files, run_id=run.id, history=history):
                 if isinstance(event, Finished):
@@ -470,14 +473,15 @@ class RunManager:
     async def follow(self, run_id: str, after: int = 0) -> AsyncIterator[bytes]:
         """SSE bytes of the events after seq `after`, live, until the terminal event; pings when idle."""
         while True:
-            batch = await self._log.read(run_id, after, timeout=self._ping_seconds)
+            batch = await self._log.read(run_id, after, timeout=self._ping_seconds, max_bytes=STREAM_CHUNK_BYTES)
             if batch is None:
                 async for chunk in self._follow_database(run_id, after):
                     yield chunk
                 return
             if batch.frames:
                 after += len(batch.frames)
-                yield b"".join(batch.frames)
+                for chunk in _chunks(batch.frames):
+                    yield chunk
             elif batch.closed:
                 return
             else:
@@ -499,7 +503,8 @@ class RunManager:
             if rows:
                 idle = 0.0
                 after = rows[-1].seq
-                yield b"".join(sse_frame(row.seq, row.payload) for row in rows)
+                for chunk in _chunks(sse_frame(row.seq, row.payload) for row in rows):
+                    yield chunk
                 if rows[-1].type in _TERMINAL:
                     return
                 continue
@@ -521,3 +526,21 @@ class RunManager:
         async for _ in self.follow(run_id):
             pass
         return await self.get(run_id)
+
+
+def _chunks(frames: Iterable[bytes]) -> Iterator[bytes]:
+    """Frames joined into pieces of at most `STREAM_CHUNK_BYTES`; a bigger frame is cut (SSE is a byte stream)."""
+    group: list[bytes] = []
+    size = 0
+    for frame in frames:
+        if group and size + len(frame) > STREAM_CHUNK_BYTES:
+            yield b"".join(group)
+            group, size = [], 0
+        if len(frame) > STREAM_CHUNK_BYTES:
+            for start in range(0, len(frame), STREAM_CHUNK_BYTES):
+                yield frame[start : start + STREAM_CHUNK_BYTES]
+            continue
+        group.append(frame)
+        size += len(frame)
+    if group:
+        yield b"".join(group)

@@ -86,13 +86,13 @@ class RedisEventLog:
             return None
         return _seq(last[0][0]) if last else None
 
-    async def read(self, run_id: str, after: int, *, timeout: float) -> Batch | None:
+    async def read(self, run_id: str, after: int, *, timeout: float, max_bytes: int | None = None) -> Batch | None:
         if not self._local.holds(run_id):
             if not await self.has(run_id):
                 return None
             self._local.open(run_id)
             self._mirrors[run_id] = asyncio.create_task(self._mirror(run_id), name=f"mirror-{run_id}")
-        return await self._local.read(run_id, after, timeout=timeout)
+        return await self._local.read(run_id, after, timeout=timeout, max_bytes=max_bytes)
 
     async def _mirror(self, run_id: str) -> None:
         key, last = stream_key(run_id), "0-0"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem.errors import Busy, InvalidInput, NotFound
+from tandem.errors import Busy, InvalidInput, LimitReached, NotFound
 from tandem.persistence.models import Project, ProjectFile, Run
 from tandem.workspace.templates import TEMPLATES
 
@@ -19,10 +19,13 @@ def _clean_name(name: str) -> str:
     return name
 
 
-async def create(session: AsyncSession, name: str, template: str) -> Project:
+async def create(session: AsyncSession, name: str, template: str, *, max_projects: int) -> Project:
     chosen = TEMPLATES.get(template)
     if chosen is None:
         raise InvalidInput(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}")
+    count = await session.scalar(select(func.count()).select_from(Project))
+    if count is not None and count >= max_projects:
+        raise LimitReached(f"the server holds {count} projects, the limit (TANDEM_MAX_PROJECTS); delete one first")
     project = Project(name=_clean_name(name), template=template)
     session.add(project)
     await session.flush()

@@ -9,14 +9,30 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.errors import Conflict, NotFound, SearchFailed, TooLarge
+from tandem.errors import Conflict, LimitReached, NotFound, SearchFailed, TooLarge
 from tandem.events import ChangeType
 from tandem.persistence.models import CodeChangeRow, ProjectFile
+from tandem.settings import Settings
 from tandem.workspace import grep
 from tandem.workspace.paths import project_path
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileLimits:
+    max_file_bytes: int
+    max_files: int
+    max_project_bytes: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> FileLimits:
+        return cls(
+            max_file_bytes=settings.max_file_bytes,
+            max_files=settings.max_project_files,
+            max_project_bytes=settings.max_project_bytes,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,10 +101,10 @@ async def put_file(session: AsyncSession, project_id: int, path: str, content: s
 class ProjectFiles:
     """File operations of one project. Each call is one transaction; agent writes record a change."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], project_id: int, *, max_file_bytes: int) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], project_id: int, *, limits: FileLimits) -> None:
         self._sessions = sessions
         self.project_id = project_id
-        self._max_file_bytes = max_file_bytes
+        self._limits = limits
 
     async def list_files(self) -> list[FileInfo]:
         async with self._sessions() as session:
@@ -109,9 +125,10 @@ class ProjectFiles:
         self, path: str, content: str, *, run_id: str | None = None
     ) -> tuple[FileInfo, CodeChangeRow | None]:
         path = project_path(path)
-        check_size(content, self._max_file_bytes)
+        check_size(content, self._limits.max_file_bytes)
         async with self._sessions.begin() as session:
             existing = await _get(session, self.project_id, path)
+            await self._check_growth(session, existing, len(content.encode()))
             before = existing.content if existing is not None else None
             row = await put_file(session, self.project_id, path, content)
             assert row is not None
@@ -120,6 +137,30 @@ class ProjectFiles:
                 change = self._record(session, run_id, path, before, content)
             await session.flush()
             return _info(row), change
+
+    async def _check_growth(self, session: AsyncSession, existing: ProjectFile | None, size: int) -> None:
+        """Refuse a write that adds a file past `max_files` or grows the project past `max_project_bytes`.
+        A write that shrinks or keeps sizes always passes, so a project over a lowered limit can be trimmed."""
+        old_size = existing.size if existing is not None else 0
+        if existing is not None and size <= old_size:
+            return
+        count, total = (
+            await session.execute(
+                select(func.count(), func.coalesce(func.sum(ProjectFile.size), 0)).where(
+                    ProjectFile.project_id == self.project_id
+                )
+            )
+        ).one()
+        if existing is None and count >= self._limits.max_files:
+            raise LimitReached(
+                f"project {self.project_id} has {count} files, the limit (TANDEM_MAX_PROJECT_FILES); delete some first"
+            )
+        grown = total - old_size + size
+        if size > old_size and grown > self._limits.max_project_bytes:
+            raise TooLarge(
+                f"the project would hold {grown} bytes; the limit is {self._limits.max_project_bytes} bytes "
+                "(TANDEM_MAX_PROJECT_BYTES)"
+            )
 
     async def delete(self, path: str, *, run_id: str | None = None) -> CodeChangeRow | None:
         path = project_path(path)

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import io
-import zipfile
 from typing import Annotated
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from tandem.api.deps import CurrentSettings, Database
 from tandem.api.errors import ERROR_RESPONSES
@@ -23,7 +22,8 @@ from tandem.api.routes.schemas import (
 from tandem.errors import InvalidInput
 from tandem.persistence.models import INT_MAX, Project
 from tandem.services import projects
-from tandem.workspace.files import FileInfo, ProjectFiles
+from tandem.workspace.archive import zip_project
+from tandem.workspace.files import FileInfo, FileLimits, ProjectFiles
 from tandem.workspace.templates import TEMPLATES
 
 router = APIRouter(tags=["projects"], responses=ERROR_RESPONSES)
@@ -65,9 +65,9 @@ async def list_templates() -> list[TemplateOut]:
 
 
 @router.post("/projects", status_code=status.HTTP_201_CREATED)
-async def create_project(body: ProjectCreate, db: Database) -> ProjectOut:
+async def create_project(body: ProjectCreate, db: Database, settings: CurrentSettings) -> ProjectOut:
     async with db.begin() as session:
-        return _out(await projects.create(session, body.name, body.template), None)
+        return _out(await projects.create(session, body.name, body.template, max_projects=settings.max_projects), None)
 
 
 @router.get(
@@ -111,7 +111,7 @@ async def delete_project(project_id: Id, db: Database) -> Response:
 async def _files(db: Database, settings: CurrentSettings, project_id: int) -> ProjectFiles:
     async with db() as session:
         await projects.get(session, project_id)
-    return ProjectFiles(db, project_id, max_file_bytes=settings.max_file_bytes)
+    return ProjectFiles(db, project_id, limits=FileLimits.of(settings))
 
 
 @router.get("/projects/{project_id}/files")
@@ -148,20 +148,23 @@ async def delete_file(project_id: Id, path: FilePath, db: Database, settings: Cu
 
 @router.get(
     "/projects/{project_id}/download",
-    response_class=Response,
+    response_class=StreamingResponse,
     responses={200: {"content": {"application/zip": {}}, "description": "The project's files as a zip"}},
 )
-async def download_project(project_id: Id, db: Database, settings: CurrentSettings) -> Response:
-    files = await _files(db, settings, project_id)
+async def download_project(project_id: Id, db: Database) -> StreamingResponse:
     async with db() as session:
         project = await projects.get(session, project_id)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for info in await files.list_files():
-            archive.writestr(info.path, (await files.read(info.path)).content)
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in project.name).strip("-") or "project"
-    return Response(
-        buffer.getvalue(),
+    return StreamingResponse(
+        zip_project(db, project_id),
         media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{safe}.zip"'},
+        headers={"Content-Disposition": _attachment(f"{project.name}.zip")},
     )
+
+
+def _attachment(filename: str) -> str:
+    """RFC 6266: the name in UTF-8 (`filename*`) and an ASCII stand-in for old clients (headers are Latin-1)."""
+    readable = "".join("-" if c in '/\\"' or not c.isprintable() else c for c in filename)
+    stem, _, extension = readable.rpartition(".")
+    ascii_stem = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-" for c in stem).strip("-")
+    fallback = f"{ascii_stem or 'project'}.{extension}"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(readable, safe='')}"
