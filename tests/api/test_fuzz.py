@@ -32,8 +32,6 @@ ARGUMENTS = [
     "--request-timeout=10",
     "--generation-database=none",
     "--no-color",
-    # The download's Content-Disposition fails (500) on project names outside Latin-1; fixed with
-    # the streamed download on the `memory` branch. Drop this line when that is merged.
 ]
 
 
