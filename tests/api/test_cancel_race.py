@@ -32,7 +32,9 @@ async def fast_client(start_server: ServerFactory) -> AsyncIterator[httpx.AsyncC
     # Unpaced scripted model (not AI): a run lasts tens of milliseconds, so a cancel after a random
     # number of events lands anywhere from the first event to after the terminal one.
     server = start_server(TANDEM_MODEL="scripted")
-    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=30) as client:
+    # Generous: on a loaded machine a start may queue behind SQLite's 30 s busy timeout. A wedged
+    # run is caught by `_settled`, whatever this is.
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=90) as client:
         yield client
 
 
