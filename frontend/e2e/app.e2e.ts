@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { RESULTS_DIR, api, launchBrowser, startBackend, startProxy, type Backend, type Browser } from './harness';
+import { RESULTS_DIR, api, launchBrowser, startBackend, startProxy, type Backend, type Browser, type Proxy } from './harness';
 
 interface Project {
   id: number;
@@ -24,6 +24,14 @@ const RUN_TIMEOUT = 120_000;
 let backend: Backend;
 let browser: Browser;
 const pageErrors: string[] = [];
+// Closed in after() as well: a failed scenario must not leave a listening proxy keeping node alive.
+const proxies: Proxy[] = [];
+
+async function newProxy(): Promise<Proxy> {
+  const proxy = await startProxy(backend.url);
+  proxies.push(proxy);
+  return proxy;
+}
 
 async function newProject(name: string): Promise<number> {
   const p = await api<Project>(backend.url, 'POST', '/projects', { name, template: 'static-site' });
@@ -117,6 +125,7 @@ before(async () => {
 });
 
 after(async () => {
+  await Promise.all(proxies.map((p) => p.close()));
   await browser?.close();
   if (backend) writeFileSync(path.join(RESULTS_DIR, 'backend.log'), backend.log());
   await backend?.stop();
@@ -209,7 +218,7 @@ describe('Tandem in the browser', () => {
   scenario('a dropped connection is re-attached by the client itself, nothing lost or doubled', async () => {
     const projectId = await newProject('drop');
     // The page talks to the backend through a proxy that can cut its connections.
-    const proxy = await startProxy(backend.url);
+    const proxy = await newProxy();
     const page = await browser.context.newPage();
     page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
     const reattached = page.waitForRequest((r) => /\/runs\/[^/]+\/stream/.test(r.url()), { timeout: RUN_TIMEOUT });
@@ -258,7 +267,7 @@ describe('Tandem in the browser', () => {
 
   scenario('when re-attaching gives up, the message says so and the composer is usable again', async () => {
     const projectId = await newProject('giveup');
-    const proxy = await startProxy(backend.url);
+    const proxy = await newProxy();
     const page = await browser.context.newPage();
     page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
     // A controllable clock: the client's back-off (8 re-attaches, ~20 s) runs in a moment.
