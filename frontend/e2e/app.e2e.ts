@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { RESULTS_DIR, api, launchBrowser, startBackend, startProxy, type Backend, type Browser } from './harness';
+import { RESULTS_DIR, api, launchBrowser, startBackend, startProxy, type Backend, type Browser, type Proxy } from './harness';
 
 interface Project {
   id: number;
@@ -24,6 +24,14 @@ const RUN_TIMEOUT = 120_000;
 let backend: Backend;
 let browser: Browser;
 const pageErrors: string[] = [];
+// Closed in after() as well: a failed scenario must not leave a listening proxy keeping node alive.
+const proxies: Proxy[] = [];
+
+async function newProxy(): Promise<Proxy> {
+  const proxy = await startProxy(backend.url);
+  proxies.push(proxy);
+  return proxy;
+}
 
 async function newProject(name: string): Promise<number> {
   const p = await api<Project>(backend.url, 'POST', '/projects', { name, template: 'static-site' });
@@ -65,6 +73,28 @@ async function waitForSteps(page: Page, n: number): Promise<void> {
   );
 }
 
+/** The interactions the server stored for the page's session, in order. */
+async function storedSeqs(page: Page): Promise<number[]> {
+  const session = new URL(page.url().replace('/#/', '/')).searchParams.get('session');
+  const history = await api<Message[]>(backend.url, 'GET', `/sessions/${session}/messages`);
+  return history
+    .filter((m) => m.role === 'assistant')
+    .flatMap((m) => m.agent_interactions ?? [])
+    .map((i) => Number(i.seq));
+}
+
+/** What the user sees once a run has finished well: the answer, no failure, the composer back. */
+async function assertFinishedOk(page: Page): Promise<void> {
+  const live = page.getByTestId('assistant-message').last();
+  assert.equal(await live.getAttribute('data-status'), 'complete');
+  assert.match((await live.getByTestId('final-answer').textContent()) ?? '', /Done/);
+  assert.equal(await page.getByRole('alert').count(), 0, 'no error notice');
+  assert.equal(await live.getByTestId('run-status').count(), 0, 'no running/failed badge');
+  assert.equal(await page.getByText('AI is thinking…').count(), 0);
+  assert.equal(await page.getByRole('button', { name: /stop/i }).count(), 0, 'Stop is gone');
+  await page.getByRole('button', { name: 'Send' }).waitFor();
+}
+
 function assertUnique(seqs: number[]): void {
   assert.equal(new Set(seqs).size, seqs.length, `an interaction is shown twice: ${seqs.join(',')}`);
 }
@@ -89,11 +119,13 @@ function scenario(name: string, fn: () => Promise<void>): void {
 
 before(async () => {
   mkdirSync(RESULTS_DIR, { recursive: true });
-  backend = await startBackend(PACE);
+  // Room for the 150-step window scenario's long run (50 model requests by default).
+  backend = await startBackend(PACE, { TANDEM_LIMIT_MODEL_REQUESTS: '100' });
   browser = await launchBrowser();
 });
 
 after(async () => {
+  await Promise.all(proxies.map((p) => p.close()));
   await browser?.close();
   if (backend) writeFileSync(path.join(RESULTS_DIR, 'backend.log'), backend.log());
   await backend?.stop();
@@ -131,11 +163,15 @@ describe('Tandem in the browser', () => {
     assert.equal(run.status, 'running', 'an interaction is visible while the run is still running');
     await page.screenshot({ path: path.join(RESULTS_DIR, 'editor-mid-run.png') });
 
+    // While it runs: the Working… badge and the Stop button.
+    assert.match((await page.getByTestId('run-status').textContent()) ?? '', /Working/);
+    await page.getByRole('button', { name: /stop/i }).waitFor();
+
     const answer = page.getByTestId('final-answer');
     await answer.waitFor({ timeout: RUN_TIMEOUT });
-    assert.match((await answer.textContent()) ?? '', /Done/);
-    assert.equal(await page.getByText('AI is thinking…').count(), 0);
+    await assertFinishedOk(page);
     assertUnique(await seqsOnPage(page));
+    assert.match((await page.getByTestId('user-message').textContent()) ?? '', /make the heading blue/);
     // The Coder's new file appears in the tree without a reload.
     await page.locator('[data-testid="tree-file"][data-path="TANDEM_NOTES.md"]').waitFor();
     await page.getByRole('table', { name: /token usage/i }).waitFor();
@@ -170,23 +206,19 @@ describe('Tandem in the browser', () => {
     await second.close();
 
     await page.getByTestId('final-answer').waitFor({ timeout: RUN_TIMEOUT });
+    await assertFinishedOk(page);
     const shown = await seqsOnPage(page);
     assertUnique(shown);
-    const session = new URL(page.url().replace('/#/', '/')).searchParams.get('session');
-    const history = await api<Message[]>(backend.url, 'GET', `/sessions/${session}/messages`);
-    const stored = history
-      .filter((m) => m.role === 'assistant')
-      .flatMap((m) => m.agent_interactions ?? [])
-      .map((i) => Number(i.seq));
-    assert.deepEqual(shown, stored, 'the page shows exactly the stored interactions, in order');
+    assert.deepEqual(shown, await storedSeqs(page), 'the page shows exactly the stored interactions, in order');
     assert.equal(await page.getByTestId('user-message').count(), 1);
+    assert.match((await page.getByTestId('user-message').textContent()) ?? '', /add a footer/);
     await page.close();
   });
 
   scenario('a dropped connection is re-attached by the client itself, nothing lost or doubled', async () => {
     const projectId = await newProject('drop');
     // The page talks to the backend through a proxy that can cut its connections.
-    const proxy = await startProxy(backend.url);
+    const proxy = await newProxy();
     const page = await browser.context.newPage();
     page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
     const reattached = page.waitForRequest((r) => /\/runs\/[^/]+\/stream/.test(r.url()), { timeout: RUN_TIMEOUT });
@@ -198,16 +230,12 @@ describe('Tandem in the browser', () => {
     const req = await reattached;
     assert.ok(Number(req.headers()['last-event-id']) > 0, 'the re-attach carries Last-Event-ID');
     await page.getByTestId('final-answer').waitFor({ timeout: RUN_TIMEOUT });
+    // The drop is invisible to the user: no error notice, the run just finishes.
+    await assertFinishedOk(page);
     const shown = await seqsOnPage(page);
     assertUnique(shown);
     assert.equal((await api<Run>(backend.url, 'GET', `/runs/${runId}`)).status, 'completed');
-    const session = new URL(page.url().replace('/#/', '/')).searchParams.get('session');
-    const history = await api<Message[]>(backend.url, 'GET', `/sessions/${session}/messages`);
-    const stored = history
-      .filter((m) => m.role === 'assistant')
-      .flatMap((m) => m.agent_interactions ?? [])
-      .map((i) => Number(i.seq));
-    assert.deepEqual(shown, stored, 'nothing lost, nothing doubled');
+    assert.deepEqual(shown, await storedSeqs(page), 'nothing lost, nothing doubled');
     await page.close();
     await proxy.close();
   });
@@ -222,9 +250,76 @@ describe('Tandem in the browser', () => {
     await page.getByTestId('stopped').waitFor({ timeout: 60_000 });
     assert.match((await page.getByTestId('run-status').textContent()) ?? '', /Stopped/);
     assert.equal((await api<Run>(backend.url, 'GET', `/runs/${runId}`)).status, 'cancelled');
-    // The stopped state survives a reload (it comes from the history then).
+    // What the agents did before the stop stays on screen; the composer is back.
+    const kept = await seqsOnPage(page);
+    assert.ok(kept.length >= 1, 'the steps before the stop are kept');
+    assert.equal(await page.getByRole('button', { name: /stop/i }).count(), 0);
+    await page.getByRole('button', { name: 'Send' }).waitFor();
+    assert.equal(await page.getByTestId('final-answer').count(), 0);
+    // The stopped state survives a reload (it comes from the history then), steps included.
     await page.reload();
     await page.getByTestId('stopped').waitFor();
+    assert.match((await page.getByTestId('run-status').textContent()) ?? '', /Stopped/);
+    assert.deepEqual(await seqsOnPage(page), await storedSeqs(page));
+    assert.ok((await seqsOnPage(page)).length >= kept.length);
+    await page.close();
+  });
+
+  scenario('when re-attaching gives up, the message says so and the composer is usable again', async () => {
+    const projectId = await newProject('giveup');
+    const proxy = await newProxy();
+    const page = await browser.context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
+    // A controllable clock: the client's back-off (8 re-attaches, ~20 s) runs in a moment.
+    await page.clock.install();
+    let reattaches = 0;
+    page.on('request', (r) => {
+      if (/\/runs\/[^/]+\/stream/.test(r.url())) reattaches += 1;
+    });
+    await page.goto(`${proxy.url}/#/projects/${projectId}`);
+    await send(page, 'add a sidebar');
+    await waitForSteps(page, 1);
+    const runId = await runIdOnPage(page);
+    // The backend goes out of reach for good: every re-attach is refused.
+    await proxy.close();
+    const alert = page.getByRole('alert');
+    for (let i = 0; i < 60 && (await alert.count()) === 0; i++) {
+      await page.clock.fastForward(1_000);
+      await page.waitForTimeout(50);
+    }
+    assert.match((await alert.textContent()) ?? '', /network: Lost the connection to the run/);
+    assert.equal(reattaches, 8, 'gave up after the configured number of re-attaches');
+    const live = page.getByTestId('assistant-message').last();
+    assert.equal(await live.getAttribute('data-status'), 'error');
+    assert.match((await live.getByTestId('run-status').textContent()) ?? '', /Failed/);
+    assert.ok((await seqsOnPage(page)).length >= 1, 'the steps received before are kept');
+    assert.equal(await page.getByRole('button', { name: /stop/i }).count(), 0, 'Stop is gone');
+    assert.equal(await page.getByText('AI is thinking…').count(), 0);
+    await page.getByRole('textbox', { name: 'Message' }).fill('try again');
+    assert.ok(await page.getByRole('button', { name: 'Send' }).isEnabled(), 'the user can send again');
+    await page.close();
+    // The run went on server-side; stop it so it does not compete with the next scenarios.
+    await api(backend.url, 'POST', `/runs/${runId}/cancel`).catch(() => undefined);
+  });
+
+  scenario('a run of more than 150 steps shows the newest 150 and says how many are hidden', async () => {
+    const projectId = await newProject('window');
+    const page = await openProject(projectId);
+    // The scripted model's knobs: no pauses, 60 Coder passes of 3 steps each.
+    await send(page, 'list the files [scripted pace=0 repeat=60]');
+    await page.getByTestId('final-answer').waitFor({ timeout: RUN_TIMEOUT });
+    const stored = await storedSeqs(page);
+    assert.ok(stored.length > 150, `the run has more than 150 steps (${stored.length})`);
+    assert.deepEqual(await seqsOnPage(page), stored.slice(-150), 'the newest 150 steps, in order');
+    const more = page.getByRole('button', { name: `Show ${stored.length - 150} earlier steps` });
+    await more.click();
+    assert.deepEqual(await seqsOnPage(page), stored, 'every step once expanded');
+    assert.equal(await page.getByRole('button', { name: /earlier steps/ }).count(), 0);
+    // From the history after a reload, the same window.
+    await page.reload();
+    await page.getByTestId('final-answer').waitFor();
+    assert.deepEqual(await seqsOnPage(page), stored.slice(-150));
+    await page.getByRole('button', { name: `Show ${stored.length - 150} earlier steps` }).waitFor();
     await page.close();
   });
 

@@ -32,7 +32,7 @@ export interface Backend {
   stop: () => Promise<void>;
 }
 
-export async function startBackend(pace: number): Promise<Backend> {
+export async function startBackend(pace: number, env: Record<string, string> = {}): Promise<Backend> {
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tandem-e2e-'));
   let output = '';
@@ -46,6 +46,7 @@ export async function startBackend(pace: number): Promise<Backend> {
         TANDEM_MODEL: 'scripted',
         TANDEM_SCRIPTED_PACE: String(pace),
         TANDEM_DATA_DIR: dataDir,
+        ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },

@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as f from '../test/fixtures';
 import { attachRunStream, sendMessageStream, type StreamCallbacks } from './chat';
 import type { StreamEvent } from './types';
@@ -179,6 +179,146 @@ describe('sendMessageStream', () => {
     expect(events.map((e) => e.type)).toEqual(['start', 'brand_new', 'agent_interaction', 'complete']);
     expect(log).toEqual(['ai:step 3', 'complete:All **done**.']);
     spy.mockRestore();
+  });
+});
+
+describe('sendMessageStream re-attach back-off (fake timers)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A fetch that records the (fake) time of each call and answers from `responders`. */
+  function timedFetch(responders: Responder[]) {
+    const times: number[] = [];
+    const t0 = Date.now();
+    const { fetch, calls } = fakeFetch(
+      responders.map((r) => (call, signal) => {
+        times.push(Date.now() - t0);
+        return r(call, signal);
+      }),
+    );
+    return { fetch, calls, times };
+  }
+
+  const refused: Responder = () => {
+    throw new TypeError('Failed to fetch');
+  };
+
+  it('waits base·2^(n-1) ms before attempt n, capped, then gives up with a clear error', async () => {
+    vi.useFakeTimers();
+    const { fetch, times } = timedFetch(Array.from({ length: 10 }, () => refused));
+    const { cb, log } = recorder();
+    const errors: unknown[] = [];
+    const attempts: number[] = [];
+    const h = sendMessageStream(
+      1,
+      'go',
+      null,
+      { ...cb, onError: (d, ev) => errors.push([d, ev]), onReconnect: (i) => attempts.push(i.attempt) },
+      { fetch, baseDelayMs: 100, maxDelayMs: 300, maxAttempts: 4 },
+    );
+    // No re-attach before its delay is over.
+    await vi.advanceTimersByTimeAsync(99);
+    expect(times).toEqual([0]);
+    await vi.advanceTimersByTimeAsync(5_000);
+    const out = await h.done;
+    // Delays 100, 200, 300 (capped from 400), 300: the first try and 4 re-attaches.
+    expect(times).toEqual([0, 100, 300, 600, 900]);
+    expect(attempts).toEqual([1, 2, 3, 4]);
+    const error = { code: 'network', message: 'Lost the connection to the run: Failed to fetch' };
+    expect(out).toEqual({ kind: 'error', data: error });
+    // onError is called once, with no event: the failure is the client's, not the server's.
+    expect(errors).toEqual([[error, undefined]]);
+    expect(log).toEqual([]);
+  });
+
+  it('defaults: 8 re-attaches over 250 ms doubling up to 4 s, then gives up', async () => {
+    vi.useFakeTimers();
+    const { fetch, times } = timedFetch(Array.from({ length: 12 }, () => refused));
+    const { cb, log } = recorder();
+    const h = sendMessageStream(1, 'go', null, cb, { fetch });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect((await h.done).kind).toBe('error');
+    expect(times).toEqual([0, 250, 750, 1750, 3750, 7750, 11750, 15750, 19750]);
+    expect(log).toEqual(['error:network']);
+  });
+
+  it('an attempt that delivers events resets the back-off', async () => {
+    vi.useFakeTimers();
+    const { fetch, times, calls } = timedFetch([
+      () => f.sseResponse({ parts: [f.frame([f.start()])], failAtEnd: true }),
+      refused,
+      () => f.sseResponse({ parts: [f.frame([f.interaction(2)])], failAtEnd: true }),
+      () => f.sseResponse({ parts: [f.frame([f.complete(3)])] }),
+    ]);
+    const { cb, log } = recorder();
+    const h = sendMessageStream(1, 'go', null, cb, { fetch, baseDelayMs: 100, maxDelayMs: 10_000 });
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect((await h.done).kind).toBe('complete');
+    // 100 after the first drop, 200 after the refused one, back to 100 after events came.
+    expect(times).toEqual([0, 100, 300, 400]);
+    expect(calls.map((c) => c.url)).toEqual([
+      '/api/v1/chat/1/stream',
+      `/api/v1/runs/${f.RUN}/stream?after=1`,
+      `/api/v1/runs/${f.RUN}/stream?after=1`,
+      `/api/v1/runs/${f.RUN}/stream?after=2`,
+    ]);
+    expect(calls.slice(1).map((c) => c.headers['last-event-id'])).toEqual(['1', '1', '2']);
+    expect(log).toEqual(['start:1', 'ai:step 2', 'complete:All **done**.']);
+  });
+
+  it('abort during the back-off ends at once, without another request or an error', async () => {
+    vi.useFakeTimers();
+    const { fetch, times } = timedFetch([refused, refused]);
+    const { cb, log } = recorder();
+    const h = sendMessageStream(1, 'go', null, cb, { fetch, baseDelayMs: 1_000 });
+    await vi.advanceTimersByTimeAsync(10);
+    h.abort();
+    expect(await h.done).toEqual({ kind: 'aborted' });
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(times).toEqual([0]);
+    expect(log).toEqual([]);
+  });
+});
+
+describe('sendMessageStream de-duplication', () => {
+  it('uses the SSE id when the envelope has no seq, and drops replays at or below it', async () => {
+    const bare = (e: StreamEvent, id: number) => `id: ${id}\ndata: ${JSON.stringify({ ...e, seq: undefined })}\n\n`;
+    const { fetch, calls } = fakeFetch([
+      () => f.sseResponse({ parts: [bare(f.start(), 1), bare(f.interaction(2), 2)], failAtEnd: true }),
+      () =>
+        f.sseResponse({
+          parts: [bare(f.interaction(1, { content: 'old' }), 1), bare(f.interaction(2, { content: 'again' }), 2), bare(f.complete(3), 3)],
+        }),
+    ]);
+    const { cb, log } = recorder();
+    await sendMessageStream(1, 'go', null, cb, { fetch, ...fast }).done;
+    expect(log).toEqual(['start:1', 'ai:step 2', 'complete:All **done**.']);
+    expect(calls[1]?.headers['last-event-id']).toBe('2');
+  });
+
+  it('delivers a terminal event once even when the replay repeats it', async () => {
+    const { fetch } = fakeFetch([
+      () => f.sseResponse({ parts: [f.frame([f.start(), f.complete(2), f.complete(2)])] }),
+    ]);
+    const { cb, log } = recorder();
+    expect((await sendMessageStream(1, 'go', null, cb, { fetch }).done).kind).toBe('complete');
+    expect(log).toEqual(['start:1', 'complete:All **done**.']);
+  });
+
+  it('ignores an unknown event type without stopping or counting it as a terminal', async () => {
+    const { fetch } = fakeFetch([
+      () =>
+        f.sseResponse({
+          parts: [
+            f.frame([f.start(), { type: 'done', seq: 2, run_id: f.RUN, data: {} }, { type: 'complete_v2', seq: 3, data: {} }]),
+            f.frame([f.interaction(4), f.complete(5)]),
+          ],
+        }),
+    ]);
+    const { cb, log } = recorder();
+    expect((await sendMessageStream(1, 'go', null, cb, { fetch }).done).kind).toBe('complete');
+    expect(log).toEqual(['start:1', 'ai:step 4', 'complete:All **done**.']);
   });
 });
 

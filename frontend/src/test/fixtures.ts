@@ -194,5 +194,9 @@ export function controlledSse() {
     close() {
       ctrl?.close();
     },
+    /** Cut the connection, as a network failure would. */
+    fail() {
+      ctrl?.error(new TypeError('network error'));
+    },
   };
 }

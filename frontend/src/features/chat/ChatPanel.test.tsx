@@ -155,6 +155,49 @@ describe('ChatPanel', () => {
     expect(screen.getByRole('button', { name: 'Send' })).toBeInTheDocument();
   });
 
+  it('when re-attaching gives up: the error is shown, Stop goes away, the user can send again', async () => {
+    const sse = f.controlledSse();
+    const { calls } = mockApi({
+      ...baseRoutes(),
+      'POST /api/v1/chat/1/stream': [() => sse.response, () => f.sseResponse({ parts: [f.frame([f.start(7), f.complete(8, { content: 'Second answer.' })])] })],
+      [`GET /api/v1/runs/${f.RUN}/stream`]: () => {
+        throw new TypeError('Failed to fetch');
+      },
+    });
+    renderWithClient(<Panel />);
+    const box = screen.getByRole('textbox', { name: 'Message' });
+    await userEvent.type(box, 'long task{Enter}');
+    act(() => sse.push([f.start(), f.interaction(2, { content: 'Reading the code' })]));
+    await screen.findByText('Reading the code');
+    expect(screen.getByRole('button', { name: /stop/i })).toBeInTheDocument();
+
+    // Only the back-off sleeps run on fake time; everything else (fetch, streams) stays real.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      act(() => sse.fail());
+      // 8 re-attaches with the default back-off (250 ms doubling, capped at 4 s) take 19.75 s.
+      for (let i = 0; i < 40; i++) await act(() => vi.advanceTimersByTimeAsync(1_000));
+    } finally {
+      vi.useRealTimers();
+    }
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent('network: Lost the connection to the run: Failed to fetch');
+    expect(calls.filter((c) => c.url.startsWith(`/api/v1/runs/${f.RUN}/stream`))).toHaveLength(8);
+    expect(screen.getByTestId('assistant-message')).toHaveAttribute('data-status', 'error');
+    expect(screen.getByTestId('run-status')).toHaveTextContent('Failed');
+    expect(screen.queryByText(/AI is thinking/)).toBeNull();
+    // What arrived before the connection was lost stays on screen.
+    expect(screen.getByText('Reading the code')).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: /stop/i })).toBeNull();
+    expect(screen.getByRole('combobox', { name: 'Chat session' })).toBeEnabled();
+
+    await userEvent.type(box, 'try again');
+    const sendButton = screen.getByRole('button', { name: 'Send' });
+    expect(sendButton).toBeEnabled();
+    await userEvent.click(sendButton);
+    expect(await screen.findByText('Second answer.')).toBeInTheDocument();
+  });
+
   it('shows a server error and lets the user send again', async () => {
     mockApi({
       ...baseRoutes(),
@@ -197,6 +240,68 @@ describe('ChatPanel', () => {
     const msg = await screen.findByTestId('assistant-message');
     expect(within(msg).getByText('step 2')).toBeInTheDocument();
     expect(within(msg).getByTestId('stopped')).toBeInTheDocument();
+  });
+
+  it('maps each stored run status to what the user sees', async () => {
+    const user = (id: number): Message => ({
+      id,
+      session_id: 1,
+      role: 'user',
+      content: `ask ${id}`,
+      agent_name: null,
+      created_at: '2025-12-28T10:30:00Z',
+    });
+    mockApi(
+      baseRoutes([
+        user(1),
+        f.assistantMessage({ id: 2, run_id: 'r-done', run_status: 'completed', content: 'Finished fine.' }),
+        user(3),
+        f.assistantMessage({
+          id: 4,
+          run_id: 'r-failed',
+          run_status: 'failed',
+          content: '',
+          error_code: 'model_error',
+          error_message: 'rate limited',
+        }),
+        user(5),
+        f.assistantMessage({ id: 6, run_id: 'r-int', run_status: 'interrupted', content: '' }),
+        user(7),
+        f.assistantMessage({ id: 8, run_id: 'r-stop', run_status: 'cancelled', content: '' }),
+      ]),
+    );
+    renderWithClient(<Panel initialSession={1} />);
+    await screen.findByText('Finished fine.');
+    const [done, failed, interrupted, stopped] = screen.getAllByTestId('assistant-message');
+    expect(done).toHaveAttribute('data-status', 'complete');
+    expect(within(done!).queryByTestId('run-status')).toBeNull();
+    expect(within(done!).queryByRole('alert')).toBeNull();
+    expect(failed).toHaveAttribute('data-status', 'error');
+    expect(within(failed!).getByTestId('run-status')).toHaveTextContent('Failed');
+    expect(within(failed!).getByRole('alert')).toHaveTextContent('model_error: rate limited');
+    expect(within(interrupted!).getByTestId('run-status')).toHaveTextContent('Failed');
+    expect(within(interrupted!).getByRole('alert')).toHaveTextContent(
+      'interrupted: The run ended before it finished.',
+    );
+    expect(within(stopped!).getByTestId('run-status')).toHaveTextContent('Stopped');
+    expect(within(stopped!).getByTestId('stopped')).toBeInTheDocument();
+    // No stored run is running, so nothing is live: the user can send.
+    expect(screen.queryByRole('button', { name: /stop/i })).toBeNull();
+    expect(screen.getByRole('button', { name: 'Send' })).toBeInTheDocument();
+  });
+
+  it('a live run past 150 steps shows the newest ones and how many are hidden', async () => {
+    const sse = f.controlledSse();
+    mockApi({ ...baseRoutes(), 'POST /api/v1/chat/1/stream': () => sse.response });
+    renderWithClient(<Panel />);
+    await userEvent.type(screen.getByRole('textbox', { name: 'Message' }), 'big job{Enter}');
+    act(() => sse.push([f.start(), ...Array.from({ length: 155 }, (_, i) => f.interaction(i + 2))]));
+    expect(await screen.findByText('step 156')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Show 5 earlier steps' })).toBeInTheDocument();
+    expect(screen.getAllByTestId('agent-interaction')).toHaveLength(150);
+    expect(screen.queryByText('step 6')).toBeNull();
+    expect(screen.getByText('step 7')).toBeInTheDocument();
+    expect(screen.getByTestId('run-status')).toHaveTextContent('Working…');
   });
 
   it('lists sessions, switches between them and starts a new one', async () => {

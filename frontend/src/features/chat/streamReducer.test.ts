@@ -112,6 +112,29 @@ describe('streamReducer', () => {
     expect(stopped.interactions).toHaveLength(1);
   });
 
+  it('status: connecting until the first event of any type, then streaming until a terminal one', () => {
+    const s0 = initialStreamState();
+    expect(s0.status).toBe('connecting');
+    expect(isClosed(s0)).toBe(false);
+    // An unknown event is not a sign of life the UI can show: still connecting.
+    expect(run([{ type: 'heartbeat_v2', seq: 1, data: {} }], s0).status).toBe('connecting');
+    const firstDelta = run([f.delta(1, 'x')], s0);
+    expect(firstDelta.status).toBe('streaming');
+    expect(firstDelta.runId).toBe(f.RUN);
+    expect(isClosed(firstDelta)).toBe(false);
+    const fileFirst = run([{ type: 'file_changed', seq: 1, run_id: f.RUN, data: { path: 'a', change_type: 'deleted' } }], s0);
+    expect(fileFirst.status).toBe('streaming');
+    expect(isClosed(run([f.error(2, 'cancelled')], firstDelta))).toBe(true);
+    expect(isClosed(run([f.error(2, 'internal')], firstDelta))).toBe(true);
+  });
+
+  it('an error event without a code counts as internal and drops the draft', () => {
+    const s = run([f.start(), f.delta(2, 'half'), { type: 'error', seq: 3, data: { message: 'gone' } }]);
+    expect(s.status).toBe('error');
+    expect(s.error).toEqual({ code: 'internal', message: 'gone' });
+    expect(s.draft).toBeNull();
+  });
+
   it('records file changes', () => {
     const ev: StreamEvent = {
       type: 'file_changed',
