@@ -18,8 +18,9 @@ def _log(retention: float = 60.0) -> InProcessEventLog:
 async def test_a_reader_gets_the_frames_after_its_seq_and_whether_the_run_is_over() -> None:
     log = _log()
     await log.append(RUN, [(1, b"a"), (2, b"b")])
-    assert await log.read(RUN, 0, timeout=1) == Batch(frames=[b"a", b"b"], closed=False)
-    assert await log.read(RUN, 1, timeout=1) == Batch(frames=[b"b"], closed=False)
+    # Frames already there are returned at once: the generous deadline is far below the read's own wait.
+    assert await asyncio.wait_for(log.read(RUN, 0, timeout=600), 5) == Batch(frames=[b"a", b"b"], closed=False)
+    assert await asyncio.wait_for(log.read(RUN, 1, timeout=600), 5) == Batch(frames=[b"b"], closed=False)
     await log.append(RUN, [(3, b"c")], closed=True)
     assert await log.read(RUN, 2, timeout=1) == Batch(frames=[b"c"], closed=True)
     assert await log.read(RUN, 3, timeout=1) == Batch(frames=[], closed=True)
