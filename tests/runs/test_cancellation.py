@@ -65,3 +65,7 @@ async def test_a_cancel_published_over_redis_reaches_every_subscribed_process(re
     await asyncio.wait_for(seen_here.until(later), 5)
     assert later not in seen_there.ids
     await here.close()
+
+
+async def test_closing_a_redis_bus_that_never_started_is_harmless(redis: Redis) -> None:
+    await RedisCancelBus(redis).close()
