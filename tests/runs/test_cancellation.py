@@ -51,20 +51,23 @@ class Received:
 async def test_a_cancel_published_over_redis_reaches_every_subscribed_process(redis: Redis) -> None:
     here, there = RedisCancelBus(redis), RedisCancelBus(redis)
     seen_here, seen_there = Received(), Received()
-    await here.start(seen_here)
-    await there.start(seen_there)
-    run_id = str(uuid.uuid4())
+    try:
+        await here.start(seen_here)
+        await there.start(seen_there)
+        run_id = str(uuid.uuid4())
 
-    await here.publish(run_id)
+        await here.publish(run_id)
 
-    await asyncio.wait_for(seen_here.until(run_id), 5)
-    await asyncio.wait_for(seen_there.until(run_id), 5)
-    await there.close()
-    later = str(uuid.uuid4())
-    await here.publish(later)
-    await asyncio.wait_for(seen_here.until(later), 5)
-    assert later not in seen_there.ids
-    await here.close()
+        await asyncio.wait_for(seen_here.until(run_id), 5)
+        await asyncio.wait_for(seen_there.until(run_id), 5)
+        await there.close()
+        later = str(uuid.uuid4())
+        await here.publish(later)
+        await asyncio.wait_for(seen_here.until(later), 5)
+        assert later not in seen_there.ids
+    finally:
+        await here.close()
+        await there.close()
 
 
 async def test_closing_a_redis_bus_that_never_started_is_harmless(redis: Redis) -> None:
