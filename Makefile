@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-python install-frontend frontend lint test-python test-frontend services bench bench-quick
+.PHONY: run test install install-python install-frontend frontend lint test-python test-frontend services bench bench-quick mutation mutation-report
 
 run: install frontend
 	$(UV) run tandem serve --host $(HOST) --port $(PORT)
@@ -48,3 +48,16 @@ bench: install-python
 
 bench-quick: install-python
 	$(UV) run python -m bench --quick $(BENCH_ARGS)
+
+# Mutation testing of the core modules with the fast tests (docs/testing.md): incremental, results stay in mutants/.
+# `make mutation MUTATE=src/tandem/workspace/paths.py` (re)runs one module or folder; too slow for CI.
+MUTATE ?=
+MUTANTS = $(if $(MUTATE),'$(patsubst %.py,%,$(subst /,.,$(patsubst src/%,%,$(MUTATE:/=))))*')
+MUTATION_CHILDREN ?= 2
+
+mutation: install-python services
+	nice -n 19 $(UV) run mutmut run --max-children $(MUTATION_CHILDREN) $(MUTANTS)
+	$(UV) run python scripts/mutation_report.py
+
+mutation-report:
+	$(UV) run python scripts/mutation_report.py --survivors

@@ -45,3 +45,27 @@ def test_safe_paths_are_normalised(raw: str, normalised: str) -> None:
 def test_overlong_segments_are_refused() -> None:
     with pytest.raises(UnsafePath):
         project_path("a" * 256)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("", "path is empty"),
+        ("a\x00b", "path contains a NUL byte"),
+        ("a/\n", "path contains control characters"),
+        ("a/" + "b" * 256, f"a name in {'a/' + 'b' * 256!r} is longer than 255 characters"),
+        ("/".join(["a" * 255] * 5), "path is longer than 1024 characters"),
+    ],
+)
+def test_a_refusal_says_which_rule_the_path_broke(raw: str, reason: str) -> None:
+    with pytest.raises(UnsafePath) as refused:
+        project_path(raw)
+    assert refused.value.message == reason
+
+
+def test_names_and_paths_at_their_length_limits_are_accepted() -> None:
+    longest_name = "a" * 255
+    assert project_path(longest_name) == longest_name
+    longest_path = "/".join(["a" * 255] * 3 + ["a" * 254, "b"])
+    assert len(longest_path) == 1024
+    assert project_path(longest_path) == longest_path
