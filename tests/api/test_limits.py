@@ -68,7 +68,7 @@ def _error(body: bytes, setting: str) -> str:
 
 def test_many_headers_over_the_limit_get_431(server: Server) -> None:
     headers = "".join(f"X-Header-{i}: {'v' * 90}\r\n" for i in range(100))  # ~10 KB, in one write
-    status, body = _raw(server, f"GET /api/v1/health HTTP/1.1\r\nHost: t\r\n{headers}\r\n".encode())
+    status, body = _raw(server, f"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode())
     assert status == 431
     assert _error(body, "TANDEM_MAX_HEADER_BYTES") == "headers_too_large"
 
@@ -76,7 +76,7 @@ def test_many_headers_over_the_limit_get_431(server: Server) -> None:
 def test_a_header_that_never_ends_is_refused_before_it_is_buffered_whole(server: Server) -> None:
     # 100 KB of one header value and no end of line: the parser never completes it, so only counting
     # what arrives can refuse it (uvicorn with httptools accepted a 100 MB header).
-    status, body = _raw(server, b"GET /api/v1/health HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 100_000)
+    status, body = _raw(server, b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 100_000)
     assert status == 431
     assert _error(body, "TANDEM_MAX_HEADER_BYTES") == "headers_too_large"
 
@@ -88,7 +88,7 @@ async def test_a_body_arriving_with_its_headers_is_not_counted_as_headers(
     try:
         body = json.dumps({"content": "x" * 30_000}).encode()  # over the header limit, under one read
         head = (
-            f"PUT /api/v1/projects/{project['id']}/files/big.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+            f"PUT /api/v1/projects/{project['id']}/files/big.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         status, _ = _raw(server, head.encode() + body)
