@@ -161,7 +161,7 @@ async def stalled(spec: dict[str, Any]) -> dict[str, Any]:
         sock.setblocking(False)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
         await loop.sock_connect(sock, (HOST, spec["port"]))
-        await loop.sock_sendall(sock, f"GET {target['path']} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+        await loop.sock_sendall(sock, f"GET {target['path']} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         sockets.append(sock)
     deadline = time.monotonic() + 120
     while not all(_unread(sock) for sock in sockets):

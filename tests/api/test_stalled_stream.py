@@ -86,7 +86,8 @@ async def _reattach_reads_everything(client: httpx.AsyncClient, run_id: str, pro
 def _chat_request(project_id: int, query: str = "", script: str = "pace=0 repeat=1") -> bytes:
     body = b'{"message": "Record this [scripted %s]"}' % script.encode()
     return (
-        f"POST /api/v1/chat/{project_id}/stream{query} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"POST /api/v1/chat/{project_id}/stream{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
 
@@ -102,7 +103,9 @@ async def test_a_client_over_the_backlog_is_reset_and_its_run_goes_on(start_serv
         # its big events, so it is still running when the stream is dropped.
         stalled = _stalled_request(server, _chat_request(project_id, "?on_disconnect=cancel", "pace=0.05 repeat=10"))
         run_id = await _active_run(client, project_id)
-        viewer = _stalled_request(server, f"GET /api/v1/runs/{run_id}/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        viewer = _stalled_request(
+            server, f"GET /api/v1/runs/{run_id}/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+        )
         try:
             assert await _wait_closed(stalled) == _TCP_CLOSE
             assert await _wait_closed(viewer) == _TCP_CLOSE
