@@ -18,6 +18,7 @@ from tandem.runs.cancellation import LocalCancelBus
 from tandem.runs.eventlog import InProcessEventLog
 from tandem.runs.manager import RunManager
 from tandem.services import history, projects
+from tandem.workspace.files import FileLimits
 
 
 def no_team() -> Team:
@@ -31,7 +32,7 @@ def manager(sessions: async_sessionmaker[AsyncSession]) -> RunManager:
         log=InProcessEventLog(retention=0),
         cancel_bus=LocalCancelBus(),
         team_factory=no_team,
-        max_file_bytes=1000,
+        file_limits=FileLimits(max_file_bytes=1000, max_files=100, max_project_bytes=100_000),
         max_message_chars=1000,
         ping_seconds=1,
         heartbeat_seconds=1,
@@ -41,7 +42,7 @@ def manager(sessions: async_sessionmaker[AsyncSession]) -> RunManager:
 
 async def project_with_session(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, int]:
     async with sessions.begin() as session:
-        project = await projects.create(session, "races", "blank")
+        project = await projects.create(session, "races", "blank", max_projects=100)
         chat = ChatSession(project_id=project.id, title="t")
         session.add(chat)
         await session.flush()

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.errors import SearchFailed
 from tandem.persistence.models import Project
-from tandem.workspace.files import ProjectFiles, SearchHit
+from tandem.workspace.files import FileLimits, ProjectFiles, SearchHit
 from tests.support import search_processes, searching
 
 # Backtracking `re` needs about 2**40 steps for this line: it never finishes inside a test.
@@ -24,7 +24,9 @@ async def files(sessions: async_sessionmaker[AsyncSession]) -> ProjectFiles:
         project = Project(name="p", template="blank")
         session.add(project)
         await session.flush()
-    files = ProjectFiles(sessions, project.id, max_file_bytes=1_000_000)
+    files = ProjectFiles(
+        sessions, project.id, limits=FileLimits(max_file_bytes=1_000_000, max_files=100, max_project_bytes=10_000_000)
+    )
     await files.write("src/app.py", "import os\n\ndef main():\n    return os.getcwd()\n")
     await files.write("evil.txt", f"fine\n{EVIL_LINE}\n")
     await files.write("notes.md", "call main() here\n" + "x" * 400 + " main()\n")
