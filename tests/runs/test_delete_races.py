@@ -42,7 +42,7 @@ def manager(sessions: async_sessionmaker[AsyncSession]) -> RunManager:
 
 async def project_with_session(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, int]:
     async with sessions.begin() as session:
-        project = await projects.create(session, "races", "blank", max_projects=100)
+        project = await projects.create(session, "races", "blank", max_projects=1_000_000)
         chat = ChatSession(project_id=project.id, title="t")
         session.add(chat)
         await session.flush()
