@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.persistence.database import create_engine, create_sessionmaker, migrate
-from tests.support import Server
+from tests.support import PrivateRedis, Server
 
 ServerFactory = Callable[..., Server]
 Backend = dict[str, str]
@@ -29,6 +29,14 @@ def postgres_url() -> Iterator[str]:
     psql(f"CREATE DATABASE {name}")
     yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A Redis for one test alone, so restarting it disturbs no other test (or xdist worker)."""
+    redis = PrivateRedis().start()
+    yield redis
+    redis.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

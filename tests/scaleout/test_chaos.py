@@ -7,19 +7,16 @@ one terminal event; its history agrees with what the stream delivered; no run st
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-from redis import Redis
-from redis.exceptions import RedisError
 
-from tests.support import Event, Server, free_port, read_events
+from tests.support import Event, PrivateRedis, Server, read_events
 
 TERMINAL = ("complete", "error")
 VICTIMS = ("a", "b", "a")
@@ -28,40 +25,6 @@ CLIENTS = 3
 """Clients, one project each, each running one run after another until the chaos is over."""
 BOUND = 60.0
 """Seconds a client may take to see a run through, or the chaos to find its moment."""
-
-
-class PrivateRedis:
-    """A Redis for this test alone, so restarting it disturbs no other test."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> PrivateRedis:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        client = Redis(port=self.port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except RedisError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
-        client.close()
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
 
 
 @dataclass(eq=False)
@@ -104,13 +67,6 @@ class Cluster:
         live = [node for node in self.nodes.values() if node.up]
         self.turn += 1
         return live[self.turn % len(live)]
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    redis = PrivateRedis().start()
-    yield redis
-    redis.stop()
 
 
 @pytest.fixture

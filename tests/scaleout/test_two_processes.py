@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -12,20 +11,14 @@ import httpx
 import pytest
 
 from tests.api.test_runs import attach, first_events, new_project, wait_status
-from tests.conftest import REDIS_URL
-from tests.support import Event, Server, read_events
-
-REDIS_START = [
-    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
-    "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log",
-]  # fmt: skip
+from tests.support import Event, PrivateRedis, Server, read_events
 
 
 @pytest.fixture
-def cluster_env(postgres_url: str) -> dict[str, str]:
+def cluster_env(postgres_url: str, private_redis: PrivateRedis) -> dict[str, str]:
     return {
         "TANDEM_DATABASE_URL": postgres_url,
-        "TANDEM_EVENTS_URL": REDIS_URL,
+        "TANDEM_EVENTS_URL": private_redis.url,
         "TANDEM_RUN_LEASE_SECONDS": "2",
         "TANDEM_HEARTBEAT_SECONDS": "0.5",
         "TANDEM_MODEL": "scripted",
@@ -130,16 +123,16 @@ async def test_killed_process_is_detected_by_the_other(start: Callable[[str], Se
         assert again.json()["status"] == "completed", "the project is free again"
 
 
-async def test_redis_restart_mid_run_loses_nothing(a_and_b: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> None:
+async def test_redis_restart_mid_run_loses_nothing(
+    a_and_b: tuple[httpx.AsyncClient, httpx.AsyncClient], private_redis: PrivateRedis
+) -> None:
     a, b = a_and_b
     project_id = await new_project(a)
     async with a.stream("POST", f"/chat/{project_id}/stream", json={"message": "weather"}) as response:
         stream = read_events(response)
         events = [await anext(stream) for _ in range(3)]
-        restart = await asyncio.create_subprocess_exec("redis-cli", "shutdown", "nosave")
-        await restart.wait()
-        started = await asyncio.create_subprocess_exec(*REDIS_START)
-        await started.wait()
+        await asyncio.to_thread(private_redis.stop)
+        await asyncio.to_thread(private_redis.start)
         events.extend([event async for event in stream])
     assert events[-1].type == "complete", "the run ends with its terminal event"
     assert [e.id for e in events] == list(range(1, events[-1].id + 1))
@@ -150,10 +143,6 @@ async def test_redis_restart_mid_run_loses_nothing(a_and_b: tuple[httpx.AsyncCli
     assert [e.raw for e in on_b] == [e.raw for e in events], "B replays the whole run from the database"
     history = (await b.get(f"/sessions/{events[0].data['session_id']}/messages")).json()
     assert len(history[1]["agent_interactions"]) == sum(e.type == "agent_interaction" for e in events)
-
-
-def test_redis_is_up_after_the_suite() -> None:
-    assert subprocess.run(["redis-cli", "ping"], capture_output=True, check=True).stdout.strip() == b"PONG"
 
 
 async def test_a_stalled_process_yields_its_run_to_the_lease(start: Callable[[str], Server]) -> None:
