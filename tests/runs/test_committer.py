@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tandem.persistence.models import AgentInteraction, Run, RunEventRow
 from tandem.runs import committer as committer_module
 from tandem.runs.committer import Batch, CommitAborted, GroupCommitter, RunLost
-from tests.runs.conftest import Gate, NewRun
+from tests.conftest import NewRun
+from tests.runs.conftest import Gate
 
 
 def _events(run_id: str, seqs: range) -> list[dict[str, Any]]:
