@@ -48,6 +48,9 @@ from tandem.workspace import changes
 from tandem.workspace.files import ProjectFiles
 from tests.support import SeededRun
 
+# The database is not what these tests are about: one backend keeps them fast enough to run per mutant.
+pytestmark = pytest.mark.parametrize("sessions", ["sqlite"], indirect=True)
+
 Summary = tuple[object, ...]
 
 

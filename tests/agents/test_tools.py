@@ -17,6 +17,9 @@ from tandem.agents.tools import TeamDeps
 from tandem.workspace.files import ProjectFiles
 from tests.support import SeededRun
 
+# The database is not what these tests are about: one backend keeps them fast enough to run per mutant.
+pytestmark = pytest.mark.parametrize("sessions", ["sqlite"], indirect=True)
+
 OUTPUT_CHARS = 30
 
 Context = Callable[..., RunContext[TeamDeps]]
