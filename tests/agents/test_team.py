@@ -49,7 +49,7 @@ from tandem.workspace.files import ProjectFiles
 from tests.support import SeededRun
 
 # The database is not what these tests are about: one backend keeps them fast enough to run per mutant.
-pytestmark = pytest.mark.parametrize("sessions", ["sqlite"], indirect=True)
+one_backend = pytest.mark.parametrize("sessions", ["sqlite"], indirect=True)
 
 Summary = tuple[object, ...]
 
@@ -158,6 +158,7 @@ def hand_off_script() -> tuple[Playbook, Playbook]:
     return planner, coder
 
 
+@one_backend
 async def test_the_team_reports_each_step_in_order(
     project_files: ProjectFiles, run: SeededRun, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -190,6 +191,7 @@ async def test_the_team_reports_each_step_in_order(
     assert changed.change_id == recorded[0].id
 
 
+@one_backend
 async def test_each_agent_gets_its_instructions_tools_and_prompt(project_files: ProjectFiles, run: SeededRun) -> None:
     await project_files.write("src/b.py", "bb")
     await project_files.write("a.txt", "a")
@@ -224,6 +226,7 @@ async def test_each_agent_gets_its_instructions_tools_and_prompt(project_files: 
         assert info.model_settings.get("parallel_tool_calls") is True
 
 
+@one_backend
 async def test_an_empty_project_is_listed_as_such_and_earlier_turns_come_first(
     project_files: ProjectFiles, run: SeededRun
 ) -> None:
@@ -245,6 +248,7 @@ async def test_an_empty_project_is_listed_as_such_and_earlier_turns_come_first(
     ]
 
 
+@one_backend
 async def test_streaming_reports_thinking_and_text_as_they_arrive(project_files: ProjectFiles, run: SeededRun) -> None:
     planner, coder = hand_off_script()
     events = await collect(team(planner, coder, streaming=True), project_files, run)
@@ -267,6 +271,7 @@ async def test_streaming_reports_thinking_and_text_as_they_arrive(project_files:
     assert [s[0] for s in others].count("call") == 3
 
 
+@one_backend
 async def test_the_stream_gets_a_tool_output_whole_while_the_model_reads_it_cut(
     project_files: ProjectFiles, run: SeededRun
 ) -> None:
@@ -303,6 +308,7 @@ async def test_the_stream_gets_a_tool_output_whole_while_the_model_reads_it_cut(
         ({"total_tokens": 500}, "Exceeded the total_tokens_limit of 500 (total_tokens=606)"),
     ],
 )
+@one_backend
 async def test_the_limits_count_both_agents_together(
     project_files: ProjectFiles, run: SeededRun, limit: dict[str, int], message: str
 ) -> None:
@@ -312,6 +318,7 @@ async def test_the_limits_count_both_agents_together(
     assert exceeded.value.message.startswith(message)
 
 
+@one_backend
 async def test_a_run_past_its_wall_time_ends_with_limit_exceeded(project_files: ProjectFiles, run: SeededRun) -> None:
     planner, _ = hand_off_script()
     coder = Playbook([None])
@@ -320,6 +327,7 @@ async def test_a_run_past_its_wall_time_ends_with_limit_exceeded(project_files: 
     assert coder.cancelled.is_set(), "the Coder inside the hand-off shares the Planner's deadline"
 
 
+@one_backend
 async def test_a_model_error_ends_the_run_with_the_error_redacted(
     project_files: ProjectFiles, run: SeededRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -335,6 +343,7 @@ async def test_a_model_error_ends_the_run_with_the_error_redacted(
     assert failed.value.message.startswith("bad key ")
 
 
+@one_backend
 async def test_closing_the_stream_stops_both_agents(project_files: ProjectFiles, run: SeededRun) -> None:
     planner, _ = hand_off_script()
     coder = Playbook([None])
@@ -349,6 +358,7 @@ async def test_closing_the_stream_stops_both_agents(project_files: ProjectFiles,
     assert [t.get_name() for t in asyncio.all_tasks() if t.get_name() == f"team-{run.id}"] == []
 
 
+@one_backend
 async def test_cancelling_the_consumer_stops_the_agents_and_their_tools(
     project_files: ProjectFiles, run: SeededRun
 ) -> None:

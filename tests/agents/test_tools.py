@@ -18,7 +18,7 @@ from tandem.workspace.files import ProjectFiles
 from tests.support import SeededRun
 
 # The database is not what these tests are about: one backend keeps them fast enough to run per mutant.
-pytestmark = pytest.mark.parametrize("sessions", ["sqlite"], indirect=True)
+one_backend = pytest.mark.parametrize("sessions", ["sqlite"], indirect=True)
 
 OUTPUT_CHARS = 30
 
@@ -61,6 +61,7 @@ async def failure(call: Awaitable[str]) -> str:
     return failed.value.message
 
 
+@one_backend
 async def test_listing_names_each_file_and_its_size(ctx: Context, project_files: ProjectFiles) -> None:
     assert await tools.list_files(ctx()) == "The project has no files."
     await project_files.write("b", "bé")
@@ -68,6 +69,7 @@ async def test_listing_names_each_file_and_its_size(ctx: Context, project_files:
     assert await tools.list_files(ctx()) == "a (1 bytes)\nb (3 bytes)"
 
 
+@one_backend
 async def test_output_past_the_limit_is_cut_for_the_model_and_kept_whole_for_the_stream(
     ctx: Context, project_files: ProjectFiles
 ) -> None:
@@ -86,6 +88,7 @@ async def test_output_past_the_limit_is_cut_for_the_model_and_kept_whole_for_the
     assert anonymous.deps.full_outputs == {}, "nothing to key it by"
 
 
+@one_backend
 async def test_listing_and_search_output_is_cut_too(ctx: Context, project_files: ProjectFiles) -> None:
     await project_files.write("a.txt", "needle\n")
     await project_files.write("b.txt", "needle\n")
@@ -98,6 +101,7 @@ async def test_listing_and_search_output_is_cut_too(ctx: Context, project_files:
     )
 
 
+@one_backend
 async def test_reading_a_missing_file_or_an_unsafe_path_is_a_failure_the_model_reads(ctx: Context) -> None:
     assert await failure(tools.read_file(ctx(), "nope.txt")) == "Error: file 'nope.txt' does not exist"
     assert await failure(tools.read_file(ctx(), "../etc/passwd")) == (
@@ -105,6 +109,7 @@ async def test_reading_a_missing_file_or_an_unsafe_path_is_a_failure_the_model_r
     )
 
 
+@one_backend
 async def test_search_reports_hits_none_and_failures(ctx: Context, project_files: ProjectFiles) -> None:
     await project_files.write("a.py", "x = 1\ny = 2\n")
     assert await tools.search_files(ctx(), "y =") == "a.py:2: y = 2"
@@ -117,6 +122,7 @@ async def test_search_reports_hits_none_and_failures(ctx: Context, project_files
     )
 
 
+@one_backend
 async def test_writes_report_the_size_and_emit_each_change(
     ctx: Context, project_files: ProjectFiles, emitted: list[TeamEvent]
 ) -> None:
@@ -135,6 +141,7 @@ async def test_writes_report_the_size_and_emit_each_change(
     assert (await project_files.read("a.txt")).content == "bye"
 
 
+@one_backend
 async def test_an_edit_replaces_exactly_one_occurrence(
     ctx: Context, project_files: ProjectFiles, emitted: list[TeamEvent]
 ) -> None:
@@ -148,6 +155,7 @@ async def test_an_edit_replaces_exactly_one_occurrence(
     assert len(emitted) == 1, "an edit that changes nothing emits nothing"
 
 
+@one_backend
 async def test_an_edit_whose_text_is_missing_or_repeated_changes_nothing(
     ctx: Context, project_files: ProjectFiles, emitted: list[TeamEvent]
 ) -> None:
@@ -167,6 +175,7 @@ async def test_an_edit_whose_text_is_missing_or_repeated_changes_nothing(
     assert emitted == []
 
 
+@one_backend
 async def test_a_delete_emits_its_change(ctx: Context, project_files: ProjectFiles, emitted: list[TeamEvent]) -> None:
     await project_files.write("dir/a.txt", "a")
     assert await tools.delete_file(ctx(), "dir//a.txt") == "Deleted dir//a.txt."
@@ -175,6 +184,7 @@ async def test_a_delete_emits_its_change(ctx: Context, project_files: ProjectFil
     assert await failure(tools.delete_file(ctx(), "dir/a.txt")) == "Error: file 'dir/a.txt' does not exist"
 
 
+@one_backend
 async def test_the_hand_off_gives_the_coder_the_plan_and_the_run_usage(ctx: Context) -> None:
     assert await tools.hand_off_to_coder(ctx(), "write x") == "coder did 'write x' after 3 requests"
 
