@@ -220,7 +220,7 @@ async def test_a_failed_transaction_fails_its_batches_and_the_loop_goes_on(
     monkeypatch.setattr(committer_module, "write_batches", failing_once)
     committer = GroupCommitter(sessions)
     try:
-        with pytest.raises(RuntimeError, match="^disk full$"):
+        with pytest.raises(RuntimeError, match=r"^disk full$"):
             await asyncio.wait_for(committer.commit(Batch(run.id, _events(run.id, range(1, 2)), [])), 10)
         await asyncio.wait_for(committer.commit(Batch(run.id, _events(run.id, range(1, 2)), [])), 10)
     finally:
