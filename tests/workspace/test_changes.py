@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.errors import Conflict, NotFound
 from tandem.events import CodeChange
+from tandem.persistence.models import CodeChangeRow
 from tandem.workspace import changes
 from tandem.workspace.files import ProjectFiles, unified_diff
 from tests.conftest import FILE_LIMITS, NewRun
@@ -158,3 +159,17 @@ async def test_one_conflicting_file_refuses_the_whole_run_revert(
         await changes.revert_run(sessions, run.id)
     assert await contents(project_files) == {"a.txt": "a", "b.txt": "user"}
     assert [c.reverted for c in await of_run(sessions, run.id)] == [False, False]
+
+
+async def test_a_runs_changes_are_ordered_by_id_not_by_storage(
+    sessions: async_sessionmaker[AsyncSession], run: SeededRun
+) -> None:
+    async with sessions.begin() as session:  # stored newest id first: only the ORDER BY puts them right
+        for change_id in (900_002, 900_001):
+            session.add(
+                CodeChangeRow(
+                    id=change_id, project_id=run.project_id, run_id=run.id, path="a", change_type="created", diff=""
+                )
+            )
+            await session.flush()
+    assert [c.id for c in await of_run(sessions, run.id)] == [900_001, 900_002]
