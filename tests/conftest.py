@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -10,12 +10,16 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.persistence.database import create_engine, create_sessionmaker, migrate
-from tests.support import PrivateRedis, Server
+from tandem.persistence.models import ChatSession, Message, Project, Run
+from tandem.workspace.files import FileLimits, ProjectFiles
+from tests.support import PrivateRedis, SeededRun, Server
 
 ServerFactory = Callable[..., Server]
 Backend = dict[str, str]
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+# Small enough for a test to reach each one (`project_files`).
+FILE_LIMITS = FileLimits(max_file_bytes=100, max_files=3, max_project_bytes=200)
 
 
 def psql(sql: str) -> None:
@@ -103,3 +107,50 @@ async def project_id(client: httpx.AsyncClient) -> int:
     response = await client.post("/projects", json={"name": "test project", "template": "react-vite"})
     assert response.status_code == 201
     return int(response.json()["id"])
+
+
+NewRun = Callable[[], Awaitable[SeededRun]]
+
+
+@pytest.fixture
+def new_run(sessions: async_sessionmaker[AsyncSession]) -> NewRun:
+    """Creates a `running` run with its project, chat and messages, as the run manager does."""
+
+    async def create() -> SeededRun:
+        run_id = str(uuid.uuid4())
+        async with sessions.begin() as session:
+            project = Project(name="p", template="blank")
+            session.add(project)
+            await session.flush()
+            chat = ChatSession(project_id=project.id, title="t")
+            session.add(chat)
+            await session.flush()
+            user = Message(session_id=chat.id, role="user", content="hi")
+            assistant = Message(session_id=chat.id, role="assistant")
+            session.add_all([user, assistant])
+            await session.flush()
+            session.add(
+                Run(
+                    id=run_id,
+                    project_id=project.id,
+                    session_id=chat.id,
+                    user_message_id=user.id,
+                    assistant_message_id=assistant.id,
+                    active_project_id=project.id,
+                    status="running",
+                )
+            )
+        return SeededRun(run_id, assistant.id, project.id)
+
+    return create
+
+
+@pytest.fixture
+async def run(new_run: NewRun) -> SeededRun:
+    return await new_run()
+
+
+@pytest.fixture
+def project_files(sessions: async_sessionmaker[AsyncSession], run: SeededRun) -> ProjectFiles:
+    """The files of the seeded run's project, with `FILE_LIMITS`."""
+    return ProjectFiles(sessions, run.project_id, limits=FILE_LIMITS)

@@ -88,10 +88,11 @@ async def searching(parent: int, *, expected: bool, within: float = 30) -> bool:
 
 @dataclass(frozen=True)
 class SeededRun:
-    """A `running` run put in the database by a test (`tests/runs/conftest.py`)."""
+    """A `running` run put in the database by a test (the `new_run` fixture in `tests/conftest.py`)."""
 
     id: str
     message_id: int  # the assistant message the run answers with
+    project_id: int
 
 
 @dataclass

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 
-from tests.fake_models import Script
+from tests.conftest import Backend
+from tests.fake_models import Script, tandem_on_fake
 from tests.fake_openai import fake_openai
+from tests.fake_providers import PROVIDERS
+from tests.support import Server
 
 
 @pytest.fixture
@@ -18,3 +22,28 @@ def openai_url(script: Script) -> Iterator[str]:
     """A fake OpenAI-compatible server on loopback playing `script`."""
     with fake_openai(script) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: Backend
+) -> Iterator[tuple[Script, Server]]:
+    """A fake model server of the provider a module names (`pytest.mark.parametrize("served", [...],
+    indirect=True, scope="module")`) and a Tandem server on it, shared by the module's tests."""
+    fake, env = PROVIDERS[request.param]
+    with tandem_on_fake(fake, env, tmp_path_factory.mktemp(request.param), **backend) as served:
+        yield served
+
+
+@pytest.fixture
+def fake_script(served: tuple[Script, Server]) -> Script:
+    """The shared fake's script, back to its defaults for this test."""
+    served[0].reset()
+    return served[0]
+
+
+@pytest.fixture
+async def fake_api(served: tuple[Script, Server]) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the Tandem server on the shared fake."""
+    async with httpx.AsyncClient(base_url=f"{served[1].url}/api/v1", timeout=60) as client:
+        yield client

@@ -2,42 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import httpx
 import pytest
 
-from tests.conftest import Backend
-from tests.fake_anthropic import INPUT_TOKENS, OUTPUT_TOKENS, anthropic_env, fake_anthropic
-from tests.fake_models import Script, tandem_on_fake
-from tests.support import Server, run_chat
+from tests.fake_anthropic import INPUT_TOKENS, OUTPUT_TOKENS
+from tests.fake_models import Script
+from tests.support import run_chat
+
+pytestmark = pytest.mark.parametrize("served", ["anthropic"], indirect=True, scope="module")
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[tuple[Script, Server]]:
-    with tandem_on_fake(fake_anthropic, anthropic_env, tmp_path_factory.mktemp("anthropic"), **backend) as served:
-        yield served
-
-
-@pytest.fixture
-def script(served: tuple[Script, Server]) -> Script:
-    served[0].reset()
-    return served[0]
-
-
-@pytest.fixture
-async def api(served: tuple[Script, Server]) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{served[1].url}/api/v1", timeout=60) as client:
-        yield client
-
-
-async def test_anthropic_end_to_end(api: httpx.AsyncClient, script: Script) -> None:
-    script.planner_calls = [("read_file", {"path": "README.md"})]
-    script.coder_writes = [("../escape.txt", "x"), ("hello.txt", "hello\n")]
-    project_id, events = await run_chat(api)
+async def test_anthropic_end_to_end(fake_api: httpx.AsyncClient, fake_script: Script) -> None:
+    fake_script.planner_calls = [("read_file", {"path": "README.md"})]
+    fake_script.coder_writes = [("../escape.txt", "x"), ("hello.txt", "hello\n")]
+    project_id, events = await run_chat(fake_api)
 
     assert events[-1].type == "complete", events[-1]
-    assert [r["model"] for r in script.requests] == ["claude-sonnet-4-5"] * len(script.requests)
+    assert [r["model"] for r in fake_script.requests] == ["claude-sonnet-4-5"] * len(fake_script.requests)
     deltas = [e.data for e in events if e.type == "agent_delta"]
     thoughts = "".join(d["delta"] for d in deltas if d["agent_name"] == "Coder" and d["message_type"] == "thought")
     assert thoughts.startswith("The Coder considers the request."), "thinking_delta streams as thought deltas"
@@ -56,7 +37,7 @@ async def test_anthropic_end_to_end(api: httpx.AsyncClient, script: Script) -> N
     responses = {i["tool_call_id"]: i["content"] for i in interactions if i["message_type"] == "tool_response"}
     assert responses.keys() == {c["tool_call_id"] for c in calls}
     assert responses[calls[0]["tool_call_id"]] == "# New project\n"
-    [readme] = [b for b in script.requests[1]["messages"][-1]["content"] if b["type"] == "tool_result"]
+    [readme] = [b for b in fake_script.requests[1]["messages"][-1]["content"] if b["type"] == "tool_result"]
     assert readme["tool_use_id"] == calls[0]["tool_call_id"]
     assert readme["content"] == [{"type": "text", "text": "# New project\n"}]
     assert "Error" in responses[calls[2]["tool_call_id"]]
@@ -65,7 +46,7 @@ async def test_anthropic_end_to_end(api: httpx.AsyncClient, script: Script) -> N
 
     changed = [e.data for e in events if e.type == "file_changed"]
     assert [(c["path"], c["change_type"]) for c in changed] == [("hello.txt", "created")]
-    files = (await api.get(f"/projects/{project_id}/files")).json()
+    files = (await fake_api.get(f"/projects/{project_id}/files")).json()
     assert sorted(f["path"] for f in files) == ["README.md", "hello.txt"]
     complete = events[-1].data
     assert complete["message"]["content"] == "All done. Coder said: I wrote the files."
@@ -82,23 +63,25 @@ async def test_anthropic_end_to_end(api: httpx.AsyncClient, script: Script) -> N
 
 @pytest.mark.parametrize(("status", "requests"), [(400, 1), (529, 3)])
 async def test_an_error_response_ends_the_run_with_model_error(
-    api: httpx.AsyncClient, script: Script, status: int, requests: int
+    fake_api: httpx.AsyncClient, fake_script: Script, status: int, requests: int
 ) -> None:
-    script.fail_status = status
-    _, events = await run_chat(api)
+    fake_script.fail_status = status
+    _, events = await run_chat(fake_api)
     assert [e.type for e in events] == ["start", "error"]
     assert events[-1].data["code"] == "model_error"
     assert "fake server exploded" in events[-1].data["message"]
-    assert len(script.requests) == requests, "Anthropic's client retries an overloaded server, not a bad request"
-    history = (await api.get(f"/sessions/{events[0].data['session_id']}/messages")).json()
+    assert len(fake_script.requests) == requests, "Anthropic's client retries an overloaded server, not a bad request"
+    history = (await fake_api.get(f"/sessions/{events[0].data['session_id']}/messages")).json()
     assert history[-1]["run_status"] == "failed"
 
 
-async def test_an_error_event_mid_stream_ends_the_run_with_model_error(api: httpx.AsyncClient, script: Script) -> None:
-    script.stream_error = "overloaded_error"
-    _, events = await run_chat(api)
+async def test_an_error_event_mid_stream_ends_the_run_with_model_error(
+    fake_api: httpx.AsyncClient, fake_script: Script
+) -> None:
+    fake_script.stream_error = "overloaded_error"
+    _, events = await run_chat(fake_api)
     assert [e.type for e in events] == ["start", "agent_delta", "error"]
     assert events[1].data == {"agent_name": "Planner", "message_type": "thought", "delta": "The Pla"}
     assert events[-1].data["code"] == "model_error"
     assert "fake stream broke off" in events[-1].data["message"]
-    assert len(script.requests) == 1
+    assert len(fake_script.requests) == 1

@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
 import httpx
 import pytest
 
-from tests.conftest import Backend
-from tests.fake_models import Script, tandem_on_fake
+from tests.fake_models import Script
 from tests.fake_providers import PROVIDERS
-from tests.support import Event, Server, run_chat
+from tests.support import Event, run_chat
 
-
-@pytest.fixture(scope="module", params=list(PROVIDERS))
-def served(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, backend: Backend
-) -> Iterator[tuple[Script, Server]]:
-    fake, env = PROVIDERS[request.param]
-    with tandem_on_fake(fake, env, tmp_path_factory.mktemp(request.param), **backend) as served:
-        yield served
-
-
-@pytest.fixture
-def script(served: tuple[Script, Server]) -> Script:
-    served[0].reset()
-    return served[0]
-
-
-@pytest.fixture
-async def api(served: tuple[Script, Server]) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{served[1].url}/api/v1", timeout=60) as client:
-        yield client
+pytestmark = pytest.mark.parametrize("served", list(PROVIDERS), indirect=True, scope="module")
 
 
 def coder_calls(events: list[Event]) -> list[dict[str, object]]:
@@ -51,14 +29,14 @@ def responses(events: list[Event]) -> dict[str, str]:
 
 
 async def test_malformed_tool_calls_get_a_retry_prompt_and_the_run_goes_on(
-    api: httpx.AsyncClient, script: Script
+    fake_api: httpx.AsyncClient, fake_script: Script
 ) -> None:
-    script.coder_raw_calls = [
+    fake_script.coder_raw_calls = [
         ("write_file", '{"path": "hello.txt", "content": '),  # JSON cut short
         ("delete_everything", "{}"),  # no such tool
         ("read_file", '{"paht": "README.md"}'),  # fails validation
     ]
-    project_id, events = await run_chat(api)
+    project_id, events = await run_chat(fake_api)
 
     assert events[-1].type == "complete", events[-1]
     calls = coder_calls(events)
@@ -69,22 +47,22 @@ async def test_malformed_tool_calls_get_a_retry_prompt_and_the_run_goes_on(
         ("write_file", {"path": "hello.txt", "content": "hello\n"}),
     ]
     streamed = [responses(events)[str(c["tool_call_id"])] for c in calls]
-    [model_got] = [results for results in script.seen if len(results) == len(calls)]  # the Coder's last request
+    [model_got] = [results for results in fake_script.seen if len(results) == len(calls)]  # the Coder's last request
     for results in (streamed, model_got):
         assert "Invalid JSON" in results[0]
         assert "Unknown tool name: 'delete_everything'" in results[1]
         assert "Field required" in results[2]
         assert results[3] == "Wrote hello.txt (6 bytes)."
     assert [e.data["path"] for e in events if e.type == "file_changed"] == ["hello.txt"]
-    files = (await api.get(f"/projects/{project_id}/files")).json()
+    files = (await fake_api.get(f"/projects/{project_id}/files")).json()
     assert sorted(f["path"] for f in files) == ["README.md", "hello.txt"]
 
 
 async def test_a_tool_call_malformed_again_after_its_retry_ends_the_run_with_model_error(
-    api: httpx.AsyncClient, script: Script
+    fake_api: httpx.AsyncClient, fake_script: Script
 ) -> None:
-    script.coder_raw_calls = [("write_file", "{not json")] * 2
-    _, events = await run_chat(api)
+    fake_script.coder_raw_calls = [("write_file", "{not json")] * 2
+    _, events = await run_chat(fake_api)
 
     assert events[-1].type == "error", events[-1]
     assert events[-1].data["code"] == "model_error"
@@ -92,5 +70,5 @@ async def test_a_tool_call_malformed_again_after_its_retry_ends_the_run_with_mod
     calls = coder_calls(events)
     assert [c["tool_arguments"] for c in calls] == [{"INVALID_JSON": "{not json"}] * 2, "the stream shows both"
     assert "Invalid JSON" in responses(events)[str(calls[0]["tool_call_id"])]
-    history = (await api.get(f"/sessions/{events[0].data['session_id']}/messages")).json()
+    history = (await fake_api.get(f"/sessions/{events[0].data['session_id']}/messages")).json()
     assert history[-1]["run_status"] == "failed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 
@@ -10,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from tandem.errors import Unavailable
-from tandem.runs.cancellation import LocalCancelBus, RedisCancelBus
+from tandem.runs.cancellation import CANCEL_CHANNEL, LocalCancelBus, RedisCancelBus
 from tests.conftest import REDIS_URL
 from tests.support import free_port
 
@@ -76,12 +77,57 @@ async def test_closing_a_redis_bus_that_never_started_is_harmless(redis: Redis) 
     await RedisCancelBus(redis).close()
 
 
-async def test_a_cancel_that_cannot_reach_redis_is_unavailable_not_an_internal_error() -> None:
+async def test_a_cancel_that_cannot_reach_redis_is_unavailable_not_an_internal_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # Nothing listens on this port: Redis is down (stopped, restarting, partitioned away).
     redis = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
     bus = RedisCancelBus(redis)
     try:
-        with pytest.raises(Unavailable, match="Redis is unreachable; try again"):
+        with pytest.raises(Unavailable) as unavailable, caplog.at_level(logging.WARNING):
             await bus.publish("some-run")
+        assert unavailable.value.message == (
+            "the cancel could not reach the process running run some-run: Redis is unreachable; try again"
+        )
+        assert caplog.records[0].getMessage().startswith("publishing the cancel of run some-run failed: Error ")
     finally:
+        await redis.aclose()
+
+
+async def test_a_bus_resubscribes_after_redis_drops_its_subscription(
+    redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = f"cancel-test-{uuid.uuid4().hex[:8]}"
+    client = Redis.from_url(REDIS_URL, client_name=name)
+    bus, seen = RedisCancelBus(client), Received()
+    try:
+        await bus.start(seen)
+        with caplog.at_level(logging.WARNING, logger="tandem.runs.cancellation"):
+            # Only this bus's subscription: the suite's Redis is shared.
+            ours = [c["id"] for c in await redis.client_list() if c["name"] == name and "subscribe" in c["cmd"]]
+            assert len(ours) == 1
+            await redis.client_kill_filter(_id=ours[0])
+            run_id = str(uuid.uuid4())
+            for _ in range(100):  # until the bus has resubscribed
+                await redis.publish(CANCEL_CHANNEL, run_id)
+                if run_id in seen.ids:
+                    break
+                await asyncio.sleep(0.1)
+        assert run_id in seen.ids
+        assert [r.getMessage().split(" (")[0] for r in caplog.records] == ["cancel subscription lost"]
+        assert caplog.records[0].getMessage().endswith("); resubscribing")
+    finally:
+        await bus.close()
+        await client.aclose()
+
+
+async def test_a_bus_starts_while_redis_is_down_and_keeps_trying(caplog: pytest.LogCaptureFixture) -> None:
+    redis = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    bus = RedisCancelBus(redis)
+    try:
+        with caplog.at_level(logging.WARNING, logger="tandem.runs.cancellation"):
+            await asyncio.wait_for(bus.start(lambda _run_id: None), 30)
+        assert caplog.records[0].getMessage().startswith("cancel subscription lost (Error ")
+    finally:
+        await bus.close()
         await redis.aclose()

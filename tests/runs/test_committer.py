@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tandem.persistence.models import AgentInteraction, Run, RunEventRow
 from tandem.runs import committer as committer_module
 from tandem.runs.committer import Batch, CommitAborted, GroupCommitter, RunLost
-from tests.runs.conftest import Gate, NewRun
+from tests.conftest import NewRun
+from tests.runs.conftest import Gate
 
 
 def _events(run_id: str, seqs: range) -> list[dict[str, Any]]:
@@ -114,6 +115,7 @@ async def test_a_run_ended_elsewhere_gets_run_lost_and_the_others_are_written(
 
     assert results[0] is None
     assert isinstance(results[1], RunLost)
+    assert str(results[1]) == f"run {taken.id} was ended by another process"
     assert (await _stored(sessions, ours.id))[0] == [1, 2]
     seqs, row = await _stored(sessions, taken.id)
     assert seqs == []
@@ -167,7 +169,10 @@ async def test_a_caller_cancelled_mid_commit_does_not_stop_the_loop(
 
 
 async def test_a_crashed_loop_fails_its_waiters_and_restarts(
-    sessions: async_sessionmaker[AsyncSession], new_run: NewRun, monkeypatch: pytest.MonkeyPatch
+    sessions: async_sessionmaker[AsyncSession],
+    new_run: NewRun,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     run = await new_run()
     write = committer_module.write_batches
@@ -183,18 +188,57 @@ async def test_a_crashed_loop_fails_its_waiters_and_restarts(
     monkeypatch.setattr(committer_module, "write_batches", crashing_once)
     committer = GroupCommitter(sessions)
     try:
-        with pytest.raises(CommitAborted):
+        with pytest.raises(CommitAborted) as aborted:
             await asyncio.wait_for(committer.commit(Batch(run.id, _events(run.id, range(1, 2)), [])), 10)
         await asyncio.wait_for(committer.commit(Batch(run.id, _events(run.id, range(1, 3)), [])), 10)
     finally:
         await committer.close()
+    assert str(aborted.value) == "the group commit loop stopped before writing this batch"
     assert (await _stored(sessions, run.id))[0] == [1, 2]
+    [stopped] = [r for r in caplog.records if r.name == "tandem.runs.committer"]
+    assert stopped.getMessage() == "the group commit loop stopped; the next commit restarts it"
+    assert stopped.levelname == "ERROR"
+    assert stopped.exc_info is not None
+    assert stopped.exc_info[0] is _Crash
 
 
-async def test_commits_after_close_are_refused(sessions: async_sessionmaker[AsyncSession], new_run: NewRun) -> None:
+async def test_a_failed_transaction_fails_its_batches_and_the_loop_goes_on(
+    sessions: async_sessionmaker[AsyncSession],
+    new_run: NewRun,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    run = await new_run()
+    write = committer_module.write_batches
+    failures = [RuntimeError("disk full")]
+
+    async def failing_once(session: AsyncSession, batches: Sequence[Batch]) -> set[str]:
+        if failures:
+            raise failures.pop()
+        return await write(session, batches)
+
+    monkeypatch.setattr(committer_module, "write_batches", failing_once)
+    committer = GroupCommitter(sessions)
+    try:
+        with pytest.raises(RuntimeError, match=r"^disk full$"):
+            await asyncio.wait_for(committer.commit(Batch(run.id, _events(run.id, range(1, 2)), [])), 10)
+        await asyncio.wait_for(committer.commit(Batch(run.id, _events(run.id, range(1, 2)), [])), 10)
+    finally:
+        await committer.close()
+    assert (await _stored(sessions, run.id))[0] == [1]
+    assert [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "tandem.runs.committer"] == [
+        ("WARNING", "group commit of 1 batch(es) failed: disk full")
+    ]
+
+
+async def test_commits_after_close_are_refused(
+    sessions: async_sessionmaker[AsyncSession], new_run: NewRun, caplog: pytest.LogCaptureFixture
+) -> None:
     run = await new_run()
     committer = GroupCommitter(sessions)
     await committer.commit(Batch(run.id, [], []))
     await committer.close()
-    with pytest.raises(CommitAborted):
+    with pytest.raises(CommitAborted) as refused:
         await asyncio.wait_for(committer.commit(Batch(run.id, _events(run.id, range(1, 2)), [])), 10)
+    assert str(refused.value) == "the server is shutting down"
+    assert [r for r in caplog.records if r.name == "tandem.runs.committer"] == [], "a shutdown is no crash"

@@ -69,28 +69,22 @@ async def start_while_deleting(
 
 
 @pytest.mark.parametrize("sessions", ["postgres"], indirect=True)
-async def test_a_run_starting_in_a_project_being_deleted_finds_it_gone(
-    sessions: async_sessionmaker[AsyncSession], manager: RunManager
-) -> None:
-    project_id, _ = await project_with_session(sessions)
-    starting = await start_while_deleting(
-        sessions,
-        lambda session: projects.remove(session, project_id),
-        lambda: manager.start(project_id, "hi", session_id=None),
-    )
-    with pytest.raises(NotFound):
-        await starting
-
-
-@pytest.mark.parametrize("sessions", ["postgres"], indirect=True)
-async def test_a_run_starting_in_a_session_being_deleted_finds_it_gone(
-    sessions: async_sessionmaker[AsyncSession], manager: RunManager
+@pytest.mark.parametrize("deleted", ["project", "session"])
+async def test_a_run_starting_in_a_project_or_session_being_deleted_finds_it_gone(
+    sessions: async_sessionmaker[AsyncSession], manager: RunManager, deleted: str
 ) -> None:
     project_id, session_id = await project_with_session(sessions)
+
+    async def delete(session: AsyncSession) -> None:
+        if deleted == "project":
+            await projects.remove(session, project_id)
+        else:
+            await history.delete_session(session, session_id)
+
     starting = await start_while_deleting(
         sessions,
-        lambda session: history.delete_session(session, session_id),
-        lambda: manager.start(project_id, "hi", session_id=session_id),
+        delete,
+        lambda: manager.start(project_id, "hi", session_id=None if deleted == "project" else session_id),
     )
     with pytest.raises(NotFound):
         await starting

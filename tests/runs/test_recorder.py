@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.events import AgentDeltaData, AgentInteractionData, ErrorData, EventData
-from tandem.persistence.models import Run, RunEventRow
-from tandem.runs.committer import GroupCommitter
+from tandem.events import AgentDeltaData, AgentInteractionData, ErrorData, EventData, envelope
+from tandem.persistence.models import AgentInteraction, Run, RunEventRow
+from tandem.runs.committer import Batch, GroupCommitter
 from tandem.runs.eventlog import InProcessEventLog
 from tandem.runs.recorder import RunRecorder
 from tests.runs.conftest import Gate
@@ -228,3 +228,160 @@ async def test_an_idle_run_renews_its_lease_every_heartbeat(
         await _finish(recorder, sessions)
     finally:
         await committer.close()
+
+
+def _interaction(recorder: RunRecorder, **fields: Any) -> AgentInteractionData:
+    return AgentInteractionData.model_validate(
+        {
+            "agent_name": "Coder",
+            "message_type": "tool_call",
+            "content": "",
+            "timestamp": "2026-11-23T00:00:00Z",
+            "id": recorder.interaction_id(),
+            **fields,
+        }
+    )
+
+
+async def test_interactions_are_stored_with_their_message_and_seq_and_the_run_its_last_seq(
+    recorder: RunRecorder, sessions: async_sessionmaker[AsyncSession], run: SeededRun
+) -> None:
+    recorder.emit(_delta("hmm"))
+    call = _interaction(
+        recorder, tool_name="write_file", tool_arguments={"path": "a"}, tool_call_id="c1", content="calling"
+    )
+    recorder.emit(call)
+    events = await _finish(recorder, sessions)
+    async with sessions() as session:
+        [row] = await session.scalars(select(AgentInteraction).where(AgentInteraction.run_id == run.id))
+        stored_run = await session.get_one(Run, run.id)
+    assert (row.id, row.message_id, row.seq, row.agent_name, row.message_type, row.content) == (
+        f"{run.id}:2",
+        run.message_id,
+        2,
+        "Coder",
+        "tool_call",
+        "calling",
+    )
+    assert (row.tool_name, row.tool_arguments, row.tool_call_id) == ("write_file", {"path": "a"}, "c1")
+    assert row.timestamp.replace(tzinfo=UTC) == datetime(2026, 11, 23, tzinfo=UTC)
+    assert stored_run.last_seq == 3 == len(events)
+    assert events[1] == {"run_id": run.id, "seq": 2, "type": "agent_interaction", "data": call.model_dump(mode="json")}
+
+
+async def test_a_resumed_recorder_numbers_on_from_what_was_published(
+    sessions: async_sessionmaker[AsyncSession], run: SeededRun
+) -> None:
+    log = InProcessEventLog(retention=60)
+    log.open(run.id)
+    await log.append(run.id, [(1, b"one"), (2, b"two")])
+    committer = GroupCommitter(sessions)
+    recorder = RunRecorder(
+        run_id=run.id, message_id=run.message_id, sessions=sessions, committer=committer, log=log, published_seq=2
+    )
+    recorder.start()
+    try:
+        assert recorder.interaction_id() == f"{run.id}:3"
+        recorder.emit(_delta("three"))
+        events = await _finish(recorder, sessions)
+    finally:
+        await committer.close()
+    assert [(e["seq"], e["type"]) for e in events] == [(3, "agent_delta"), (4, "error")]
+    batch = await log.read(run.id, 2, timeout=0)
+    assert batch is not None
+    assert [frame.split(b"\n")[0] for frame in batch.frames] == [b"id: 3", b"id: 4"]
+
+
+async def test_a_failed_commit_is_retried_until_it_is_written(
+    recorder: RunRecorder,
+    sessions: async_sessionmaker[AsyncSession],
+    log: InProcessEventLog,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    commit = GroupCommitter.commit
+    failures = [RuntimeError("database hiccup")]
+
+    async def flaky(self: GroupCommitter, batch: Batch) -> None:
+        if failures:
+            raise failures.pop()
+        await commit(self, batch)
+
+    monkeypatch.setattr(GroupCommitter, "commit", flaky)
+    recorder.emit(_delta("once"))
+    await _published(log, recorder.run_id, 1)
+    events = await _finish(recorder, sessions)
+    assert [(e["seq"], e["data"].get("delta")) for e in events] == [(1, "once"), (2, None)]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        f"persisting events of run {recorder.run_id} failed; retrying"
+    ]
+
+
+async def _interrupt(sessions: async_sessionmaker[AsyncSession], run_id: str, seq: int) -> None:
+    """What another process does to a run it takes for dead: ends it and writes its terminal event."""
+    data = ErrorData(message="interrupted", code="interrupted")
+    async with sessions.begin() as session:
+        await session.execute(update(Run).where(Run.id == run_id).values(status="interrupted"))
+        session.add(
+            RunEventRow(run_id=run_id, seq=seq, type="error", payload=envelope(run_id, seq, data).model_dump_json())
+        )
+
+
+async def test_a_run_taken_over_by_another_process_stops_writing_and_publishes_the_databases_end(
+    sessions: async_sessionmaker[AsyncSession],
+    log: InProcessEventLog,
+    run: SeededRun,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    committer = GroupCommitter(sessions)
+    lost: list[bool] = []
+    recorder = RunRecorder(
+        run_id=run.id,
+        message_id=run.message_id,
+        sessions=sessions,
+        committer=committer,
+        log=log,
+        on_lost=lambda: lost.append(True),
+    )
+    recorder.start()
+    try:
+        recorder.emit(_delta("mine"))
+        await _published(log, run.id, 1)
+        await _interrupt(sessions, run.id, 2)
+        recorder.emit(_delta("too late"))
+        for _ in range(500):
+            if recorder.lost:
+                break
+            await asyncio.sleep(0.01)
+        assert recorder.lost
+        assert lost == [True]
+        assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+            f"run {run.id} was interrupted by another process; stopping it"
+        ]
+
+        async def never(_session: AsyncSession) -> EventData:
+            raise AssertionError("a lost run is not finalised")
+
+        await recorder.close(never)
+    finally:
+        await committer.close()
+    stored = await _stored(recorder, sessions)
+    assert [(e["seq"], e["type"]) for e in stored] == [(1, "agent_delta"), (2, "error")]
+    assert await _published_events(log, run.id) == (stored, True)
+
+
+async def test_a_run_taken_over_before_its_close_publishes_the_databases_end(
+    sessions: async_sessionmaker[AsyncSession], log: InProcessEventLog, run: SeededRun
+) -> None:
+    committer = GroupCommitter(sessions)
+    recorder = RunRecorder(run_id=run.id, message_id=run.message_id, sessions=sessions, committer=committer, log=log)
+    try:
+        recorder.emit(_delta("never written"))
+        await _interrupt(sessions, run.id, 1)
+        await recorder.close(_cancelled)
+    finally:
+        await committer.close()
+    assert recorder.lost
+    stored = await _stored(recorder, sessions)
+    assert [(e["seq"], e["type"], e["data"]["code"]) for e in stored] == [(1, "error", "interrupted")]
+    assert await _published_events(log, run.id) == (stored, True)

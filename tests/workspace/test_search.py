@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.errors import SearchFailed
 from tandem.persistence.models import Project
+from tandem.workspace import files as files_module
 from tandem.workspace.files import FileLimits, ProjectFiles, SearchHit
 from tests.support import search_processes, searching
 
@@ -63,3 +68,60 @@ async def test_cancelling_a_search_kills_its_process(files: ProjectFiles) -> Non
     with pytest.raises(asyncio.CancelledError):
         await search
     assert search_processes(os.getpid()) == []
+
+
+async def test_a_search_stops_at_its_limit_of_hits(project_files: ProjectFiles) -> None:
+    await project_files.write("many.txt", "hit\n" * 25)
+    assert len(await project_files.search("hit", seconds=30, limit=20)) == 20
+    assert len(await project_files.search("hit", seconds=30)) == 25
+
+
+async def test_the_default_limit_is_two_hundred_hits(files: ProjectFiles) -> None:
+    await files.write("many.txt", "hit\n" * 201)
+    hits = await files.search("hit", seconds=30)
+    assert [hit.line for hit in hits] == list(range(1, 201))
+
+
+@pytest.fixture
+def fake_grep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Replaces the search process's script with `source`."""
+
+    def install(source: str) -> None:
+        script = tmp_path / "grep.py"
+        script.write_text(source)
+        monkeypatch.setattr(files_module, "grep", SimpleNamespace(__file__=str(script)))
+
+    return install
+
+
+async def test_a_search_process_that_fails_reports_its_last_error_line(
+    files: ProjectFiles, fake_grep: Callable[[str], None]
+) -> None:
+    fake_grep("import sys\nsys.stderr.write('Traceback\\nfirst\\nMemoryError: out\\n')\nsys.exit(3)\n")
+    with pytest.raises(SearchFailed) as failed:
+        await files.search("x", seconds=30)
+    assert failed.value.message == "search failed: MemoryError: out"
+    fake_grep("import sys\nsys.exit(3)\n")
+    with pytest.raises(SearchFailed) as silent:
+        await files.search("x", seconds=30)
+    assert silent.value.message == "search failed: exit status 3"
+
+
+async def test_the_search_process_gets_no_environment(
+    files: ProjectFiles, fake_grep: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-not-for-children")
+    fake_grep("import os, sys\nsys.stderr.write(' '.join(sorted(os.environ)))\nsys.exit(1)\n")
+    with pytest.raises(SearchFailed) as failed:
+        await files.search("x", seconds=30)
+    assert "OPENAI_API_KEY" not in failed.value.message
+    assert "PATH" not in failed.value.message.split()
+
+
+async def test_a_search_that_cannot_start_says_why(files: ProjectFiles, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    with pytest.raises(SearchFailed) as failed:
+        await files.search("x", seconds=30)
+    assert failed.value.message == (
+        "search could not start: [Errno 2] No such file or directory: '/nonexistent/python'"
+    )

@@ -47,6 +47,7 @@ class RedisEventLog:
         self._retention = retention
         self._local = InProcessEventLog(retention=retention)
         self._mirrors: dict[str, asyncio.Task[None]] = {}
+        self._closing = False
         socket_timeout: float | None = redis.connection_pool.connection_kwargs.get("socket_timeout")
         self._block_ms = int(1000 * min(_BLOCK_SECONDS, socket_timeout / 2 if socket_timeout else _BLOCK_SECONDS))
 
@@ -97,7 +98,7 @@ class RedisEventLog:
     async def _mirror(self, run_id: str) -> None:
         key, last = stream_key(run_id), "0-0"
         try:
-            while True:
+            while not self._closing:
                 response = cast(_XReadReply, await self._redis.xread({key: last}, count=1000, block=self._block_ms))
                 if not response:
                     if not await self._redis.exists(key):
@@ -118,6 +119,10 @@ class RedisEventLog:
         self._local.drop(run_id)
 
     async def close(self) -> None:
+        # Cancelling a mirror is not enough: on Python 3.11 redis-py's `wait_for` around a command's send
+        # can swallow the cancellation (tests/runs/test_redis_log.py), and the mirror would follow its run
+        # to the end. The flag ends it at its next read, within `_block_ms`.
+        self._closing = True
         for task in list(self._mirrors.values()):
             task.cancel()
         await asyncio.gather(*self._mirrors.values(), return_exceptions=True)
