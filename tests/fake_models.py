@@ -23,6 +23,19 @@ from tests.support import Server, free_port
 
 Agent = Literal["Planner", "Coder"]
 
+# How a real OpenAI-compatible server misbehaves; `fake_openai` plays each (see its docstring for the source).
+Quirk = Literal[
+    "stream_tools_empty",  # llama-cpp-python, chatml-function-calling: a streamed tool call is an empty stream
+    "stream_tools_500",  # llama-server (b4xxx): 500 "Cannot use tools with stream"
+    "null_content_500",  # llama-cpp-python: 500 when an assistant message with tool_calls has `content: null`
+    "no_tool_call_ids",  # tool calls without an `id` (llama-server sent "" for a while, ggml-org/llama.cpp#12279)
+    "no_tools",  # Ollama with a model without tool support: 400 "... does not support tools"
+    "rate_limited",  # 429 with Retry-After, `transient` times
+    "bad_gateway",  # 502 from a proxy in front of the server, `transient` times
+    "unavailable",  # 503 (model loading), `transient` times
+    "drop_stream",  # the connection closes mid-answer, after some text, `transient` times
+]
+
 
 @dataclass
 class Script:
@@ -38,9 +51,14 @@ class Script:
     stream_error: str | None = None
     # This agent's requests are accepted and never answered (until the client gives up on them).
     hang: Agent | None = None
+    quirks: set[Quirk] = field(default_factory=set)
+    transient: int = 1  # how many requests a transient quirk (429, 502, 503, dropped stream) fails
+    retry_after: str | None = "1"  # the Retry-After header of a 429
+    api_key: str | None = None  # when set, any other bearer token gets 401
     requests: list[dict[str, Any]] = field(default_factory=list)
     seen: list[list[str]] = field(default_factory=list)  # the tool results each answered request carried
     abandoned: int = 0  # hung requests the client closed
+    transient_failed: int = 0  # requests a transient quirk has failed so far
 
     def reset(self) -> None:
         """Back to the defaults, for the next test on a shared fake."""

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from tandem.agents.adapt.quirks import ServerQuirks
 from tandem.agents.models import resolve_model
-from tandem.agents.team import Team
+from tandem.agents.team import Retries, Team
 from tandem.persistence.database import create_engine, create_sessionmaker
 from tandem.runs.cancellation import CancelBus, LocalCancelBus, RedisCancelBus
 from tandem.runs.eventlog import EventLog, InProcessEventLog
@@ -31,22 +32,29 @@ class Container:
 
 def build_team(settings: Settings) -> Team:
     """The team is stateless between runs, so one per process serves them all (building it costs
-    milliseconds: agents, tool schemas, model clients); a failed build is retried on the next run."""
+    milliseconds: agents, tool schemas, model clients); a failed build is retried on the next run.
+    What it learns about a model server's quirks stays with the team, shared by both agents on one model."""
+    planner, coder = settings.planner_model_name, settings.coder_model_name
+    quirks = {name: ServerQuirks() for name in {planner, coder}}
     return Team(
         planner_model=resolve_model(
-            settings.planner_model_name,
+            planner,
             role="planner",
             scripted_pace=settings.scripted_pace,
             scripted_repeat=settings.scripted_repeat,
+            quirks=quirks[planner],
         ),
         coder_model=resolve_model(
-            settings.coder_model_name,
+            coder,
             role="coder",
             scripted_pace=settings.scripted_pace,
             scripted_repeat=settings.scripted_repeat,
+            quirks=quirks[coder],
         ),
         streaming=settings.model_streaming,
         limits=settings.limits,
+        quirks={"Planner": quirks[planner], "Coder": quirks[coder]},
+        retries=Retries(retries=settings.model_retries, max_wait=settings.model_retry_max_seconds),
     )
 
 

@@ -51,6 +51,20 @@ class Settings(BaseSettings):
         "events then arrive whole.",
     )
 
+    model_retries: int = Field(
+        default=4,
+        ge=0,
+        le=20,
+        description="Retries of a model request that failed for a passing reason (429, 502, 503, 504, a lost "
+        "connection), each shown in the run's stream; 0 turns retrying off.",
+    )
+    model_retry_max_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="The longest wait before one retry, even if the provider's Retry-After asks for more.",
+    )
+
     scripted_pace: float = Field(default=0.0, ge=0, description="Seconds between scripted model chunks.")
     scripted_repeat: int = Field(default=1, ge=1, description="How many times the scripted Coder loops.")
     scripted_deltas: int = Field(

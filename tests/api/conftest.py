@@ -1,15 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import Backend
 from tests.fake_models import Script, tandem_on_fake
-from tests.fake_openai import fake_openai
+from tests.fake_openai import fake_openai, openai_env
 from tests.fake_providers import PROVIDERS
 from tests.support import Server
+
+Tandem = Callable[..., Server]
 
 
 @pytest.fixture
@@ -47,3 +50,25 @@ async def fake_api(served: tuple[Script, Server]) -> AsyncIterator[httpx.AsyncCl
     """A client of the Tandem server on the shared fake."""
     async with httpx.AsyncClient(base_url=f"{served[1].url}/api/v1", timeout=60) as client:
         yield client
+
+
+@pytest.fixture
+async def tandem(tmp_path: Path, openai_url: str) -> AsyncIterator[Tandem]:
+    """Starts Tandem servers (SQLite) whose agents use the fake at `openai_url`; each is a new process, which
+    has learned nothing yet about the fake's quirks."""
+    servers: list[Server] = []
+
+    def start(**env: str) -> Server:
+        server = Server(data_dir=tmp_path / f"data{len(servers)}", env=openai_env(openai_url, **env)).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(params=["true", "false"])
+def streaming(request: pytest.FixtureRequest) -> str:
+    """`TANDEM_MODEL_STREAMING`: each mode is tried streamed and not."""
+    return str(request.param)

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic_ai.models import Model, infer_model
 
+from tandem.agents.adapt.quirks import ServerQuirks
 from tandem.agents.scripted import ScriptedModel
 from tandem.errors import ModelNotConfigured
 
@@ -46,7 +47,12 @@ def redact_model_error(message: str) -> str:
 
 
 def resolve_model(
-    name: str | None, *, role: Literal["planner", "coder"], scripted_pace: float, scripted_repeat: int
+    name: str | None,
+    *,
+    role: Literal["planner", "coder"],
+    scripted_pace: float,
+    scripted_repeat: int,
+    quirks: ServerQuirks,
 ) -> Model:
     if not name:
         raise ModelNotConfigured(NOT_CONFIGURED_HINT)
@@ -58,11 +64,12 @@ def resolve_model(
     try:
         if provider == "openai":
             # Imported here: the OpenAI SDK costs ~1 s of start-up that scripted or other setups skip.
-            from pydantic_ai.models.openai import OpenAIChatModel
             from pydantic_ai.providers.openai import OpenAIProvider
 
+            from tandem.agents.adapt.chat_model import CompatChatModel
+
             # Chat Completions, not the Responses API: it is what every OpenAI-compatible server speaks.
-            return OpenAIChatModel(model_name, provider=OpenAIProvider())
+            return CompatChatModel(model_name, provider=OpenAIProvider(), quirks=quirks)
         return infer_model(name)
     except Exception as error:  # provider constructors raise assorted errors for missing keys/URLs
         raise ModelNotConfigured(redact_model_error(f"model {name!r} cannot be used: {error}")) from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from pydantic_ai import Agent, CancellationToken
@@ -36,9 +36,12 @@ from pydantic_ai.models import Model
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RunUsage, UsageLimits
 
+from tandem.agents.adapt.model import AdaptedModel
+from tandem.agents.adapt.quirks import ServerQuirks
+from tandem.agents.diagnose import explain
 from tandem.agents.events import Delta, Finished, TeamEvent, Thought, ToolCall, ToolResult
 from tandem.agents.models import redact_model_error
-from tandem.agents.tap import StreamTap
+from tandem.agents.retries import RetryPolicy
 from tandem.agents.tools import READ_TOOLS, WRITE_TOOLS, TeamDeps, hand_off_to_coder
 from tandem.errors import LimitExceeded, ModelFailed, RunCancelled, RunFailed
 from tandem.events import AgentName, DeltaType, Usage
@@ -95,11 +98,30 @@ def _history(turns: Sequence[Turn]) -> list[ModelMessage]:
     return messages
 
 
+@dataclass(frozen=True, kw_only=True)
+class Retries:
+    """`TANDEM_MODEL_RETRIES` and `TANDEM_MODEL_RETRY_MAX_SECONDS`."""
+
+    retries: int = 4
+    max_wait: float = 60.0
+
+
 class Team:
-    def __init__(self, *, planner_model: Model, coder_model: Model, streaming: bool, limits: RunLimits) -> None:
+    def __init__(
+        self,
+        *,
+        planner_model: Model,
+        coder_model: Model,
+        streaming: bool,
+        limits: RunLimits,
+        quirks: Mapping[AgentName, ServerQuirks] | None = None,
+        retries: Retries | None = None,
+    ) -> None:
         self._streaming = streaming
         self._limits = limits
+        self._retries = retries or Retries()
         self._models: dict[AgentName, Model] = {"Planner": planner_model, "Coder": coder_model}
+        self._quirks: Mapping[AgentName, ServerQuirks] = quirks or {"Planner": ServerQuirks(), "Coder": ServerQuirks()}
         self._planner = Agent(
             planner_model,
             name="Planner",
@@ -126,6 +148,7 @@ class Team:
         cancelling the task consuming it) stops the model calls and the tools of both agents.
         """
         queue: asyncio.Queue[TeamEvent | _Done | BaseException] = asyncio.Queue()
+        deadline = asyncio.get_running_loop().time() + self._limits.wall_seconds
         token = CancellationToken()
         meter = _UsageMeter()
         limits = UsageLimits(
@@ -135,7 +158,9 @@ class Team:
         )
 
         async def delegate(plan: str, usage: RunUsage) -> str:
-            return await self._drive(self._coder, "Coder", plan, deps, token, meter, limits=limits, usage=usage)
+            return await self._drive(
+                self._coder, "Coder", plan, deps, token, meter, limits=limits, deadline=deadline, usage=usage
+            )
 
         deps = TeamDeps(
             files=files,
@@ -151,7 +176,15 @@ class Team:
         async def drive() -> None:
             try:
                 output = await self._drive(
-                    self._planner, "Planner", prompt, deps, token, meter, limits=limits, history=_history(history)
+                    self._planner,
+                    "Planner",
+                    prompt,
+                    deps,
+                    token,
+                    meter,
+                    limits=limits,
+                    deadline=deadline,
+                    history=_history(history),
                 )
                 await queue.put(Finished(agent="Planner", output=output, usage=meter.by_agent))
             except BaseException as error:
@@ -183,11 +216,14 @@ class Team:
         meter: _UsageMeter,
         *,
         limits: UsageLimits,
+        deadline: float,
         history: list[ModelMessage] | None = None,
         usage: RunUsage | None = None,
     ) -> str:
         emit = deps.emit
-        model = self._models[name]
+
+        async def notify(text: str) -> None:
+            await emit(Thought(agent="System", content=text))
 
         async def on_stream_event(event: ModelResponseStreamEvent) -> None:
             if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart | ThinkingPart):
@@ -200,10 +236,17 @@ class Team:
                 elif isinstance(event.delta, ThinkingPartDelta) and event.delta.content_delta:
                     await emit(Delta(agent=name, kind="thought", text=event.delta.content_delta))
 
+        model = AdaptedModel(
+            self._models[name],
+            quirks=self._quirks[name],
+            on_stream_event=on_stream_event if self._streaming else None,
+            notify=notify,
+            policy=RetryPolicy(retries=self._retries.retries, max_wait=self._retries.max_wait, deadline=deadline),
+        )
         async with agent.iter(
             prompt,
             deps=deps,
-            model=StreamTap(model, on_stream_event) if self._streaming else model,
+            model=model,
             message_history=history,
             usage=usage,
             usage_limits=limits,
@@ -212,7 +255,8 @@ class Team:
             # tool call, so pydantic-ai gives it the Planner's deadline (its own can only be earlier) and
             # the Planner's expiry cancels it (tests/api/test_wall_limit.py).
             timeout=self._limits.wall_seconds,
-            model_settings=ModelSettings(parallel_tool_calls=True),
+            # Retries are `AdaptedModel`'s, visible in the stream; the SDKs' own would be silent.
+            model_settings=ModelSettings(parallel_tool_calls=True, max_retries=0),
         ) as run:
             async for node in run:
                 if Agent.is_call_tools_node(node):
@@ -260,6 +304,7 @@ def _translate(error: BaseException) -> BaseException:
         case UsageLimitExceeded():
             return LimitExceeded(str(error))
         case ModelAPIError() | UnexpectedModelBehavior() | AgentRunError() | UserError():
-            return ModelFailed(redact_model_error(str(error)))
+            fix = explain(error)
+            return ModelFailed(redact_model_error(f"{fix} The server said: {error}" if fix else str(error)))
         case _:
             return error

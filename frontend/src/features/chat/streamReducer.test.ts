@@ -78,6 +78,12 @@ describe('streamReducer', () => {
     expect(s.interactions.at(-1)?.content).toBe('I think so.');
   });
 
+  it('drops a half-streamed answer when a System thought says the request is retried', () => {
+    let s = run([f.start(), f.delta(2, 'I wrote the fi')]);
+    s = run([f.interaction(3, { agent_name: 'System', content: 'retrying in 1 s' }), f.delta(4, 'I wrote')], s);
+    expect(s.draft?.text).toBe('I wrote');
+  });
+
   it('starts a new draft when the speaker changes', () => {
     const other: StreamEvent = {
       type: 'agent_delta',

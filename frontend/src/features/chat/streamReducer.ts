@@ -113,8 +113,10 @@ function applyEvent(s: StreamState, ev: StreamEvent): StreamState {
     case 'agent_interaction': {
       const interaction: Interaction = { ...ev.data, seq };
       // A finished step carries the full text of the thought that was streaming, so the
-      // thought draft goes; a streaming final answer keeps growing until `complete`.
-      const draft = base.draft?.message_type === 'thought' ? null : base.draft;
+      // thought draft goes; a streaming final answer keeps growing until `complete`. A System
+      // thought (a retry after a broken stream) means the answer streams again from its start.
+      const restarts = ev.data.agent_name === 'System' && ev.data.message_type === 'thought';
+      const draft = restarts || base.draft?.message_type === 'thought' ? null : base.draft;
       return { ...base, interactions: [...base.interactions, interaction], draft };
     }
     case 'agent_delta': {

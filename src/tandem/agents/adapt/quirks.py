@@ -1,0 +1,16 @@
+"""What Tandem knows about one model server's quirks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(kw_only=True)
+class ServerQuirks:
+    """Learned by the model check or on the first request that trips over the quirk, then kept for every
+    later run of the process (the team and its models are built once per process)."""
+
+    stream_tool_calls: bool = True
+    """False once the server showed it cannot stream tool calls: requests that offer tools go non-streamed."""
+    null_content_rejected: bool = False
+    """True once the server rejected an assistant message with tool calls and `content: null`."""
