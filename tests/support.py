@@ -104,6 +104,14 @@ async def run_chat(client: httpx.AsyncClient, message: str = "write hello") -> t
         return project["id"], [event async for event in read_events(response)]
 
 
+UNLIMITED_PER_USER = {
+    "TANDEM_MAX_RUNS_PER_USER": "100000",
+    "TANDEM_RUNS_PER_MINUTE": "100000",
+    "TANDEM_DOWNLOADS_PER_MINUTE": "100000",
+}
+"""Test servers start many runs and downloads as one user; the tests of these limits set their own."""
+
+
 @dataclass
 class Server:
     data_dir: Path
@@ -118,7 +126,7 @@ class Server:
 
     def start(self) -> Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TANDEM_", "OPENAI_", "ANTHROPIC_"))}
-        env.update({"TANDEM_DATA_DIR": str(self.data_dir), **self.env})
+        env.update({"TANDEM_DATA_DIR": str(self.data_dir), **UNLIMITED_PER_USER, **self.env})
         self.log_path = self.data_dir / f"server-{self.port}.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")

@@ -18,6 +18,7 @@ from tandem.runs.cancellation import LocalCancelBus
 from tandem.runs.eventlog import InProcessEventLog
 from tandem.runs.manager import RunManager
 from tandem.services import history, projects
+from tandem.services.accounts import LOCAL
 from tandem.workspace.files import FileLimits
 
 
@@ -42,7 +43,7 @@ def manager(sessions: async_sessionmaker[AsyncSession]) -> RunManager:
 
 async def project_with_session(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, int]:
     async with sessions.begin() as session:
-        project = await projects.create(session, "races", "blank", max_projects=1_000_000)
+        project = await projects.create(session, LOCAL, "races", "blank", max_projects=1_000_000)
         chat = ChatSession(project_id=project.id, title="t")
         session.add(chat)
         await session.flush()
@@ -75,7 +76,7 @@ async def test_a_run_starting_in_a_project_being_deleted_finds_it_gone(
     project_id, _ = await project_with_session(sessions)
     starting = await start_while_deleting(
         sessions,
-        lambda session: projects.remove(session, project_id),
+        lambda session: projects.delete_owned(session, LOCAL, project_id),
         lambda: manager.start(project_id, "hi", session_id=None),
     )
     with pytest.raises(NotFound):
@@ -89,7 +90,7 @@ async def test_a_run_starting_in_a_session_being_deleted_finds_it_gone(
     project_id, session_id = await project_with_session(sessions)
     starting = await start_while_deleting(
         sessions,
-        lambda session: history.delete_session(session, session_id),
+        lambda session: history.delete_session(session, LOCAL, session_id),
         lambda: manager.start(project_id, "hi", session_id=session_id),
     )
     with pytest.raises(NotFound):
