@@ -124,9 +124,25 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> Server:
+    def process_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TANDEM_", "OPENAI_", "ANTHROPIC_"))}
         env.update({"TANDEM_DATA_DIR": str(self.data_dir), **UNLIMITED_PER_USER, **self.env})
+        return env
+
+    def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        """`tandem <args>` on this server's configuration (its database), as an operator runs it."""
+        return subprocess.run(
+            [sys.executable, "-m", "tandem", *args],
+            env=self.process_env(),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def start(self) -> Server:
+        env = self.process_env()
         self.log_path = self.data_dir / f"server-{self.port}.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
