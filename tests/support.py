@@ -117,6 +117,8 @@ class Server:
     data_dir: Path
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"
+    """The address it listens on; it is always reached through 127.0.0.1."""
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -146,8 +148,9 @@ class Server:
         self.log_path = self.data_dir / f"server-{self.port}.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        argv = ["serve", "--host", self.host, "--port", str(self.port), "--log-level", "warning"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tandem", "serve", "--port", str(self.port), "--log-level", "warning"],
+            [sys.executable, "-m", "tandem", *argv],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
