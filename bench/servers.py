@@ -31,6 +31,10 @@ LIFTED_LIMITS = {
     "TANDEM_MAX_PROJECTS": "1000000",
     "TANDEM_MAX_PROJECT_BYTES": "100000000000",
     "TANDEM_MAX_CONNECTIONS": "1000000",
+    # One user (the local admin) starts every run of a benchmark.
+    "TANDEM_MAX_RUNS_PER_USER": "1000000",
+    "TANDEM_RUNS_PER_MINUTE": "1000000",
+    "TANDEM_DOWNLOADS_PER_MINUTE": "1000000",
 }
 # Passed through to every Tandem server: how the same scenarios run on PostgreSQL + Redis.
 BACKEND_VARIABLES = ("TANDEM_DATABASE_URL", "TANDEM_EVENTS_URL", "TANDEM_RUN_LEASE_SECONDS", "TANDEM_HEARTBEAT_SECONDS")

@@ -141,11 +141,21 @@ async def run_chat(client: httpx.AsyncClient, message: str = "write hello") -> t
         return project["id"], [event async for event in read_events(response)]
 
 
+UNLIMITED_PER_USER = {
+    "TANDEM_MAX_RUNS_PER_USER": "100000",
+    "TANDEM_RUNS_PER_MINUTE": "100000",
+    "TANDEM_DOWNLOADS_PER_MINUTE": "100000",
+}
+"""Test servers start many runs and downloads as one user; the tests of these limits set their own."""
+
+
 @dataclass
 class Server:
     data_dir: Path
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"
+    """The address it listens on; it is always reached through 127.0.0.1."""
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -153,14 +163,31 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> Server:
+    def process_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TANDEM_", "OPENAI_", "ANTHROPIC_"))}
-        env.update({"TANDEM_DATA_DIR": str(self.data_dir), **self.env})
+        env.update({"TANDEM_DATA_DIR": str(self.data_dir), **UNLIMITED_PER_USER, **self.env})
+        return env
+
+    def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        """`tandem <args>` on this server's configuration (its database), as an operator runs it."""
+        return subprocess.run(
+            [sys.executable, "-m", "tandem", *args],
+            env=self.process_env(),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def start(self) -> Server:
+        env = self.process_env()
         self.log_path = self.data_dir / f"server-{self.port}.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        argv = ["serve", "--host", self.host, "--port", str(self.port), "--log-level", "warning"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tandem", "serve", "--port", str(self.port), "--log-level", "warning"],
+            [sys.executable, "-m", "tandem", *argv],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

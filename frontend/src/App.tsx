@@ -1,11 +1,20 @@
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { HashRouter, Route, Routes } from 'react-router-dom';
 import { EditorPage } from './features/editor/EditorPage';
 import { ProjectsPage } from './features/projects/ProjectsPage';
 import { ApiError } from './api/client';
+import { qk } from './api/keys';
+import { AuthGate } from './features/auth/AuthGate';
 
 export function makeQueryClient(): QueryClient {
-  return new QueryClient({
+  // A 401 anywhere else means the sign-in ended (expired, signed out elsewhere): ask who we are
+  // again, which brings up the sign-in screen.
+  const signedOut = (err: unknown) => {
+    if (err instanceof ApiError && err.status === 401) void client.invalidateQueries({ queryKey: qk.me });
+  };
+  const client: QueryClient = new QueryClient({
+    queryCache: new QueryCache({ onError: (err, query) => query.queryKey[0] !== qk.me[0] && signedOut(err) }),
+    mutationCache: new MutationCache({ onError: signedOut }),
     defaultOptions: {
       queries: {
         // The stream tells us when things change; refetching on focus would only race it.
@@ -14,6 +23,7 @@ export function makeQueryClient(): QueryClient {
       },
     },
   });
+  return client;
 }
 
 export function AppRoutes() {
@@ -32,7 +42,9 @@ export function App({ client = makeQueryClient() }: { client?: QueryClient }) {
   return (
     <QueryClientProvider client={client}>
       <HashRouter>
-        <AppRoutes />
+        <AuthGate>
+          <AppRoutes />
+        </AuthGate>
       </HashRouter>
     </QueryClientProvider>
   );

@@ -9,15 +9,16 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from pydantic import TypeAdapter
 from starlette.responses import FileResponse
 
+from tandem.api.deps import current_user
 from tandem.api.errors import install_error_handlers
 from tandem.api.limits import BodySizeLimit
-from tandem.api.routes import chat, health, history, projects, runs
+from tandem.api.routes import admin, auth, chat, health, history, projects, runs
 from tandem.api.sse import StreamHandOff, StreamLimits
 from tandem.api.trust import TrustBoundary
 from tandem.container import Container, build_container
@@ -59,8 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.container = container
     install_error_handlers(app)
-    for module in (health, projects, chat, runs, history):
+    for module in (health, auth):  # public: health, signing in; the rest of auth takes the user itself
         app.include_router(module.router, prefix=API_PREFIX)
+    # Signed-in users only, whether or not a route asks who the user is: a new route cannot forget it.
+    for module in (projects, chat, runs, history, admin):
+        app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(current_user)])
     app.add_middleware(
         BodySizeLimit, max_bytes=max(settings.max_file_bytes, settings.max_message_chars * 4) + 64 * 1024
     )

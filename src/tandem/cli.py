@@ -1,15 +1,26 @@
-"""`tandem serve`: run the app with uvicorn."""
+"""`tandem serve`: run the app with uvicorn; `tandem users`: accounts, from the server's machine."""
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import logging
 import socket
+import sys
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 import uvicorn
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T")
+
 cli = typer.Typer(help="Tandem: a self-hosted AI code editor with live agent visibility.", no_args_is_help=True)
+users_cli = typer.Typer(help="Users (TANDEM_AUTH=accounts), written straight to the configured database.")
+cli.add_typer(users_cli, name="users")
 
 
 @cli.callback()
@@ -29,10 +40,19 @@ def serve(
     """Start the server (API at /api/v1, UI at /)."""
     from tandem.api.connection import http_protocol
     from tandem.app import create_app
+    from tandem.redaction import redact_logs
     from tandem.settings import Settings
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
+    if settings.auth == "none" and not is_loopback(host):
+        typer.echo(
+            f"refusing to listen on {host}: with TANDEM_AUTH=none anyone who reaches it acts as the admin. "
+            "Set TANDEM_AUTH=accounts (and create a user: `tandem users create NAME --admin`), "
+            "or listen on a loopback address (--host 127.0.0.1).",
+            err=True,
+        )
+        raise typer.Exit(2)
     if max_connections is not None:
         settings = settings.model_copy(update={"max_connections": max_connections})
     app = create_app(settings)
@@ -45,6 +65,8 @@ def serve(
         http=http_protocol(max_header_bytes=settings.max_header_bytes, max_connections=settings.max_connections),
         timeout_graceful_shutdown=5,
     )
+    # After uvicorn.Config, which installs its own handlers.
+    redact_logs(*(logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access")))
     _Server(config, before_drain=app.state.container.runs.stop_all).run()
 
 
@@ -62,6 +84,101 @@ class _Server(uvicorn.Server):
             server.close()  # no new connection, so no new run, while the live ones end
         await self._before_drain()
         await super().shutdown(sockets)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def _password() -> str:
+    """From a prompt on a terminal (asked twice), else the first line of stdin (scripts)."""
+    if sys.stdin.isatty():
+        return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _in_database(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work(session)` in one transaction on the configured (migrated) database."""
+    from tandem.persistence.database import create_engine, create_sessionmaker, migrate
+    from tandem.settings import Settings
+
+    async def run() -> T:
+        engine = create_engine(Settings().resolved_database_url)
+        try:
+            await migrate(engine)
+            async with create_sessionmaker(engine).begin() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _fail(error: Exception) -> typer.Exit:
+    typer.echo(str(error), err=True)
+    return typer.Exit(1)
+
+
+@users_cli.command("create")
+def create_user(
+    name: str, admin: bool = typer.Option(False, "--admin", help="May create users and read the audit trail.")
+) -> None:
+    """Create a user; the password is prompted for (or read from stdin)."""
+    from tandem.errors import TandemError
+    from tandem.services import accounts, audit
+
+    password = _password()
+
+    async def create(session: AsyncSession) -> None:
+        user = await accounts.create_user(session, name, password, is_admin=admin)
+        await audit.record(session, None, "user.create", f"user {name}{' (admin)' if admin else ''}", actor="cli")
+        typer.echo(f"created user {user.name}{' (admin)' if admin else ''}")
+
+    try:
+        _in_database(create)
+    except TandemError as error:
+        raise _fail(error) from None
+
+
+@users_cli.command("password")
+def set_password(name: str) -> None:
+    """Set a user's password (also the way to sign in as `local`, who owns the projects made with
+    TANDEM_AUTH=none); signs them out of every browser."""
+    from tandem.errors import TandemError
+    from tandem.services import accounts, audit
+
+    password = _password()
+
+    async def change(session: AsyncSession) -> None:
+        await accounts.set_password(session, name, password)
+        await audit.record(session, None, "user.password", f"user {name}", actor="cli")
+        typer.echo(f"password of {name} set")
+
+    try:
+        _in_database(change)
+    except TandemError as error:
+        raise _fail(error) from None
+
+
+@users_cli.command("token")
+def create_token(name: str, label: str = typer.Option("cli", "--name", help="What the token is for.")) -> None:
+    """Print a new API token for user NAME (send it as `Authorization: Bearer <token>`)."""
+    from tandem.errors import TandemError
+    from tandem.services import accounts
+
+    async def issue(session: AsyncSession) -> str:
+        user = accounts.principal_of(await accounts.user_named(session, name))
+        return (await accounts.create_token(session, user, label)).secret
+
+    try:
+        typer.echo(_in_database(issue))
+    except TandemError as error:
+        raise _fail(error) from None
 
 
 def main() -> None:

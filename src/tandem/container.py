@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from datetime import timedelta
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -16,6 +17,7 @@ from tandem.runs.cancellation import CancelBus, LocalCancelBus, RedisCancelBus
 from tandem.runs.eventlog import EventLog, InProcessEventLog
 from tandem.runs.manager import RunManager
 from tandem.runs.redis_log import RedisEventLog
+from tandem.services.accounts import Accounts
 from tandem.services.chat import ChatService
 from tandem.settings import Settings
 from tandem.workspace.files import FileLimits
@@ -28,6 +30,7 @@ class Container:
     sessions: async_sessionmaker[AsyncSession]
     runs: RunManager
     chat: ChatService
+    accounts: Accounts
 
 
 def build_team(settings: Settings) -> Team:
@@ -80,7 +83,17 @@ def build_container(settings: Settings) -> Container:
         heartbeat_seconds=settings.heartbeat_seconds,
         # One process owns every run in-process; with Redis, others may be alive and own theirs.
         lease_seconds=settings.run_lease_seconds if settings.events_url else None,
+        max_runs_per_user=settings.max_runs_per_user,
     )
     return Container(
-        settings=settings, engine=engine, sessions=sessions, runs=runs, chat=ChatService(runs=runs, sessions=sessions)
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        runs=runs,
+        chat=ChatService(runs=runs, sessions=sessions, runs_per_minute=settings.runs_per_minute),
+        accounts=Accounts(
+            sessions,
+            session_lifetime=timedelta(days=settings.session_days),
+            login_attempts_per_minute=settings.login_attempts_per_minute,
+        ),
     )

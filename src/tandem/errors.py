@@ -11,6 +11,44 @@ class TandemError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the error's response carries."""
+        return {}
+
+
+class Unauthorized(TandemError):
+    """No valid sign-in or token (TANDEM_AUTH=accounts)."""
+
+    status_code = 401
+    code = "unauthorized"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="tandem"'}
+
+
+class Forbidden(TandemError):
+    """Signed in, and allowed to see the thing, but not to do this to it (read-only share, not admin)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class RateLimited(TandemError):
+    """Too much at once or too often for one user; waiting `retry_after` seconds helps."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
 
 class NotFound(TandemError):
     status_code = 404

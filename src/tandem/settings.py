@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -128,6 +128,26 @@ class Settings(BaseSettings):
         default=["localhost", "127.0.0.1", "::1"],
         description="Host names this server answers for, comma-separated (a port is ignored); any other "
         "`Host` gets 421, which defeats DNS rebinding. `*` answers any host: only behind a proxy that checks it.",
+    )
+
+    auth: Literal["none", "accounts"] = Field(
+        default="none",
+        description="`none`: one implicit local admin owns everything (loopback only: `tandem serve` refuses "
+        "any other address); `accounts`: users sign in (password, then a cookie) or send an API token.",
+    )
+    session_days: float = Field(default=14.0, gt=0, description="How long a browser sign-in lasts.")
+    max_runs_per_user: int = Field(
+        default=3, ge=1, description="Runs one user may have going at once, across every process; one more is 429."
+    )
+    runs_per_minute: int = Field(default=30, ge=1, description="Runs one user may start per minute; more are 429.")
+    downloads_per_minute: int = Field(
+        default=10, ge=1, description="Project zip downloads one user may make per minute; more are 429."
+    )
+    login_attempts_per_minute: int = Field(
+        default=10,
+        ge=1,
+        description="Failed sign-ins per minute for one user name, and for one client address; past it every "
+        "sign-in for that name or from that address is 429 until the minute has passed (brute force).",
     )
 
     @field_validator("allowed_hosts", mode="before")

@@ -33,6 +33,8 @@ async def finished_run(client: httpx.AsyncClient, project_id: int) -> dict[str, 
         "session_id": complete["session_id"],
         "change_id": complete["code_changes"][0]["id"],
         "path": complete["code_changes"][0]["path"],
+        "token_id": 1,
+        "user_name": "someone",
     }
 
 

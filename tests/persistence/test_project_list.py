@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tandem.persistence.database import create_sessionmaker, migrate
 from tandem.persistence.models import ChatSession, Message, Project, Run
 from tandem.services import projects
+from tandem.services.accounts import LOCAL
 
 
 async def start_run(sessions: async_sessionmaker[AsyncSession], project_id: int) -> str:
@@ -56,13 +57,13 @@ async def test_a_page_costs_two_selects_whatever_the_number_of_projects(engine: 
     for limit in (3, 150):
         selects.clear()
         async with sessions() as session:
-            pages[limit] = await projects.list_page(session, limit=limit, offset=0)
+            pages[limit] = await projects.list_page(session, LOCAL, limit=limit, offset=0)
         cost[limit] = len(selects)
     event.remove(engine.sync_engine, "before_cursor_execute", count)
 
     assert cost == {3: 2, 150: 2}, "one for the page with its active runs, one for the total"
     everything = pages[150]
     assert everything.total == 150
-    assert [project.id for project, _ in everything.projects] == sorted(ids, reverse=True), "newest first"
-    assert {project.id: run_id for project, run_id in everything.projects if run_id} == active
-    assert [project.id for project, _ in pages[3].projects] == sorted(ids, reverse=True)[:3]
+    assert [view.project.id for view in everything.projects] == sorted(ids, reverse=True), "newest first"
+    assert {view.project.id: view.active_run_id for view in everything.projects if view.active_run_id} == active
+    assert [view.project.id for view in pages[3].projects] == sorted(ids, reverse=True)[:3]

@@ -18,6 +18,7 @@ from tandem.runs.cancellation import LocalCancelBus
 from tandem.runs.eventlog import InProcessEventLog
 from tandem.runs.manager import RunManager
 from tandem.services import history, projects
+from tandem.services.accounts import LOCAL
 from tandem.workspace.files import FileLimits
 
 
@@ -42,7 +43,7 @@ def manager(sessions: async_sessionmaker[AsyncSession]) -> RunManager:
 
 async def project_with_session(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, int]:
     async with sessions.begin() as session:
-        project = await projects.create(session, "races", "blank", max_projects=1_000_000)
+        project = await projects.create(session, LOCAL, "races", "blank", max_projects=1_000_000)
         chat = ChatSession(project_id=project.id, title="t")
         session.add(chat)
         await session.flush()
@@ -77,9 +78,9 @@ async def test_a_run_starting_in_a_project_or_session_being_deleted_finds_it_gon
 
     async def delete(session: AsyncSession) -> None:
         if deleted == "project":
-            await projects.remove(session, project_id)
+            await projects.delete_owned(session, LOCAL, project_id)
         else:
-            await history.delete_session(session, session_id)
+            await history.delete_session(session, LOCAL, session_id)
 
     starting = await start_while_deleting(
         sessions,

@@ -58,6 +58,8 @@ export async function request<T>(
       method,
       headers: body === undefined ? { Accept: 'application/json' } : { 'Content-Type': 'application/json', Accept: 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
+      // The sign-in cookie goes with every request to this origin, and to no other.
+      credentials: 'same-origin',
       ...init,
     });
   } catch (e) {

@@ -35,6 +35,16 @@ export interface Project {
   created_at: Iso;
   updated_at: Iso;
   active_run_id: string | null;
+  /** The owner's user name and what the caller may do (TANDEM_AUTH=accounts sharing). */
+  owner?: string;
+  role?: 'owner' | 'write' | 'read';
+}
+
+export interface Me {
+  id: number;
+  name: string;
+  is_admin: boolean;
+  auth: 'none' | 'accounts';
 }
 
 export interface FileInfo {

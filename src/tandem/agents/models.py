@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from typing import Literal
 
 from pydantic_ai.models import Model, infer_model
@@ -11,6 +10,7 @@ from pydantic_ai.models import Model, infer_model
 from tandem.agents.adapt.quirks import ServerQuirks
 from tandem.agents.scripted import ScriptedModel
 from tandem.errors import ModelNotConfigured
+from tandem.redaction import REDACTED, redact_secrets
 
 SCRIPTED = "scripted"
 NOT_CONFIGURED_HINT = (
@@ -22,14 +22,6 @@ NOT_CONFIGURED_HINT = (
 )
 
 MAX_ERROR_CHARS = 2_000
-REDACTED = "[redacted]"
-# What an upstream error body may echo of a credential: `Bearer <token>`, `sk-...` keys (OpenAI,
-# Anthropic, OpenRouter) and `api_key: <value>` fields. Linear-time patterns: the body is untrusted.
-_SECRETS = (
-    (re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+"), rf"\1 {REDACTED}"),
-    (re.compile(r"\bsk-[\w-]{8,}"), REDACTED),
-    (re.compile(r"(?i)\b((?:x-)?api[-_]?key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+"), rf"\1{REDACTED}"),
-)
 
 
 def redact_model_error(message: str) -> str:
@@ -39,8 +31,7 @@ def redact_model_error(message: str) -> str:
     for name, value in os.environ.items():
         if name.endswith("_API_KEY") and len(value) >= 8:  # shorter values would redact ordinary words
             message = message.replace(value, REDACTED)
-    for pattern, replacement in _SECRETS:
-        message = pattern.sub(replacement, message)
+    message = redact_secrets(message)
     if len(message) > MAX_ERROR_CHARS:
         message = f"{message[:MAX_ERROR_CHARS]}… [{len(message) - MAX_ERROR_CHARS} more characters not shown]"
     return message

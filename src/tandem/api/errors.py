@@ -51,7 +51,9 @@ def _allowed_methods(request: Request) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TandemError)
     async def tandem_error(_: Request, error: TandemError) -> JSONResponse:
-        return error_response(error.status_code, error.code, error.message)
+        response = error_response(error.status_code, error.code, error.message)
+        response.headers.update(error.headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -75,10 +77,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    403: {"model": ErrorBody, "description": "`cross_origin`: a state change from another web origin"},
+    401: {"model": ErrorBody, "description": "`unauthorized`: sign in, or send `Authorization: Bearer <token>`"},
+    403: {
+        "model": ErrorBody,
+        "description": "`cross_origin`: a state change from another web origin; `forbidden`: a read-only share, "
+        "or an admin's endpoint",
+    },
     404: {"model": ErrorBody, "description": "Unknown id"},
     409: {"model": ErrorBody, "description": "Conflict (`busy`: a run is active on the project)"},
     413: {"model": ErrorBody, "description": "Too large (`too_large`: the message names the limit's setting)"},
     421: {"model": ErrorBody, "description": "`host_not_allowed`: a `Host` not in TANDEM_ALLOWED_HOSTS"},
     422: {"model": ErrorBody, "description": "Invalid input, or a count limit reached (`limit_reached`)"},
+    429: {
+        "model": ErrorBody,
+        "description": "`rate_limited`: the message names the per-user limit's setting; `Retry-After` says when",
+    },
 }

@@ -17,13 +17,13 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.agents.events import Delta, FileChanged, Finished, TeamEvent, Thought, ToolCall, ToolResult
 from tandem.agents.team import Team, Turn
-from tandem.errors import Busy, IdempotencyKeyReused, InvalidInput, NotFound, RunFailed, TooLarge
+from tandem.errors import Busy, IdempotencyKeyReused, InvalidInput, NotFound, RateLimited, RunFailed, TooLarge
 from tandem.events import (
     PING_FRAME,
     AgentDeltaData,
@@ -38,7 +38,7 @@ from tandem.events import (
     envelope,
     sse_frame,
 )
-from tandem.persistence.models import ChatSession, Message, Project, Run, RunEventRow
+from tandem.persistence.models import ChatSession, Message, Project, Run, RunEventRow, User
 from tandem.runs.cancellation import CancelBus
 from tandem.runs.committer import GroupCommitter
 from tandem.runs.eventlog import EventLog
@@ -53,6 +53,8 @@ logger = logging.getLogger(__name__)
 TeamFactory = Callable[[], Team]
 _DB_POLL_SECONDS = 0.25
 _TERMINAL = ("complete", "error")
+RUNS_RETRY_AFTER_SECONDS = 10
+"""What a user at TANDEM_MAX_RUNS_PER_USER is told to wait: runs take tens of seconds and more."""
 STREAM_CHUNK_BYTES = 64 * 1024
 """The most a stream hands to one `send`. A reader far behind (a replay, a client that stopped
 reading) holds one such piece at a time, never its own copy of the whole log (issue 10)."""
@@ -99,8 +101,10 @@ class RunManager:
         ping_seconds: float,
         heartbeat_seconds: float,
         lease_seconds: float | None,
+        max_runs_per_user: int | None = None,
     ) -> None:
         self._sessions = sessions
+        self._max_runs_per_user = max_runs_per_user
         self._log = log
         self._cancel_bus = cancel_bus
         self._committer = GroupCommitter(sessions)
@@ -117,8 +121,16 @@ class RunManager:
     # -- starting -------------------------------------------------------------------------------
 
     async def start(
-        self, project_id: int, message: str, *, session_id: int | None, idempotency_key: str | None = None
+        self,
+        project_id: int,
+        message: str,
+        *,
+        session_id: int | None,
+        idempotency_key: str | None = None,
+        user_id: int | None = None,
     ) -> RunStarted:
+        """Start a run for `user_id` (who is counted against `max_runs_per_user`; access to the
+        project is the caller's to check)."""
         if not message.strip():
             raise InvalidInput("message is empty")
         if len(message) > self._max_message_chars:
@@ -131,7 +143,7 @@ class RunManager:
             return RunStarted(run=earlier, created=False)
         for retry in (False, True):
             try:
-                run = await self._create(project_id, message, session_id, idempotency_key, fingerprint)
+                run = await self._create(project_id, message, session_id, idempotency_key, fingerprint, user_id)
                 break
             except IntegrityError:
                 # A concurrent retry with the same key may have won the race: attach to its run.
@@ -159,10 +171,35 @@ class RunManager:
             )
         return run
 
+    async def _admit(self, session: AsyncSession, user_id: int) -> None:
+        """Refuse a user already running `max_runs_per_user` runs. Their row's lock serialises their
+        starts across processes, so two cannot both see one free slot."""
+        if self._max_runs_per_user is None:
+            return
+        # NO KEY UPDATE: rows that merely reference the user (audit events) are not held up.
+        await session.get(User, user_id, with_for_update={"key_share": True})
+        active = await session.scalar(
+            select(func.count()).select_from(Run).where(Run.user_id == user_id, Run.active_project_id.is_not(None))
+        )
+        if active is not None and active >= self._max_runs_per_user:
+            raise RateLimited(
+                f"you have {active} runs going; the limit is {self._max_runs_per_user} at once "
+                "(TANDEM_MAX_RUNS_PER_USER): wait for one to end or cancel it",
+                retry_after=RUNS_RETRY_AFTER_SECONDS,
+            )
+
     async def _create(
-        self, project_id: int, message: str, session_id: int | None, key: str | None, fingerprint: str | None
+        self,
+        project_id: int,
+        message: str,
+        session_id: int | None,
+        key: str | None,
+        fingerprint: str | None,
+        user_id: int | None,
     ) -> Run:
         async with self._sessions.begin() as session:
+            if user_id is not None:
+                await self._admit(session, user_id)
             # Locked against a concurrent delete of the project or session (see `projects.remove`,
             # `history.delete_session`), which would otherwise take the new run with it.
             if await session.get(Project, project_id, with_for_update={"read": True, "key_share": True}) is None:
@@ -192,6 +229,7 @@ class RunManager:
                 idempotency_key=key,
                 request_fingerprint=fingerprint,
                 owner=self.owner,
+                user_id=user_id,
                 heartbeat_at=datetime.now(UTC),
                 usage={},
                 last_seq=1,

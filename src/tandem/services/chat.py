@@ -11,7 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tandem.errors import NotFound
 from tandem.events import ChatMessage, CodeChange, Usage
 from tandem.persistence.models import Message, Run
-from tandem.runs.manager import RunManager
+from tandem.runs.manager import RunManager, RunStarted
+from tandem.services import access, audit
+from tandem.services.access import Role
+from tandem.services.accounts import Principal
 from tandem.services.history import Interaction, interactions_of_run, message_out
 from tandem.workspace import changes
 
@@ -35,21 +38,58 @@ class ChatStream:
 
 
 class ChatService:
-    def __init__(self, *, runs: RunManager, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Runs as a user sees them: started, followed, cancelled and reverted only in projects they may
+    see (and, to change anything, write), within their per-user limits, each change audited."""
+
+    def __init__(self, *, runs: RunManager, sessions: async_sessionmaker[AsyncSession], runs_per_minute: int) -> None:
         self._runs = runs
         self._sessions = sessions
+        self._runs_per_minute = runs_per_minute
+
+    async def _start(
+        self, user: Principal, project_id: int, message: str, session_id: int | None, idempotency_key: str | None
+    ) -> RunStarted:
+        async with self._sessions() as session:
+            await access.require(session, user, project_id, "write")
+            await audit.throttle(
+                session,
+                action="run.start",
+                limit=self._runs_per_minute,
+                setting="TANDEM_RUNS_PER_MINUTE",
+                what="runs started by you",
+                user_id=user.id,
+            )
+        started = await self._runs.start(
+            project_id, message, session_id=session_id, idempotency_key=idempotency_key, user_id=user.id
+        )
+        if started.created:
+            async with self._sessions.begin() as session:
+                await audit.record(session, user, "run.start", f"run {started.run.id} in project {project_id}")
+        return started
 
     async def process_chat_message_stream(
-        self, project_id: int, message: str, *, session_id: int | None, idempotency_key: str | None = None
+        self,
+        user: Principal,
+        project_id: int,
+        message: str,
+        *,
+        session_id: int | None,
+        idempotency_key: str | None = None,
     ) -> ChatStream:
         """Start a run (or find the one this idempotency key started) and follow its events."""
-        started = await self._runs.start(project_id, message, session_id=session_id, idempotency_key=idempotency_key)
+        started = await self._start(user, project_id, message, session_id, idempotency_key)
         return ChatStream(run=started.run, frames=self._runs.follow(started.run.id))
 
     async def process_chat_message(
-        self, project_id: int, message: str, *, session_id: int | None, idempotency_key: str | None = None
+        self,
+        user: Principal,
+        project_id: int,
+        message: str,
+        *,
+        session_id: int | None,
+        idempotency_key: str | None = None,
     ) -> ChatResponse:
-        started = await self._runs.start(project_id, message, session_id=session_id, idempotency_key=idempotency_key)
+        started = await self._start(user, project_id, message, session_id, idempotency_key)
         run = await self._runs.wait(started.run.id)
         async with self._sessions() as session:
             assistant = await session.get(Message, run.assistant_message_id)
@@ -66,3 +106,29 @@ class ChatService:
                 error_code=run.error_code,
                 error_message=run.error_message,
             )
+
+    async def run(self, user: Principal, run_id: str, need: Role = "read") -> Run:
+        async with self._sessions() as session:
+            return await access.run(session, user, run_id, need)
+
+    async def cancel(self, user: Principal, run_id: str) -> Run:
+        await self.run(user, run_id, "write")
+        run = await self._runs.cancel(run_id)
+        async with self._sessions.begin() as session:
+            await audit.record(session, user, "run.cancel", f"run {run_id} in project {run.project_id}")
+        return run
+
+    async def revert_run(self, user: Principal, run_id: str) -> list[CodeChange]:
+        run = await self.run(user, run_id, "write")
+        reverted = await changes.revert_run(self._sessions, run_id)
+        async with self._sessions.begin() as session:
+            await audit.record(session, user, "run.revert", f"run {run_id} in project {run.project_id}")
+        return reverted
+
+    async def revert_change(self, user: Principal, change_id: int) -> CodeChange:
+        async with self._sessions() as session:
+            row = await access.change(session, user, change_id, "write")
+        reverted = await changes.revert_change(self._sessions, change_id)
+        async with self._sessions.begin() as session:
+            await audit.record(session, user, "change.revert", f"change {change_id} in project {row.project_id}")
+        return reverted

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tandem.errors import Busy, NotFound
 from tandem.events import AgentInteractionData, ChatMessage
 from tandem.persistence.models import AgentInteraction, ChatSession, Message, Run
+from tandem.services import access
+from tandem.services.accounts import Principal
 
 
 class Interaction(AgentInteractionData):
@@ -40,7 +42,8 @@ def _session_out(row: ChatSession) -> SessionOut:
     )
 
 
-async def list_sessions(session: AsyncSession, project_id: int) -> list[SessionOut]:
+async def list_sessions(session: AsyncSession, user: Principal, project_id: int) -> list[SessionOut]:
+    await access.require(session, user, project_id, "read")
     rows = await session.scalars(
         select(ChatSession)
         .where(ChatSession.project_id == project_id)
@@ -49,14 +52,11 @@ async def list_sessions(session: AsyncSession, project_id: int) -> list[SessionO
     return [_session_out(row) for row in rows]
 
 
-async def get_session(session: AsyncSession, session_id: int) -> SessionOut:
-    row = await session.get(ChatSession, session_id)
-    if row is None:
-        raise NotFound(f"session {session_id} does not exist")
-    return _session_out(row)
+async def get_session(session: AsyncSession, user: Principal, session_id: int) -> SessionOut:
+    return _session_out(await access.chat_session(session, user, session_id, "read"))
 
 
-async def delete_session(session: AsyncSession, session_id: int) -> None:
+async def delete_session(session: AsyncSession, user: Principal, session_id: int) -> None:
     """Delete a session and its history; refused while one of its runs is active, whose stream
     would otherwise lose its run mid-way and never end."""
     # The row lock orders this against a run starting in the session (`RunManager._create`
@@ -64,6 +64,7 @@ async def delete_session(session: AsyncSession, session_id: int) -> None:
     row = await session.get(ChatSession, session_id, with_for_update=True)
     if row is None:
         raise NotFound(f"session {session_id} does not exist")
+    await access.require(session, user, row.project_id, "write", thing=f"session {session_id}")
     active = await session.scalar(
         select(Run.id).where(Run.session_id == session_id, Run.active_project_id.is_not(None))
     )
@@ -106,8 +107,8 @@ async def interactions_of_run(session: AsyncSession, run_id: str) -> list[Intera
     return [interaction_out(row) for row in rows]
 
 
-async def messages(session: AsyncSession, session_id: int) -> list[MessageWithInteractions]:
-    await get_session(session, session_id)
+async def messages(session: AsyncSession, user: Principal, session_id: int) -> list[MessageWithInteractions]:
+    await access.chat_session(session, user, session_id, "read")
     rows = list(await session.scalars(select(Message).where(Message.session_id == session_id).order_by(Message.id)))
     runs = {run.id: run for run in await session.scalars(select(Run).where(Run.session_id == session_id))}
     by_message: dict[int, list[Interaction]] = defaultdict(list)

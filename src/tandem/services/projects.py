@@ -1,4 +1,4 @@
-"""Projects: creating them from templates, naming, deleting."""
+"""Projects: creating them from templates, naming, sharing, deleting."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.errors import Busy, InvalidInput, LimitReached, NotFound
-from tandem.persistence.models import Project, ProjectFile, Run
+from tandem.persistence.models import Project, ProjectFile, ProjectShare, Run, User
+from tandem.services import access, audit
+from tandem.services.access import Role
+from tandem.services.accounts import Principal, user_named
 from tandem.workspace.templates import TEMPLATES
 
 
@@ -19,14 +22,14 @@ def _clean_name(name: str) -> str:
     return name
 
 
-async def create(session: AsyncSession, name: str, template: str, *, max_projects: int) -> Project:
+async def create(session: AsyncSession, owner: Principal, name: str, template: str, *, max_projects: int) -> Project:
     chosen = TEMPLATES.get(template)
     if chosen is None:
         raise InvalidInput(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}")
     count = await session.scalar(select(func.count()).select_from(Project))
     if count is not None and count >= max_projects:
         raise LimitReached(f"the server holds {count} projects, the limit (TANDEM_MAX_PROJECTS); delete one first")
-    project = Project(name=_clean_name(name), template=template)
+    project = Project(name=_clean_name(name), template=template, owner_id=owner.id)
     session.add(project)
     await session.flush()
     session.add_all(
@@ -34,41 +37,109 @@ async def create(session: AsyncSession, name: str, template: str, *, max_project
         for path, content in chosen.files.items()
     )
     await session.flush()
-    return project
-
-
-async def get(session: AsyncSession, project_id: int) -> Project:
-    project = await session.get(Project, project_id)
-    if project is None:
-        raise NotFound(f"project {project_id} does not exist")
+    await audit.record(session, owner, "project.create", f"project {project.id} ({project.name})")
     return project
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProjectView:
+    project: Project
+    active_run_id: str | None
+    owner: str
+    role: Role
+    """The caller's: owner, or the role the project is shared with them."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ProjectPage:
-    projects: list[tuple[Project, str | None]]
-    """Each project with the id of its active run, if any."""
+    projects: list[ProjectView]
     total: int
 
 
-async def list_page(session: AsyncSession, *, limit: int, offset: int) -> ProjectPage:
-    """Newest first; two statements whatever the number of projects."""
+async def list_page(session: AsyncSession, user: Principal, *, limit: int, offset: int) -> ProjectPage:
+    """The projects `user` owns or may see, newest first; two statements whatever their number."""
     rows = await session.execute(
-        select(Project, Run.id)
+        select(Project, Run.id, User.name, ProjectShare.role)
+        .join(User, User.id == Project.owner_id)
         .outerjoin(Run, Run.active_project_id == Project.id)
+        .outerjoin(ProjectShare, (ProjectShare.project_id == Project.id) & (ProjectShare.user_id == user.id))
+        .where(access.visible(user))
         .order_by(Project.updated_at.desc(), Project.id.desc())
         .limit(limit)
         .offset(offset)
     )
-    total = await session.scalar(select(func.count()).select_from(Project))
-    return ProjectPage(projects=[(project, run_id) for project, run_id in rows], total=total or 0)
+    total = await session.scalar(select(func.count()).select_from(Project).where(access.visible(user)))
+    views = [
+        ProjectView(
+            project=project,
+            active_run_id=run_id,
+            owner=owner,
+            role="owner" if project.owner_id == user.id else "write" if shared == "write" else "read",
+        )
+        for project, run_id, owner, shared in rows
+    ]
+    return ProjectPage(projects=views, total=total or 0)
 
 
-async def rename(session: AsyncSession, project_id: int, name: str) -> Project:
-    project = await get(session, project_id)
+async def view(session: AsyncSession, user: Principal, project_id: int) -> ProjectView:
+    role = await access.require(session, user, project_id, "read")
+    project = await session.get(Project, project_id)
+    assert project is not None  # just seen, in this transaction
+    owner = await session.get(User, project.owner_id)
+    assert owner is not None  # the foreign key
+    return ProjectView(
+        project=project, active_run_id=await active_run_id(session, project_id), owner=owner.name, role=role
+    )
+
+
+async def rename(session: AsyncSession, user: Principal, project_id: int, name: str) -> ProjectView:
+    project = await access.project(session, user, project_id, "write")
     project.name = _clean_name(name)
     await session.flush()
-    return project
+    return await view(session, user, project_id)
+
+
+async def delete_owned(session: AsyncSession, user: Principal, project_id: int) -> None:
+    """Only the owner deletes a project."""
+    await access.require(session, user, project_id, "owner")
+    await remove(session, project_id)
+    await audit.record(session, user, "project.delete", f"project {project_id}")
+
+
+async def shares(session: AsyncSession, user: Principal, project_id: int) -> list[tuple[str, str]]:
+    """Who the project is shared with, and how: (user name, role)."""
+    await access.require(session, user, project_id, "read")
+    rows = await session.execute(
+        select(User.name, ProjectShare.role)
+        .join(User, User.id == ProjectShare.user_id)
+        .where(ProjectShare.project_id == project_id)
+        .order_by(User.name)
+    )
+    return [(name, role) for name, role in rows]
+
+
+async def share(session: AsyncSession, user: Principal, project_id: int, name: str, role: Role) -> None:
+    """Give `name` read or write access (or change theirs); only the owner shares."""
+    await access.require(session, user, project_id, "owner")
+    other = await user_named(session, name)
+    if other.id == user.id:
+        raise InvalidInput("you own this project; share it with someone else")
+    existing = await session.get(ProjectShare, (project_id, other.id))
+    if existing is None:
+        session.add(ProjectShare(project_id=project_id, user_id=other.id, role=role))
+    else:
+        existing.role = role
+    await audit.record(session, user, "project.share", f"project {project_id} with {name} ({role})")
+
+
+async def unshare(session: AsyncSession, user: Principal, project_id: int, name: str) -> None:
+    await access.require(session, user, project_id, "owner")
+    other = await user_named(session, name)
+    existing = await session.get(ProjectShare, (project_id, other.id))
+    if existing is None:
+        raise NotFound(f"project {project_id} is not shared with {name!r}")
+    await session.delete(existing)
+    await audit.record(session, user, "project.unshare", f"project {project_id} with {name}")
 
 
 async def remove(session: AsyncSession, project_id: int) -> None:

@@ -37,13 +37,6 @@ async def list_for_project(session: AsyncSession, project_id: int) -> list[CodeC
     return [to_wire(row) for row in rows]
 
 
-async def get(session: AsyncSession, change_id: int) -> CodeChange:
-    row = await session.get(CodeChangeRow, change_id)
-    if row is None:
-        raise NotFound(f"code change {change_id} does not exist")
-    return to_wire(row)
-
-
 async def _revert_rows(session: AsyncSession, rows: list[CodeChangeRow]) -> None:
     """Undo `rows` newest first; refuse all of them if any file changed since its change."""
     current: dict[str, str | None] = {}

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
-from tandem.api.deps import Chat, Runs
+from tandem.api.deps import Chat, CurrentUser, Runs
 from tandem.api.errors import ERROR_RESPONSES
 from tandem.api.routes.schemas import ChatRequest, Id
 from tandem.api.sse import EventStreamResponse
@@ -56,13 +56,14 @@ async def chat_stream(
     body: ChatRequest,
     chat: Chat,
     runs: Runs,
+    user: CurrentUser,
     idempotency_key: IdempotencyKey = None,
     on_disconnect: Annotated[
         Literal["continue", "cancel"], Query(description="What a dropped connection does to the run.")
     ] = "continue",
 ) -> EventStreamResponse:
     stream = await chat.process_chat_message_stream(
-        project_id, body.message, session_id=body.session_id, idempotency_key=idempotency_key
+        user, project_id, body.message, session_id=body.session_id, idempotency_key=idempotency_key
     )
     run_id = stream.run.id
     return EventStreamResponse(
@@ -73,7 +74,9 @@ async def chat_stream(
 
 
 @router.post("/{project_id}")
-async def chat(project_id: Id, body: ChatRequest, chat: Chat, idempotency_key: IdempotencyKey = None) -> ChatResponse:
+async def chat(
+    project_id: Id, body: ChatRequest, chat: Chat, user: CurrentUser, idempotency_key: IdempotencyKey = None
+) -> ChatResponse:
     return await chat.process_chat_message(
-        project_id, body.message, session_id=body.session_id, idempotency_key=idempotency_key
+        user, project_id, body.message, session_id=body.session_id, idempotency_key=idempotency_key
     )

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from tandem.api.deps import Database
+from tandem.api.deps import Chat, CurrentUser, Database
 from tandem.api.errors import ERROR_RESPONSES
 from tandem.api.routes.schemas import ChangeId, Id
 from tandem.events import CodeChange
-from tandem.services import history, projects
+from tandem.services import access, history
 from tandem.services.history import MessageWithInteractions, SessionOut
 from tandem.workspace import changes
 
@@ -14,44 +14,43 @@ router = APIRouter(tags=["history"], responses=ERROR_RESPONSES)
 
 
 @router.get("/projects/{project_id}/sessions")
-async def list_sessions(project_id: Id, db: Database) -> list[SessionOut]:
+async def list_sessions(project_id: Id, db: Database, user: CurrentUser) -> list[SessionOut]:
     async with db() as session:
-        await projects.get(session, project_id)
-        return await history.list_sessions(session, project_id)
+        return await history.list_sessions(session, user, project_id)
 
 
 @router.get("/sessions/{session_id}")
-async def get_session(session_id: Id, db: Database) -> SessionOut:
+async def get_session(session_id: Id, db: Database, user: CurrentUser) -> SessionOut:
     async with db() as session:
-        return await history.get_session(session, session_id)
+        return await history.get_session(session, user, session_id)
 
 
 @router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_session(session_id: Id, db: Database) -> Response:
+async def delete_session(session_id: Id, db: Database, user: CurrentUser) -> Response:
     async with db.begin() as session:
-        await history.delete_session(session, session_id)
+        await history.delete_session(session, user, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/sessions/{session_id}/messages")
-async def list_messages(session_id: Id, db: Database) -> list[MessageWithInteractions]:
+async def list_messages(session_id: Id, db: Database, user: CurrentUser) -> list[MessageWithInteractions]:
     async with db() as session:
-        return await history.messages(session, session_id)
+        return await history.messages(session, user, session_id)
 
 
 @router.get("/projects/{project_id}/changes", tags=["changes"])
-async def project_changes(project_id: Id, db: Database) -> list[CodeChange]:
+async def project_changes(project_id: Id, db: Database, user: CurrentUser) -> list[CodeChange]:
     async with db() as session:
-        await projects.get(session, project_id)
+        await access.require(session, user, project_id, "read")
         return await changes.list_for_project(session, project_id)
 
 
 @router.get("/changes/{change_id}", tags=["changes"])
-async def get_change(change_id: ChangeId, db: Database) -> CodeChange:
+async def get_change(change_id: ChangeId, db: Database, user: CurrentUser) -> CodeChange:
     async with db() as session:
-        return await changes.get(session, change_id)
+        return changes.to_wire(await access.change(session, user, change_id, "read"))
 
 
 @router.post("/changes/{change_id}/revert", tags=["changes"])
-async def revert_change(change_id: ChangeId, db: Database) -> CodeChange:
-    return await changes.revert_change(db, change_id)
+async def revert_change(change_id: ChangeId, chat: Chat, user: CurrentUser) -> CodeChange:
+    return await chat.revert_change(user, change_id)

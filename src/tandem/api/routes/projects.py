@@ -4,9 +4,10 @@ from typing import Annotated
 from urllib.parse import quote, unquote_to_bytes
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.params import Depends as DependsParam
 from fastapi.responses import StreamingResponse
 
-from tandem.api.deps import CurrentSettings, Database
+from tandem.api.deps import CurrentSettings, CurrentUser, Database
 from tandem.api.errors import ERROR_RESPONSES
 from tandem.api.routes.schemas import (
     FileContentOut,
@@ -17,11 +18,16 @@ from tandem.api.routes.schemas import (
     ProjectCreate,
     ProjectOut,
     ProjectRename,
+    ShareIn,
+    ShareOut,
     TemplateOut,
+    UserName,
 )
 from tandem.errors import InvalidInput
-from tandem.persistence.models import INT_MAX, Project
-from tandem.services import projects
+from tandem.persistence.models import INT_MAX
+from tandem.services import access, audit, projects
+from tandem.services.accounts import Principal
+from tandem.services.projects import ProjectView
 from tandem.workspace.archive import zip_project
 from tandem.workspace.files import FileInfo, FileLimits, ProjectFiles
 from tandem.workspace.templates import TEMPLATES
@@ -44,14 +50,17 @@ def _url_path(request: Request, path: str) -> str:
 FilePath = Annotated[str, Depends(_url_path)]
 
 
-def _out(project: Project, active_run_id: str | None) -> ProjectOut:
+def _out(view: ProjectView) -> ProjectOut:
+    project = view.project
     return ProjectOut(
         id=project.id,
         name=project.name,
         template=project.template,
         created_at=project.created_at,
         updated_at=project.updated_at,
-        active_run_id=active_run_id,
+        active_run_id=view.active_run_id,
+        owner=view.owner,
+        role=view.role,
     )
 
 
@@ -65,9 +74,10 @@ async def list_templates() -> list[TemplateOut]:
 
 
 @router.post("/projects", status_code=status.HTTP_201_CREATED)
-async def create_project(body: ProjectCreate, db: Database, settings: CurrentSettings) -> ProjectOut:
+async def create_project(body: ProjectCreate, db: Database, settings: CurrentSettings, user: CurrentUser) -> ProjectOut:
     async with db.begin() as session:
-        return _out(await projects.create(session, body.name, body.template, max_projects=settings.max_projects), None)
+        project = await projects.create(session, user, body.name, body.template, max_projects=settings.max_projects)
+        return _out(await projects.view(session, user, project.id))
 
 
 @router.get(
@@ -76,6 +86,7 @@ async def create_project(body: ProjectCreate, db: Database, settings: CurrentSet
 )
 async def list_projects(
     db: Database,
+    user: CurrentUser,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Projects per page, at most {MAX_PAGE}.")] = 100,
     # Bounded like the ids: there are never more projects than `integer` ids, and an offset past
@@ -83,66 +94,91 @@ async def list_projects(
     offset: Annotated[int, Query(ge=0, le=INT_MAX, description="Projects to skip, newest first.")] = 0,
 ) -> list[ProjectOut]:
     async with db() as session:
-        page = await projects.list_page(session, limit=limit, offset=offset)
+        page = await projects.list_page(session, user, limit=limit, offset=offset)
     response.headers["X-Total-Count"] = str(page.total)
-    return [_out(project, run_id) for project, run_id in page.projects]
+    return [_out(view) for view in page.projects]
 
 
 @router.get("/projects/{project_id}")
-async def get_project(project_id: Id, db: Database) -> ProjectOut:
+async def get_project(project_id: Id, db: Database, user: CurrentUser) -> ProjectOut:
     async with db() as session:
-        return _out(await projects.get(session, project_id), await projects.active_run_id(session, project_id))
+        return _out(await projects.view(session, user, project_id))
 
 
 @router.patch("/projects/{project_id}")
-async def rename_project(project_id: Id, body: ProjectRename, db: Database) -> ProjectOut:
+async def rename_project(project_id: Id, body: ProjectRename, db: Database, user: CurrentUser) -> ProjectOut:
     async with db.begin() as session:
-        project = await projects.rename(session, project_id, body.name)
-        return _out(project, await projects.active_run_id(session, project_id))
+        return _out(await projects.rename(session, user, project_id, body.name))
 
 
 @router.delete("/projects/{project_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_project(project_id: Id, db: Database) -> Response:
+async def delete_project(project_id: Id, db: Database, user: CurrentUser) -> Response:
     async with db.begin() as session:
-        await projects.remove(session, project_id)
+        await projects.delete_owned(session, user, project_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-async def _files(db: Database, settings: CurrentSettings, project_id: int) -> ProjectFiles:
+@router.get("/projects/{project_id}/shares", tags=["sharing"])
+async def list_shares(project_id: Id, db: Database, user: CurrentUser) -> list[ShareOut]:
     async with db() as session:
-        await projects.get(session, project_id)
-    return ProjectFiles(db, project_id, limits=FileLimits.of(settings))
+        return [ShareOut(user=name, role=role) for name, role in await projects.shares(session, user, project_id)]
+
+
+@router.put("/projects/{project_id}/shares/{user_name}", tags=["sharing"])
+async def share_project(
+    project_id: Id, user_name: UserName, body: ShareIn, db: Database, user: CurrentUser
+) -> ShareOut:
+    """Give another user read or write access (the owner only)."""
+    async with db.begin() as session:
+        await projects.share(session, user, project_id, user_name, body.role)
+    return ShareOut(user=user_name, role=body.role)
+
+
+@router.delete("/projects/{project_id}/shares/{user_name}", tags=["sharing"], status_code=status.HTTP_204_NO_CONTENT)
+async def unshare_project(project_id: Id, user_name: UserName, db: Database, user: CurrentUser) -> Response:
+    async with db.begin() as session:
+        await projects.unshare(session, user, project_id, user_name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _files_access(need: access.Role) -> DependsParam:
+    async def files(db: Database, settings: CurrentSettings, user: CurrentUser, project_id: Id) -> ProjectFiles:
+        async with db() as session:
+            await access.require(session, user, project_id, need)
+        return ProjectFiles(db, project_id, limits=FileLimits.of(settings))
+
+    return DependsParam(files)
+
+
+ReadableFiles = Annotated[ProjectFiles, _files_access("read")]
+WritableFiles = Annotated[ProjectFiles, _files_access("write")]
 
 
 @router.get("/projects/{project_id}/files")
-async def list_files(project_id: Id, db: Database, settings: CurrentSettings) -> list[FileInfoOut]:
-    return [_file(info) for info in await (await _files(db, settings, project_id)).list_files()]
+async def list_files(project_id: Id, files: ReadableFiles) -> list[FileInfoOut]:
+    return [_file(info) for info in await files.list_files()]
 
 
 @router.get("/projects/{project_id}/files/{path:path}")
-async def read_file(project_id: Id, path: FilePath, db: Database, settings: CurrentSettings) -> FileContentOut:
-    file = await (await _files(db, settings, project_id)).read(path)
+async def read_file(project_id: Id, path: FilePath, files: ReadableFiles) -> FileContentOut:
+    file = await files.read(path)
     return FileContentOut(path=file.path, size=file.size, updated_at=file.updated_at, content=file.content)
 
 
 @router.put("/projects/{project_id}/files/{path:path}")
-async def write_file(
-    project_id: Id, path: FilePath, body: FileWrite, db: Database, settings: CurrentSettings
-) -> FileInfoOut:
-    info, _ = await (await _files(db, settings, project_id)).write(path, body.content)
+async def write_file(project_id: Id, path: FilePath, body: FileWrite, files: WritableFiles) -> FileInfoOut:
+    info, _ = await files.write(path, body.content)
     return _file(info)
 
 
 @router.patch("/projects/{project_id}/files/{path:path}")
-async def rename_file(
-    project_id: Id, path: FilePath, body: FileRename, db: Database, settings: CurrentSettings
-) -> FileInfoOut:
-    return _file(await (await _files(db, settings, project_id)).rename(path, body.path))
+async def rename_file(project_id: Id, path: FilePath, body: FileRename, files: WritableFiles) -> FileInfoOut:
+    return _file(await files.rename(path, body.path))
 
 
 @router.delete("/projects/{project_id}/files/{path:path}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_file(project_id: Id, path: FilePath, db: Database, settings: CurrentSettings) -> Response:
-    await (await _files(db, settings, project_id)).delete(path)
+async def delete_file(project_id: Id, path: FilePath, files: WritableFiles) -> Response:
+    await files.delete(path)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -151,14 +187,30 @@ async def delete_file(project_id: Id, path: FilePath, db: Database, settings: Cu
     response_class=StreamingResponse,
     responses={200: {"content": {"application/zip": {}}, "description": "The project's files as a zip"}},
 )
-async def download_project(project_id: Id, db: Database) -> StreamingResponse:
-    async with db() as session:
-        project = await projects.get(session, project_id)
+async def download_project(
+    project_id: Id, db: Database, settings: CurrentSettings, user: CurrentUser
+) -> StreamingResponse:
+    project = await _export(db, user, project_id, settings.downloads_per_minute)
     return StreamingResponse(
         zip_project(db, project_id),
         media_type="application/zip",
-        headers={"Content-Disposition": _attachment(f"{project.name}.zip")},
+        headers={"Content-Disposition": _attachment(f"{project.project.name}.zip")},
     )
+
+
+async def _export(db: Database, user: Principal, project_id: int, per_minute: int) -> ProjectView:
+    async with db.begin() as session:
+        view = await projects.view(session, user, project_id)
+        await audit.throttle(
+            session,
+            action="project.export",
+            limit=per_minute,
+            setting="TANDEM_DOWNLOADS_PER_MINUTE",
+            what="downloads by you",
+            user_id=user.id,
+        )
+        await audit.record(session, user, "project.export", f"project {project_id} ({view.project.name})")
+    return view
 
 
 def _attachment(filename: str) -> str:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from tandem.api.deps import Database, Runs
+from tandem.api.deps import Chat, CurrentUser, Database, Runs
 from tandem.api.errors import ERROR_RESPONSES, ErrorBody
 from tandem.api.routes.chat import STREAM_RESPONSES
 from tandem.api.routes.schemas import RunOut, Seq, Text
@@ -34,18 +34,20 @@ def run_out(run: Run) -> RunOut:
 
 
 @router.get("/{run_id}")
-async def get_run(run_id: Text, runs: Runs) -> RunOut:
-    return run_out(await runs.get(run_id))
+async def get_run(run_id: Text, chat: Chat, user: CurrentUser) -> RunOut:
+    return run_out(await chat.run(user, run_id))
 
 
 @router.get("/{run_id}/stream", status_code=200, response_class=Response, responses=STREAM_RESPONSES)
 async def stream_run(
     run_id: Text,
     runs: Runs,
+    chat: Chat,
+    user: CurrentUser,
     after: Annotated[Seq | None, Query(description="Replay the events after this seq.")] = None,
     last_event_id: Annotated[Seq | None, Header(description="Standard SSE resume; same as `after`.")] = None,
 ) -> EventStreamResponse:
-    await runs.get(run_id)
+    await chat.run(user, run_id)
     resume = after if after is not None else last_event_id
     return EventStreamResponse(runs.follow(run_id, resume or 0), headers={"X-Run-Id": run_id})
 
@@ -57,18 +59,17 @@ async def stream_run(
         503: {"model": ErrorBody, "description": "`unavailable`: the cancel could not be delivered (Redis down)"}
     },
 )
-async def cancel_run(run_id: Text, runs: Runs) -> RunOut:
-    return run_out(await runs.cancel(run_id))
+async def cancel_run(run_id: Text, chat: Chat, user: CurrentUser) -> RunOut:
+    return run_out(await chat.cancel(user, run_id))
 
 
 @router.get("/{run_id}/changes")
-async def run_changes(run_id: Text, runs: Runs, db: Database) -> list[CodeChange]:
-    await runs.get(run_id)
+async def run_changes(run_id: Text, chat: Chat, user: CurrentUser, db: Database) -> list[CodeChange]:
+    await chat.run(user, run_id)
     async with db() as session:
         return await changes.list_for_run(session, run_id)
 
 
 @router.post("/{run_id}/revert")
-async def revert_run(run_id: Text, runs: Runs, db: Database) -> list[CodeChange]:
-    await runs.get(run_id)
-    return await changes.revert_run(db, run_id)
+async def revert_run(run_id: Text, chat: Chat, user: CurrentUser) -> list[CodeChange]:
+    return await chat.revert_run(user, run_id)

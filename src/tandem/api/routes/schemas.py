@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -51,6 +51,65 @@ class ProjectOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     active_run_id: str | None = None
+    owner: str = Field(description="The owner's user name.")
+    role: Literal["owner", "write", "read"] = Field(description="What the caller may do with the project.")
+
+
+UserName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+
+class ShareIn(BaseModel):
+    role: Literal["read", "write"]
+
+
+class ShareOut(BaseModel):
+    user: str
+    role: str
+
+
+class LoginIn(BaseModel):
+    name: UserName
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserOut(BaseModel):
+    id: int
+    name: str
+    is_admin: bool
+
+
+class MeOut(UserOut):
+    auth: Literal["none", "accounts"] = Field(description="The server's TANDEM_AUTH.")
+
+
+class UserCreate(BaseModel):
+    name: UserName
+    password: str = Field(min_length=8, max_length=1024)
+    is_admin: bool = False
+
+
+class TokenCreate(BaseModel):
+    name: Text = Field(min_length=1, max_length=100, description="What the token is for, to recognise it later.")
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    created_at: datetime
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="Send as `Authorization: Bearer <token>`. Shown this once; only a hash is kept.")
+
+
+class AuditEventOut(BaseModel):
+    id: int
+    at: datetime
+    user_id: int | None
+    actor: str
+    action: str
+    target: str
+    address: str | None
 
 
 class TemplateOut(BaseModel):
