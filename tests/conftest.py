@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.persistence.database import create_engine, create_sessionmaker, migrate
+from tests.archive_support import write_zip_bomb
 from tests.support import Server
 
 ServerFactory = Callable[..., Server]
@@ -95,3 +96,9 @@ async def project_id(client: httpx.AsyncClient) -> int:
     response = await client.post("/projects", json={"name": "test project", "template": "react-vite"})
     assert response.status_code == 201
     return int(response.json()["id"])
+
+
+@pytest.fixture(scope="session")
+def zip_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A zip with one 1 GiB entry (about 1 MB compressed), built once per session."""
+    return write_zip_bomb(tmp_path_factory.mktemp("bomb") / "bomb.zip")

@@ -16,6 +16,7 @@ from tandem.runs.eventlog import EventLog, InProcessEventLog
 from tandem.runs.manager import RunManager
 from tandem.runs.redis_log import RedisEventLog
 from tandem.services.chat import ChatService
+from tandem.services.imports import Importer
 from tandem.settings import Settings
 from tandem.workspace.files import FileLimits
 
@@ -27,6 +28,7 @@ class Container:
     sessions: async_sessionmaker[AsyncSession]
     runs: RunManager
     chat: ChatService
+    imports: Importer
 
 
 def build_team(settings: Settings) -> Team:
@@ -73,6 +75,18 @@ def build_container(settings: Settings) -> Container:
         # One process owns every run in-process; with Redis, others may be alive and own theirs.
         lease_seconds=settings.run_lease_seconds if settings.events_url else None,
     )
+    imports = Importer(
+        sessions,
+        limits=FileLimits.of(settings),
+        max_projects=settings.max_projects,
+        scratch_root=settings.data_dir / "imports",
+        git_protocols=settings.import_git_protocols,
+    )
     return Container(
-        settings=settings, engine=engine, sessions=sessions, runs=runs, chat=ChatService(runs=runs, sessions=sessions)
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        runs=runs,
+        chat=ChatService(runs=runs, sessions=sessions),
+        imports=imports,
     )

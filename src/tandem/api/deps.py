@@ -10,7 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tandem.container import Container
 from tandem.runs.manager import RunManager
 from tandem.services.chat import ChatService
+from tandem.services.imports import Importer
 from tandem.settings import Settings
+
+API_PREFIX = "/api/v1"
 
 
 def get_container(request: Request) -> Container:
@@ -30,6 +33,10 @@ def get_chat(request: Request) -> ChatService:
     return get_container(request).chat
 
 
+def get_imports(request: Request) -> Importer:
+    return get_container(request).imports
+
+
 def get_settings(request: Request) -> Settings:
     return get_container(request).settings
 
@@ -38,3 +45,4 @@ Database = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
 Runs = Annotated[RunManager, Depends(get_runs)]
 Chat = Annotated[ChatService, Depends(get_chat)]
 CurrentSettings = Annotated[Settings, Depends(get_settings)]
+Imports = Annotated[Importer, Depends(get_imports)]

@@ -63,11 +63,11 @@ def _batches(listing: Sequence[tuple[str, int]]) -> list[tuple[str, str]]:
     return ranges
 
 
-def _add(archive: zipfile.ZipFile, rows: Sequence[tuple[str, str, datetime]]) -> None:
-    for path, content, updated_at in rows:
+def _add(archive: zipfile.ZipFile, rows: Sequence[tuple[str, str, bytes | None, datetime]]) -> None:
+    for path, content, data, updated_at in rows:
         info = zipfile.ZipInfo(path, date_time=max(_ZIP_EPOCH, updated_at.timetuple()[:6]))
         info.compress_type = zipfile.ZIP_DEFLATED
-        archive.writestr(info, content.encode())
+        archive.writestr(info, data if data is not None else content.encode())
 
 
 async def zip_project(sessions: async_sessionmaker[AsyncSession], project_id: int) -> AsyncIterator[bytes]:
@@ -86,7 +86,7 @@ async def zip_project(sessions: async_sessionmaker[AsyncSession], project_id: in
             async with sessions() as session:
                 rows = (
                     await session.execute(
-                        select(ProjectFile.path, ProjectFile.content, ProjectFile.updated_at)
+                        select(ProjectFile.path, ProjectFile.content, ProjectFile.data, ProjectFile.updated_at)
                         .where(
                             ProjectFile.project_id == project_id,
                             ProjectFile.path >= first,
@@ -96,7 +96,7 @@ async def zip_project(sessions: async_sessionmaker[AsyncSession], project_id: in
                     )
                 ).all()
             # Deflating a batch takes tens of ms: off the event loop, which streams meanwhile.
-            await asyncio.to_thread(_add, archive, [(row.path, row.content, row.updated_at) for row in rows])
+            await asyncio.to_thread(_add, archive, [(row.path, row.content, row.data, row.updated_at) for row in rows])
             del rows
             for piece in sink.take():
                 yield piece

@@ -4,16 +4,20 @@ from typing import Annotated
 from urllib.parse import quote, unquote_to_bytes
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from fastapi.responses import StreamingResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
 
-from tandem.api.deps import CurrentSettings, Database
+from tandem.api.deps import API_PREFIX, CurrentSettings, Database, Imports
 from tandem.api.errors import ERROR_RESPONSES
+from tandem.api.routes.imports import import_out
 from tandem.api.routes.schemas import (
     FileContentOut,
     FileInfoOut,
     FileRename,
     FileWrite,
     Id,
+    ImportOut,
     ProjectCreate,
     ProjectOut,
     ProjectRename,
@@ -22,6 +26,7 @@ from tandem.api.routes.schemas import (
 from tandem.errors import InvalidInput
 from tandem.persistence.models import INT_MAX, Project
 from tandem.services import projects
+from tandem.services.imports import GitSource, ImportStatus
 from tandem.workspace.archive import zip_project
 from tandem.workspace.files import FileInfo, FileLimits, ProjectFiles
 from tandem.workspace.templates import TEMPLATES
@@ -56,7 +61,7 @@ def _out(project: Project, active_run_id: str | None) -> ProjectOut:
 
 
 def _file(info: FileInfo) -> FileInfoOut:
-    return FileInfoOut(path=info.path, size=info.size, updated_at=info.updated_at)
+    return FileInfoOut(path=info.path, size=info.size, updated_at=info.updated_at, binary=info.binary)
 
 
 @router.get("/templates")
@@ -64,10 +69,74 @@ async def list_templates() -> list[TemplateOut]:
     return [TemplateOut(id=t.id, name=t.name, description=t.description) for t in TEMPLATES.values()]
 
 
-@router.post("/projects", status_code=status.HTTP_201_CREATED)
-async def create_project(body: ProjectCreate, db: Database, settings: CurrentSettings) -> ProjectOut:
+_ARCHIVE_TYPES = {
+    "application/zip",
+    "application/x-zip-compressed",
+    "application/gzip",
+    "application/x-gzip",
+    "application/x-tar+gzip",
+    "application/octet-stream",
+}
+_CREATE_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/ProjectCreate"}},
+        **{
+            kind: {"schema": {"type": "string", "format": "binary"}} for kind in ("application/zip", "application/gzip")
+        },
+    },
+}
+
+
+@router.post(
+    "/projects",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProjectOut,
+    openapi_extra={"requestBody": _CREATE_BODY},
+    responses={
+        202: {
+            "model": ImportOut,
+            "description": "An import (a `source`, or an uploaded archive) has started: poll `GET /imports/{id}`",
+        }
+    },
+)
+async def create_project(
+    request: Request,
+    db: Database,
+    settings: CurrentSettings,
+    imports: Imports,
+    name: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="The new project's name, when the body is an archive."),
+    ] = None,
+) -> Response:
+    """From a template (JSON body), a Git repository (JSON body with `source`), or an uploaded zip
+    or tar.gz (the body itself, streamed to disk, never held in memory)."""
+    kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if kind in _ARCHIVE_TYPES:
+        if name is None:
+            raise InvalidInput("name: an uploaded archive needs the project's name in the query (?name=...)")
+        return _accepted(await imports.upload(name, request.stream()))
+    if kind != "application/json":
+        raise InvalidInput(f"content type {kind!r}: send JSON, or a zip or tar.gz archive")
+    try:
+        body = ProjectCreate.model_validate_json(await request.body())
+    except ValidationError as error:
+        raise RequestValidationError(error.errors()) from None
+    if body.source is not None:
+        source = GitSource(url=body.source.url, ref=body.source.ref, depth=body.source.depth)
+        return _accepted(await imports.start(body.name, source, imports.scratch()))
     async with db.begin() as session:
-        return _out(await projects.create(session, body.name, body.template, max_projects=settings.max_projects), None)
+        project = await projects.create(session, body.name, body.template, max_projects=settings.max_projects)
+    return JSONResponse(_out(project, None).model_dump(mode="json"), status_code=status.HTTP_201_CREATED)
+
+
+def _accepted(job: ImportStatus) -> JSONResponse:
+    return JSONResponse(
+        import_out(job).model_dump(mode="json"),
+        status_code=status.HTTP_202_ACCEPTED,
+        headers={"Location": f"{API_PREFIX}/imports/{job.id}"},
+    )
 
 
 @router.get(
