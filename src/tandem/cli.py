@@ -1,13 +1,23 @@
-"""`tandem serve`: run the app with uvicorn."""
+"""`tandem serve`: run the app with uvicorn. `tandem import` / `tandem export`: bring a project in
+from a folder, an archive or a Git repository, and write one out to a folder (straight to the
+database the server uses: the same `TANDEM_*` settings)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+from urllib.parse import urlsplit
 
 import typer
 import uvicorn
+
+if TYPE_CHECKING:
+    from tandem.services.imports import Source
 
 cli = typer.Typer(help="Tandem: a self-hosted AI code editor with live agent visibility.", no_args_is_help=True)
 
@@ -62,6 +72,126 @@ class _Server(uvicorn.Server):
             server.close()  # no new connection, so no new run, while the live ones end
         await self._before_drain()
         await super().shutdown(sockets)
+
+
+_GIT_SCHEMES = ("http", "https", "file", "ssh", "git")
+
+
+@cli.command("import")
+def import_project(
+    source: str = typer.Argument(help="A folder on this machine, a .zip or .tar.gz file, or a Git URL."),
+    name: str | None = typer.Option(None, help="The project's name (default: the folder's or repository's)."),
+    ref: str | None = typer.Option(None, help="Git: the branch or tag (default: the remote's default branch)."),
+    depth: int | None = typer.Option(1, min=1, help="Git: commits to fetch."),
+    full_history: bool = typer.Option(False, "--full-history", help="Git: fetch every commit (ignores --depth)."),
+) -> None:
+    """Create a project from existing code. `.gitignore` is honoured; .git, node_modules, virtualenvs
+    and build output are left out; limits are TANDEM_MAX_FILE_BYTES / _PROJECT_FILES / _PROJECT_BYTES."""
+    from tandem.services.imports import ArchiveSource, FolderSource, GitSource
+
+    chosen: Source
+    if urlsplit(source).scheme in _GIT_SCHEMES:
+        chosen = GitSource(url=source, ref=ref, depth=None if full_history else depth)
+        default_name = urlsplit(source).path.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+    else:
+        path = Path(source).expanduser().resolve()
+        if not path.exists():
+            _fail(f"{source} does not exist (give a folder, a .zip / .tar.gz file, or a Git URL)")
+        chosen = FolderSource(path=path) if path.is_dir() else ArchiveSource(path=path)
+        default_name = path.name.removesuffix(".zip").removesuffix(".tar.gz").removesuffix(".tgz")
+    asyncio.run(_import(name or default_name or "imported", chosen))
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+async def _import(name: str, source: Source) -> None:
+    from tandem.errors import TandemError
+    from tandem.persistence.database import create_engine, create_sessionmaker, migrate
+    from tandem.services.imports import Importer, LiveImport
+    from tandem.settings import Settings
+    from tandem.workspace.files import FileLimits
+
+    settings = Settings()
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        await migrate(engine)
+        importer = Importer(
+            create_sessionmaker(engine),
+            limits=FileLimits.of(settings),
+            max_projects=settings.max_projects,
+            scratch_root=settings.data_dir / "imports",
+            git_protocols=settings.import_git_protocols,
+        )
+        live = LiveImport()
+        work = asyncio.create_task(importer.run(name, source, importer.scratch(), live=live))
+        shown = ""
+        while not work.done():
+            progress = live.progress
+            line = f"{progress.phase} {progress.files_done}/{progress.files_total or '?'}"
+            if line != shown and sys.stderr.isatty():
+                typer.echo(f"\r{line}", err=True, nl=False)
+                shown = line
+            await asyncio.wait({work}, timeout=0.2)
+        try:
+            imported = work.result()
+        except TandemError as error:
+            _fail(error.message)
+    finally:
+        await engine.dispose()
+    project = imported.project
+    typer.echo(
+        f"Imported {imported.files} files ({imported.binary_files} binary, {imported.skipped} links skipped) "
+        f"into project {project.id} {project.name!r}"
+    )
+
+
+@cli.command("export")
+def export_project(
+    project: Annotated[str, typer.Argument(help="The project's id or name.")],
+    folder: Annotated[Path, typer.Argument(help="Where to write its files.")],
+    force: bool = typer.Option(False, "--force", help="Write into a folder that is not empty (same paths replaced)."),
+) -> None:
+    """Write a project's files to a folder on this machine."""
+    folder = folder.expanduser()
+    if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not force)):
+        _fail(f"{folder} is not an empty folder; pass --force to write into it anyway")
+    folder.mkdir(parents=True, exist_ok=True)
+    asyncio.run(_export(project, folder))
+
+
+async def _export(project: str, folder: Path) -> None:
+    from sqlalchemy import select
+
+    from tandem.errors import TandemError
+    from tandem.persistence.database import create_engine, create_sessionmaker, migrate
+    from tandem.persistence.models import Project
+    from tandem.settings import Settings
+    from tandem.workspace.archive import export_project
+
+    engine = create_engine(Settings().resolved_database_url)
+    try:
+        await migrate(engine)
+        sessions = create_sessionmaker(engine)
+        async with sessions() as session:
+            matches = list(
+                await session.scalars(
+                    select(Project).where(
+                        (Project.id == int(project)) if project.isdigit() else (Project.name == project)
+                    )
+                )
+            )
+        if len(matches) != 1:
+            _fail(f"{len(matches)} projects are called {project!r}; give the project's id")
+        try:
+            count = await export_project(sessions, matches[0].id, folder)
+        except TandemError as error:
+            _fail(error.message)
+    finally:
+        await engine.dispose()
+    typer.echo(f"Wrote {count} files of project {matches[0].id} {matches[0].name!r} to {folder}")
 
 
 def main() -> None:

@@ -96,13 +96,15 @@ class Imported:
 
 
 @dataclass(kw_only=True)
-class _Live:
+class LiveImport:
+    """An import running in this process: its progress, and the event that stops it."""
+
     progress: Progress = field(default_factory=lambda: Progress(phase="queued"))
     stop: threading.Event = field(default_factory=threading.Event)
     storing: bool = False
 
 
-def _status(row: ImportJob, live: _Live | None) -> ImportStatus:
+def _status(row: ImportJob, live: LiveImport | None) -> ImportStatus:
     progress = live.progress if live is not None and row.status == "running" else None
     return ImportStatus(
         id=row.id,
@@ -149,7 +151,7 @@ class Importer:
         self._max_projects = max_projects
         self._scratch_root = scratch_root
         self._protocols = git_protocols
-        self._live: dict[str, _Live] = {}
+        self._live: dict[str, LiveImport] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def scratch(self) -> Path:
@@ -162,9 +164,9 @@ class Importer:
         if isinstance(source, GitSource):
             importing.check_git_url(source.url, self._protocols)
 
-    async def run(self, name: str, source: Source, scratch: Path, *, live: _Live | None = None) -> Imported:
+    async def run(self, name: str, source: Source, scratch: Path, *, live: LiveImport | None = None) -> Imported:
         """Import now; the scratch folder is removed whatever happens."""
-        live = live or _Live()
+        live = live or LiveImport()
         try:
             self.check(source)
 
@@ -206,7 +208,7 @@ class Importer:
         picked: list[Picked],
         skipped: int,
         files: AsyncGenerator[list[tuple[str, bytes]]],
-        live: _Live,
+        live: LiveImport,
     ) -> Imported:
         total = len(picked)
         progress = Progress(phase="storing", files_total=total)
@@ -254,7 +256,7 @@ class Importer:
         except BaseException:
             await asyncio.to_thread(importing.remove_scratch, scratch)
             raise
-        live = _Live()
+        live = LiveImport()
         self._live[job_id] = live
         task = asyncio.create_task(self._job(job_id, name, source, scratch, live))
         self._tasks.add(task)
@@ -275,7 +277,7 @@ class Importer:
             raise
         return await self.start(name, ArchiveSource(path=path), scratch)
 
-    async def _job(self, job_id: str, name: str, source: Source, scratch: Path, live: _Live) -> None:
+    async def _job(self, job_id: str, name: str, source: Source, scratch: Path, live: LiveImport) -> None:
         watcher = asyncio.create_task(self._watch(job_id, live))
         values: dict[str, object]
         try:
@@ -312,7 +314,7 @@ class Importer:
         finally:
             self._live.pop(job_id, None)
 
-    async def _watch(self, job_id: str, live: _Live) -> None:
+    async def _watch(self, job_id: str, live: LiveImport) -> None:
         """Publish progress to the job row and pick up a cancel made in another process."""
         while True:
             await asyncio.sleep(_TICK)
