@@ -265,15 +265,6 @@ def _git_env(home: Path, protocols: list[str]) -> dict[str, str]:
     }
 
 
-def redact(text: str, url: str) -> str:
-    """`text` without the URL's credentials (git repeats the URL in its errors)."""
-    parts = urlsplit(url)
-    secrets = [s for s in (parts.password, parts.username) if s]
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
-
-
 def public_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None and parts.username is None:
@@ -410,7 +401,8 @@ class GitRepository:
         if child.returncode != 0:
             lines = [line for line in errors.decode(errors="replace").splitlines() if line.strip()]
             message = lines[-1].strip() if lines else f"exit status {child.returncode}"
-            raise ImportFailed(f"git clone of {public_url(url)} failed: {redact(message, url)}")
+            # git leaves the URL's credentials out of its messages (tested), and so does `public_url`.
+            raise ImportFailed(f"git clone of {public_url(url)} failed: {message}")
 
     async def pick(self, limits: FileLimits) -> tuple[list[Picked], int]:
         """The files of HEAD the project keeps, checked against the limits before any is read, and
