@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tandem.persistence.database import create_engine, create_sessionmaker, migrate
 from tandem.persistence.models import ChatSession, Message, Project, Run
 from tandem.workspace.files import FileLimits, ProjectFiles
+from tests.archive_support import write_zip_bomb
 from tests.support import PrivateRedis, SeededRun, Server
 
 ServerFactory = Callable[..., Server]
@@ -154,3 +155,9 @@ async def run(new_run: NewRun) -> SeededRun:
 def project_files(sessions: async_sessionmaker[AsyncSession], run: SeededRun) -> ProjectFiles:
     """The files of the seeded run's project, with `FILE_LIMITS`."""
     return ProjectFiles(sessions, run.project_id, limits=FILE_LIMITS)
+
+
+@pytest.fixture(scope="session")
+def zip_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A zip with one 1 GiB entry (about 1 MB compressed), built once per session."""
+    return write_zip_bomb(tmp_path_factory.mktemp("bomb") / "bomb.zip")

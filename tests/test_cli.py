@@ -1,14 +1,115 @@
-"""`tandem serve` refuses to expose an unauthenticated server; `tandem users` manages accounts.
-Real subprocesses."""
+"""The command line, as real subprocesses: `tandem serve` refuses to expose an unauthenticated server;
+`tandem users` manages accounts; `tandem import` and `tandem export` work on the database a server
+would use (SQLite here)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.archive_support import write_zip
+from tests.git_support import commit, git, make_repository
 from tests.support import Server
+
+PNG = b"\x89PNG\r\n\x1a\n\0\0" + bytes(range(256))
+
+
+def tandem(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
+    env["TANDEM_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "tandem", *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def code(tmp_path: Path) -> Path:
+    folder = tmp_path / "code"
+    for path, content in {
+        ".gitignore": b"*.log\n",
+        "src/main.py": b"print('hi')\n",
+        "img/logo.png": PNG,
+        "debug.log": b"ignored",
+        "node_modules/x/index.js": b"skipped",
+        ".venv/bin/python": b"skipped",
+    }.items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_bytes(content)
+    return folder
+
+
+def test_a_folder_goes_in_and_comes_out_the_same(tmp_path: Path, code: Path) -> None:
+    data = tmp_path / "data"
+    result = tandem(data, "import", str(code), "--name", "mine")
+    assert result.returncode == 0, result.stderr
+    assert "Imported 3 files (1 binary, 0 links skipped) into project 1 'mine'" in result.stdout
+    assert list((data / "imports").iterdir()) == []
+    out = tmp_path / "out"
+    result = tandem(data, "export", "mine", str(out))
+    assert result.returncode == 0, result.stderr
+    assert tree(out) == {".gitignore": b"*.log\n", "img/logo.png": PNG, "src/main.py": b"print('hi')\n"}
+
+
+def test_export_refuses_a_folder_that_is_not_empty(tmp_path: Path, code: Path) -> None:
+    data = tmp_path / "data"
+    assert tandem(data, "import", str(code)).returncode == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    refused = tandem(data, "export", "1", str(out))
+    assert refused.returncode == 1
+    assert "is not an empty folder; pass --force" in refused.stderr
+    assert tree(out) == {"mine.txt": b"keep me"}
+    forced = tandem(data, "export", "1", str(out), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert set(tree(out)) == {"mine.txt", ".gitignore", "img/logo.png", "src/main.py"}
+
+
+def test_export_does_not_follow_a_link_out_of_the_folder(tmp_path: Path, code: Path) -> None:
+    data = tmp_path / "data"
+    assert tandem(data, "import", str(code)).returncode == 0
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "src").symlink_to(elsewhere)
+    result = tandem(data, "export", "1", str(out), "--force")
+    assert result.returncode == 1
+    assert "symbolic link" in result.stderr
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_git_tag_imports_from_the_command_line(tmp_path: Path) -> None:
+    repository = make_repository(tmp_path / "repo", {"a.txt": "first\n"})
+    git("tag", "v1", cwd=repository)
+    commit(repository, {"b.txt": "second\n"}, "second")
+    data = tmp_path / "data"
+    result = tandem(data, "import", repository.as_uri(), "--ref", "v1")
+    assert result.returncode == 0, result.stderr
+    assert "into project 1 'repo'" in result.stdout
+    out = tmp_path / "out"
+    assert tandem(data, "export", "repo", str(out)).returncode == 0
+    assert tree(out) == {"a.txt": b"first\n"}
+
+
+def test_a_hostile_archive_is_refused_and_leaves_no_project(tmp_path: Path) -> None:
+    archive = write_zip(tmp_path / "evil.zip", {"ok.txt": b"ok", "../evil.txt": b"x"})
+    data = tmp_path / "data"
+    result = tandem(data, "import", str(archive))
+    assert result.returncode == 1
+    assert "error: archive entry '../evil.txt' is refused" in result.stderr
+    assert not (tmp_path / "evil.txt").exists()
+    missing = tandem(data, "export", "evil", str(tmp_path / "out"))
+    assert missing.returncode == 1
+    assert "0 projects are called 'evil'" in missing.stderr
 
 
 def test_serving_beyond_loopback_without_accounts_is_refused_naming_the_setting(tmp_path: Path) -> None:

@@ -15,10 +15,11 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import TypeAdapter
 from starlette.responses import FileResponse
 
-from tandem.api.deps import current_user
+from tandem.api.deps import API_PREFIX, current_user
 from tandem.api.errors import install_error_handlers
 from tandem.api.limits import BodySizeLimit
-from tandem.api.routes import admin, auth, chat, health, history, projects, runs
+from tandem.api.routes import admin, auth, chat, health, history, imports, projects, runs
+from tandem.api.routes.schemas import ProjectCreate
 from tandem.api.sse import StreamHandOff, StreamLimits
 from tandem.api.trust import TrustBoundary
 from tandem.container import Container, build_container
@@ -27,7 +28,6 @@ from tandem.events import RunEvent
 from tandem.persistence.database import migrate
 from tandem.settings import Settings
 
-API_PREFIX = "/api/v1"
 logger = logging.getLogger(__name__)
 
 
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await container.imports.shutdown()
             await container.runs.shutdown()
             await container.engine.dispose()
 
@@ -63,10 +64,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, auth):  # public: health, signing in; the rest of auth takes the user itself
         app.include_router(module.router, prefix=API_PREFIX)
     # Signed-in users only, whether or not a route asks who the user is: a new route cannot forget it.
-    for module in (projects, chat, runs, history, admin):
+    for module in (projects, imports, chat, runs, history, admin):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(current_user)])
     app.add_middleware(
-        BodySizeLimit, max_bytes=max(settings.max_file_bytes, settings.max_message_chars * 4) + 64 * 1024
+        BodySizeLimit,
+        max_bytes=max(settings.max_file_bytes, settings.max_message_chars * 4) + 64 * 1024,
+        upload_path=f"{API_PREFIX}/projects",
+        max_upload_bytes=settings.max_upload_bytes,
     )
     limits = StreamLimits(backlog_bytes=settings.stream_backlog_bytes, stall_seconds=settings.stream_stall_seconds)
     app.add_middleware(StreamHandOff, limits=limits)
@@ -86,6 +90,10 @@ def _install_openapi(app: FastAPI) -> None:
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(event_schema.pop("$defs", {}))
             components["RunEvent"] = event_schema
+            # `POST /projects` reads its body itself (JSON or a streamed archive), so FastAPI does not see the model.
+            create_schema = ProjectCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(create_schema.pop("$defs", {}))
+            components["ProjectCreate"] = create_schema
             app.openapi_schema = schema
         return app.openapi_schema
 

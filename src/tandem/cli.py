@@ -1,4 +1,6 @@
-"""`tandem serve`: run the app with uvicorn; `tandem users`: accounts, from the server's machine."""
+"""`tandem serve`: run the app with uvicorn. `tandem users`: accounts, from the server's machine.
+`tandem import` / `tandem export`: bring a project in from a folder, an archive or a Git repository,
+and write one out to a folder (straight to the database the server uses: the same `TANDEM_*` settings)."""
 
 from __future__ import annotations
 
@@ -8,13 +10,17 @@ import logging
 import socket
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 import typer
 import uvicorn
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from tandem.services.imports import Source
 
 T = TypeVar("T")
 
@@ -119,11 +125,6 @@ def _in_database(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
-def _fail(error: Exception) -> typer.Exit:
-    typer.echo(str(error), err=True)
-    return typer.Exit(1)
-
-
 @users_cli.command("create")
 def create_user(
     name: str, admin: bool = typer.Option(False, "--admin", help="May create users and read the audit trail.")
@@ -142,7 +143,7 @@ def create_user(
     try:
         _in_database(create)
     except TandemError as error:
-        raise _fail(error) from None
+        _fail(error.message)
 
 
 @users_cli.command("password")
@@ -162,7 +163,7 @@ def set_password(name: str) -> None:
     try:
         _in_database(change)
     except TandemError as error:
-        raise _fail(error) from None
+        _fail(error.message)
 
 
 @users_cli.command("token")
@@ -178,7 +179,135 @@ def create_token(name: str, label: str = typer.Option("cli", "--name", help="Wha
     try:
         typer.echo(_in_database(issue))
     except TandemError as error:
-        raise _fail(error) from None
+        _fail(error.message)
+
+
+_GIT_SCHEMES = ("http", "https", "file", "ssh", "git")
+
+
+@cli.command("import")
+def import_project(
+    source: str = typer.Argument(help="A folder on this machine, a .zip or .tar.gz file, or a Git URL."),
+    name: str | None = typer.Option(None, help="The project's name (default: the folder's or repository's)."),
+    ref: str | None = typer.Option(None, help="Git: the branch or tag (default: the remote's default branch)."),
+    depth: int | None = typer.Option(1, min=1, help="Git: commits to fetch."),
+    full_history: bool = typer.Option(False, "--full-history", help="Git: fetch every commit (ignores --depth)."),
+    owner: str = typer.Option("local", help="The user who will own the project (TANDEM_AUTH=accounts)."),
+) -> None:
+    """Create a project from existing code. `.gitignore` is honoured; .git, node_modules, virtualenvs
+    and build output are left out; limits are TANDEM_MAX_FILE_BYTES / _PROJECT_FILES / _PROJECT_BYTES."""
+    from tandem.services.imports import ArchiveSource, FolderSource, GitSource
+
+    chosen: Source
+    if urlsplit(source).scheme in _GIT_SCHEMES:
+        chosen = GitSource(url=source, ref=ref, depth=None if full_history else depth)
+        default_name = urlsplit(source).path.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+    else:
+        path = Path(source).expanduser().resolve()
+        if not path.exists():
+            _fail(f"{source} does not exist (give a folder, a .zip / .tar.gz file, or a Git URL)")
+        chosen = FolderSource(path=path) if path.is_dir() else ArchiveSource(path=path)
+        default_name = path.name.removesuffix(".zip").removesuffix(".tar.gz").removesuffix(".tgz")
+    asyncio.run(_import(owner, name or default_name or "imported", chosen))
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+async def _import(owner: str, name: str, source: Source) -> None:
+    from tandem.errors import TandemError
+    from tandem.persistence.database import create_engine, create_sessionmaker, migrate
+    from tandem.services.accounts import principal_of, user_named
+    from tandem.services.imports import Importer, LiveImport
+    from tandem.settings import Settings
+    from tandem.workspace.files import FileLimits
+
+    settings = Settings()
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        await migrate(engine)
+        sessions = create_sessionmaker(engine)
+        async with sessions() as session:
+            try:
+                user = principal_of(await user_named(session, owner))
+            except TandemError as error:
+                _fail(error.message)
+        importer = Importer(
+            sessions,
+            limits=FileLimits.of(settings),
+            max_projects=settings.max_projects,
+            scratch_root=settings.data_dir / "imports",
+            git_protocols=settings.import_git_protocols,
+        )
+        live = LiveImport()
+        work = asyncio.create_task(importer.run(user, name, source, importer.scratch(), live=live))
+        shown = ""
+        while not work.done():
+            progress = live.progress
+            line = f"{progress.phase} {progress.files_done}/{progress.files_total or '?'}"
+            if line != shown and sys.stderr.isatty():
+                typer.echo(f"\r{line}", err=True, nl=False)
+                shown = line
+            await asyncio.wait({work}, timeout=0.2)
+        try:
+            imported = work.result()
+        except TandemError as error:
+            _fail(error.message)
+    finally:
+        await engine.dispose()
+    project = imported.project
+    typer.echo(
+        f"Imported {imported.files} files ({imported.binary_files} binary, {imported.skipped} links skipped) "
+        f"into project {project.id} {project.name!r}"
+    )
+
+
+@cli.command("export")
+def export_project(
+    project: Annotated[str, typer.Argument(help="The project's id or name.")],
+    folder: Annotated[Path, typer.Argument(help="Where to write its files.")],
+    force: bool = typer.Option(False, "--force", help="Write into a folder that is not empty (same paths replaced)."),
+) -> None:
+    """Write a project's files to a folder on this machine."""
+    folder = folder.expanduser()
+    if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not force)):
+        _fail(f"{folder} is not an empty folder; pass --force to write into it anyway")
+    folder.mkdir(parents=True, exist_ok=True)
+    asyncio.run(_export(project, folder))
+
+
+async def _export(project: str, folder: Path) -> None:
+    from sqlalchemy import select
+
+    from tandem.errors import TandemError
+    from tandem.persistence.database import create_engine, create_sessionmaker, migrate
+    from tandem.persistence.models import Project
+    from tandem.settings import Settings
+    from tandem.workspace.archive import export_project
+
+    engine = create_engine(Settings().resolved_database_url)
+    try:
+        await migrate(engine)
+        sessions = create_sessionmaker(engine)
+        async with sessions() as session:
+            matches = list(
+                await session.scalars(
+                    select(Project).where(
+                        (Project.id == int(project)) if project.isdigit() else (Project.name == project)
+                    )
+                )
+            )
+        if len(matches) != 1:
+            _fail(f"{len(matches)} projects are called {project!r}; give the project's id")
+        try:
+            count = await export_project(sessions, matches[0].id, folder)
+        except TandemError as error:
+            _fail(error.message)
+    finally:
+        await engine.dispose()
+    typer.echo(f"Wrote {count} files of project {matches[0].id} {matches[0].name!r} to {folder}")
 
 
 def main() -> None:

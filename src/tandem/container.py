@@ -19,6 +19,7 @@ from tandem.runs.manager import RunManager
 from tandem.runs.redis_log import RedisEventLog
 from tandem.services.accounts import Accounts
 from tandem.services.chat import ChatService
+from tandem.services.imports import Importer
 from tandem.settings import Settings
 from tandem.workspace.files import FileLimits
 
@@ -31,6 +32,7 @@ class Container:
     runs: RunManager
     chat: ChatService
     accounts: Accounts
+    imports: Importer
 
 
 def build_team(settings: Settings) -> Team:
@@ -85,12 +87,20 @@ def build_container(settings: Settings) -> Container:
         lease_seconds=settings.run_lease_seconds if settings.events_url else None,
         max_runs_per_user=settings.max_runs_per_user,
     )
+    imports = Importer(
+        sessions,
+        limits=FileLimits.of(settings),
+        max_projects=settings.max_projects,
+        scratch_root=settings.data_dir / "imports",
+        git_protocols=settings.import_git_protocols,
+    )
     return Container(
         settings=settings,
         engine=engine,
         sessions=sessions,
         runs=runs,
         chat=ChatService(runs=runs, sessions=sessions, runs_per_minute=settings.runs_per_minute),
+        imports=imports,
         accounts=Accounts(
             sessions,
             session_lifetime=timedelta(days=settings.session_days),

@@ -94,6 +94,19 @@ class SearchFailed(TandemError):
     code = "search_failed"
 
 
+class ImportFailed(TandemError):
+    """An import whose source could not be read (a Git clone that failed, a folder not readable)."""
+
+    status_code = 422
+    code = "import_failed"
+
+
+class Cancelled(Conflict):
+    """Work stopped because the user asked (an import)."""
+
+    code = "cancelled"
+
+
 class Unavailable(TandemError):
     """A service Tandem depends on (the Redis event bus) cannot be reached; trying again may work."""
 

@@ -33,7 +33,10 @@ class RunLimits(BaseSettings):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TANDEM_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(default=Path("data"), description="Where the default SQLite database lives.")
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Where the default SQLite database lives, and where imports unpack (removed after each).",
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy async URL; default: SQLite file `<data_dir>/tandem.db`."
     )
@@ -86,6 +89,17 @@ class Settings(BaseSettings):
         default=100_000_000,
         ge=1,
         description="Total size of one project's files, in bytes; a write that would grow it past this is 413.",
+    )
+    max_upload_bytes: int = Field(
+        default=200_000_000,
+        ge=1,
+        description="Largest archive (zip or tar.gz) uploaded to create a project, in bytes; larger is 413. "
+        "What it unpacks to is held to TANDEM_MAX_FILE_BYTES, TANDEM_MAX_PROJECT_FILES and TANDEM_MAX_PROJECT_BYTES.",
+    )
+    import_git_protocols: Annotated[list[str], NoDecode] = Field(
+        default=["https", "http", "file"],
+        description="URL schemes a Git import may clone from, comma-separated (`ssh` too if the server's "
+        "account has keys; `file` reads repositories on the server's disk, so drop it on a shared server).",
     )
     ping_seconds: float = Field(default=15.0, gt=0, description="Idle time before an SSE `: ping` comment.")
     stream_backlog_bytes: int = Field(
@@ -150,11 +164,11 @@ class Settings(BaseSettings):
         "sign-in for that name or from that address is 429 until the minute has passed (brute force).",
     )
 
-    @field_validator("allowed_hosts", mode="before")
+    @field_validator("allowed_hosts", "import_git_protocols", mode="before")
     @classmethod
-    def _split_hosts(cls, value: object) -> object:
+    def _split_lists(cls, value: object) -> object:
         if isinstance(value, str):
-            return [host.strip() for host in value.split(",") if host.strip()]
+            return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @property

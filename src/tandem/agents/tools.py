@@ -49,7 +49,9 @@ async def list_files(ctx: Ctx) -> str:
     files = await ctx.deps.files.list_files()
     if not files:
         return "The project has no files."
-    return _for_model(ctx, "\n".join(f"{file.path} ({file.size} bytes)" for file in files))
+    return _for_model(
+        ctx, "\n".join(f"{file.path} ({file.size} bytes{', binary' if file.binary else ''})" for file in files)
+    )
 
 
 async def read_file(ctx: Ctx, path: str) -> str:

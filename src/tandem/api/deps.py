@@ -12,9 +12,11 @@ from tandem.errors import Forbidden, Unauthorized
 from tandem.runs.manager import RunManager
 from tandem.services.accounts import LOCAL, Accounts, Principal
 from tandem.services.chat import ChatService
+from tandem.services.imports import Importer
 from tandem.settings import Settings
 
 SESSION_COOKIE = "tandem_session"
+API_PREFIX = "/api/v1"
 
 
 def get_container(request: Request) -> Container:
@@ -32,6 +34,10 @@ def get_runs(request: Request) -> RunManager:
 
 def get_chat(request: Request) -> ChatService:
     return get_container(request).chat
+
+
+def get_imports(request: Request) -> Importer:
+    return get_container(request).imports
 
 
 def get_settings(request: Request) -> Settings:
@@ -85,3 +91,4 @@ AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 CurrentUser = Annotated[Principal, Depends(current_user)]
 AdminUser = Annotated[Principal, Depends(admin_user)]
 Address = Annotated[str | None, Depends(client_address)]
+Imports = Annotated[Importer, Depends(get_imports)]

@@ -11,26 +11,38 @@ from tandem.api.errors import error_response
 class BodyTooLarge(HTTPException):
     # An HTTPException because FastAPI turns any other exception raised while it reads the body
     # into a 400; this one it re-raises, and the error handler renders it as 413 `too_large`.
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(
-            413,
-            f"request body is larger than {max_bytes} bytes "
-            "(the limit follows TANDEM_MAX_FILE_BYTES and TANDEM_MAX_MESSAGE_CHARS)",
-        )
+    def __init__(self, max_bytes: int, setting: str) -> None:
+        super().__init__(413, f"request body is larger than {max_bytes} bytes ({setting})")
+
+
+_JSON_SETTINGS = "the limit follows TANDEM_MAX_FILE_BYTES and TANDEM_MAX_MESSAGE_CHARS"
+_UPLOAD_SETTING = "TANDEM_MAX_UPLOAD_BYTES"
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    """JSON bodies are held to `max_bytes`; an archive uploaded to `upload_path` (any other content
+    type there) to `max_upload_bytes`, as the route streams it to disk."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, upload_path: str, max_upload_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_path = upload_path
+        self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        headers = dict(scope["headers"])
+        upload = (
+            scope["method"] == "POST"
+            and scope["path"] == self.upload_path
+            and not headers.get(b"content-type", b"application/json").startswith(b"application/json")
+        )
+        max_bytes, setting = (self.max_upload_bytes, _UPLOAD_SETTING) if upload else (self.max_bytes, _JSON_SETTINGS)
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await self._refuse(scope, receive, send, max_bytes, setting)
             return
         received = 0
         started = False
@@ -40,8 +52,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > max_bytes:
+                    raise BodyTooLarge(max_bytes, setting)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -53,8 +65,8 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, max_bytes, setting)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, "too_large", BodyTooLarge(self.max_bytes).detail)
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, max_bytes: int, setting: str) -> None:
+        response = error_response(413, "too_large", BodyTooLarge(max_bytes, setting).detail)
         await response(scope, receive, send)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime, TypeDecorator
 
@@ -98,8 +98,12 @@ class ProjectFile(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
     path: Mapped[str] = mapped_column(String(1024))
     content: Mapped[str] = mapped_column(Text)
+    """The text; empty for a binary file, whose bytes are in `data`."""
     size: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Imported files that are not UTF-8 text (images, fonts, archives): kept byte for byte and
+    # downloaded, never opened in the editor nor shown to the model. Written text clears it.
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class ChatSession(Base):
@@ -210,3 +214,28 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(40))
     target: Mapped[str] = mapped_column(String(300))
     address: Mapped[str | None] = mapped_column(String(64))
+
+
+class ImportJob(Base):
+    """A project being imported (Git, archive, folder). The row is the job's state for every
+    process: any of them answers a poll, and a cancel set here is seen by the one doing the work."""
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    phase: Mapped[str] = mapped_column(String(20), default="queued")
+    files_done: Mapped[int] = mapped_column(Integer, default=0)
+    files_total: Mapped[int | None] = mapped_column(Integer)
+    bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    binary_files: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(50))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,4 +1,5 @@
-"""Projects: creating them from templates, naming, sharing, deleting."""
+"""Projects: creating them (from templates here; imports in `tandem.services.imports`), naming, sharing,
+deleting."""
 
 from __future__ import annotations
 
@@ -26,18 +27,24 @@ async def create(session: AsyncSession, owner: Principal, name: str, template: s
     chosen = TEMPLATES.get(template)
     if chosen is None:
         raise InvalidInput(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}")
-    count = await session.scalar(select(func.count()).select_from(Project))
-    if count is not None and count >= max_projects:
-        raise LimitReached(f"the server holds {count} projects, the limit (TANDEM_MAX_PROJECTS); delete one first")
-    project = Project(name=_clean_name(name), template=template, owner_id=owner.id)
-    session.add(project)
-    await session.flush()
+    project = await add(session, owner, name, template, max_projects=max_projects)
     session.add_all(
         ProjectFile(project_id=project.id, path=path, content=content, size=len(content.encode()))
         for path, content in chosen.files.items()
     )
     await session.flush()
     await audit.record(session, owner, "project.create", f"project {project.id} ({project.name})")
+    return project
+
+
+async def add(session: AsyncSession, owner: Principal, name: str, origin: str, *, max_projects: int) -> Project:
+    """A new empty project of `owner` (`origin`: its template, or where it was imported from), within the limit."""
+    count = await session.scalar(select(func.count()).select_from(Project))
+    if count is not None and count >= max_projects:
+        raise LimitReached(f"the server holds {count} projects, the limit (TANDEM_MAX_PROJECTS); delete one first")
+    project = Project(name=_clean_name(name), template=origin, owner_id=owner.id)
+    session.add(project)
+    await session.flush()
     return project
 
 

@@ -1,4 +1,4 @@
-"""A project's files as a zip, streamed.
+"""A project's files as a zip, streamed, or written to a folder.
 
 Files are read from the database a few MB at a time (one query per batch, by path range),
 compressed in a worker thread, and the archive leaves in pieces as it is written: a download holds
@@ -12,10 +12,12 @@ import asyncio
 import zipfile
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tandem.errors import InvalidInput
 from tandem.persistence.models import ProjectFile
 
 BATCH_BYTES = 4 * 1024 * 1024
@@ -63,15 +65,18 @@ def _batches(listing: Sequence[tuple[str, int]]) -> list[tuple[str, str]]:
     return ranges
 
 
-def _add(archive: zipfile.ZipFile, rows: Sequence[tuple[str, str, datetime]]) -> None:
-    for path, content, updated_at in rows:
+def _add(archive: zipfile.ZipFile, rows: Sequence[tuple[str, str, bytes | None, datetime]]) -> None:
+    for path, content, data, updated_at in rows:
         info = zipfile.ZipInfo(path, date_time=max(_ZIP_EPOCH, updated_at.timetuple()[:6]))
         info.compress_type = zipfile.ZIP_DEFLATED
-        archive.writestr(info, content.encode())
+        archive.writestr(info, data if data is not None else content.encode())
 
 
-async def zip_project(sessions: async_sessionmaker[AsyncSession], project_id: int) -> AsyncIterator[bytes]:
-    """The zip of every file of the project, in pieces of at most ~1 MB."""
+async def project_batches(
+    sessions: async_sessionmaker[AsyncSession], project_id: int
+) -> AsyncIterator[Sequence[Row[str, str, bytes | None, datetime]]]:
+    """Every file of the project (path, text, bytes of a binary file, time), in path order, a few MB
+    at a time: one query per batch, each in its own short transaction."""
     async with sessions() as session:
         listing = (
             await session.execute(
@@ -80,25 +85,50 @@ async def zip_project(sessions: async_sessionmaker[AsyncSession], project_id: in
                 .order_by(ProjectFile.path)
             )
         ).all()
+    for first, last in _batches([(row.path, row.size) for row in listing]):
+        async with sessions() as session:
+            yield (
+                await session.execute(
+                    select(ProjectFile.path, ProjectFile.content, ProjectFile.data, ProjectFile.updated_at)
+                    .where(
+                        ProjectFile.project_id == project_id,
+                        ProjectFile.path >= first,
+                        ProjectFile.path <= last,
+                    )
+                    .order_by(ProjectFile.path)
+                )
+            ).all()
+
+
+async def zip_project(sessions: async_sessionmaker[AsyncSession], project_id: int) -> AsyncIterator[bytes]:
+    """The zip of every file of the project, in pieces of at most ~1 MB."""
     sink = _Sink()
     with zipfile.ZipFile(sink, "w") as archive:
-        for first, last in _batches([(row.path, row.size) for row in listing]):
-            async with sessions() as session:
-                rows = (
-                    await session.execute(
-                        select(ProjectFile.path, ProjectFile.content, ProjectFile.updated_at)
-                        .where(
-                            ProjectFile.project_id == project_id,
-                            ProjectFile.path >= first,
-                            ProjectFile.path <= last,
-                        )
-                        .order_by(ProjectFile.path)
-                    )
-                ).all()
+        async for rows in project_batches(sessions, project_id):
             # Deflating a batch takes tens of ms: off the event loop, which streams meanwhile.
-            await asyncio.to_thread(_add, archive, [(row.path, row.content, row.updated_at) for row in rows])
+            await asyncio.to_thread(_add, archive, [(row.path, row.content, row.data, row.updated_at) for row in rows])
             del rows
             for piece in sink.take():
                 yield piece
     for piece in sink.take():
         yield piece
+
+
+def _write(folder: Path, rows: Sequence[tuple[str, str, bytes | None]]) -> None:
+    root = folder.resolve()
+    for path, content, data in rows:
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A project path never leaves the folder, but a symbolic link already in it could.
+        if not target.parent.resolve().is_relative_to(root) or target.is_symlink():
+            raise InvalidInput(f"{target} is or lies behind a symbolic link; export to an empty folder")
+        target.write_bytes(data if data is not None else content.encode())
+
+
+async def export_project(sessions: async_sessionmaker[AsyncSession], project_id: int, folder: Path) -> int:
+    """Write every file of the project under `folder` (replacing files of the same path); how many."""
+    count = 0
+    async for rows in project_batches(sessions, project_id):
+        await asyncio.to_thread(_write, folder, [(row.path, row.content, row.data) for row in rows])
+        count += len(rows)
+    return count

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.errors import Conflict, LimitReached, NotFound, SearchFailed, TooLarge
+from tandem.errors import Conflict, InvalidInput, LimitReached, NotFound, SearchFailed, TooLarge
 from tandem.events import ChangeType
 from tandem.persistence.models import CodeChangeRow, ProjectFile
 from tandem.settings import Settings
@@ -40,6 +40,7 @@ class FileInfo:
     path: str
     size: int
     updated_at: datetime
+    binary: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,7 +72,13 @@ def check_size(content: str, max_bytes: int) -> None:
 
 
 def _info(row: ProjectFile) -> FileInfo:
-    return FileInfo(path=row.path, size=row.size, updated_at=row.updated_at)
+    return FileInfo(path=row.path, size=row.size, updated_at=row.updated_at, binary=row.data is not None)
+
+
+def _text_of(row: ProjectFile) -> str:
+    if row.data is not None:
+        raise InvalidInput(f"{row.path!r} is a binary file ({row.size} bytes); it has no text to read or edit")
+    return row.content
 
 
 async def _get(session: AsyncSession, project_id: int, path: str) -> ProjectFile | None:
@@ -93,6 +100,7 @@ async def put_file(session: AsyncSession, project_id: int, path: str, content: s
         session.add(row)
     else:
         row.content = content
+        row.data = None  # text put over a binary file (a revert) replaces it
         row.size = size
     await session.flush()
     return row
@@ -119,7 +127,7 @@ class ProjectFiles:
             row = await _get(session, self.project_id, path)
             if row is None:
                 raise NotFound(f"file {path!r} does not exist")
-            return FileContent(path=row.path, size=row.size, updated_at=row.updated_at, content=row.content)
+            return FileContent(path=row.path, size=row.size, updated_at=row.updated_at, content=_text_of(row))
 
     async def write(
         self, path: str, content: str, *, run_id: str | None = None
@@ -129,7 +137,7 @@ class ProjectFiles:
         async with self._sessions.begin() as session:
             existing = await _get(session, self.project_id, path)
             await self._check_growth(session, existing, len(content.encode()))
-            before = existing.content if existing is not None else None
+            before = _text_of(existing) if existing is not None else None
             row = await put_file(session, self.project_id, path, content)
             assert row is not None
             change = None
@@ -168,7 +176,8 @@ class ProjectFiles:
             row = await _get(session, self.project_id, path)
             if row is None:
                 raise NotFound(f"file {path!r} does not exist")
-            before = row.content
+            # A change keeps text only: a binary file deleted by a run could not be restored by a revert.
+            before = _text_of(row) if run_id is not None else row.content
             await session.delete(row)
             change = self._record(session, run_id, path, before, None) if run_id is not None else None
             await session.flush()
@@ -206,7 +215,7 @@ class ProjectFiles:
         async with self._sessions() as session:
             rows = await session.execute(
                 select(ProjectFile.path, ProjectFile.content)
-                .where(ProjectFile.project_id == self.project_id)
+                .where(ProjectFile.project_id == self.project_id, ProjectFile.data.is_(None))
                 .order_by(ProjectFile.path)
             )
             files = [(path, content) for path, content in rows]

@@ -4,17 +4,21 @@ from typing import Annotated
 from urllib.parse import quote, unquote_to_bytes
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.params import Depends as DependsParam
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
 
-from tandem.api.deps import CurrentSettings, CurrentUser, Database
+from tandem.api.deps import API_PREFIX, CurrentSettings, CurrentUser, Database, Imports
 from tandem.api.errors import ERROR_RESPONSES
+from tandem.api.routes.imports import import_out
 from tandem.api.routes.schemas import (
     FileContentOut,
     FileInfoOut,
     FileRename,
     FileWrite,
     Id,
+    ImportOut,
     ProjectCreate,
     ProjectOut,
     ProjectRename,
@@ -27,6 +31,7 @@ from tandem.errors import InvalidInput
 from tandem.persistence.models import INT_MAX
 from tandem.services import access, audit, projects
 from tandem.services.accounts import Principal
+from tandem.services.imports import GitSource, ImportStatus
 from tandem.services.projects import ProjectView
 from tandem.workspace.archive import zip_project
 from tandem.workspace.files import FileInfo, FileLimits, ProjectFiles
@@ -65,7 +70,7 @@ def _out(view: ProjectView) -> ProjectOut:
 
 
 def _file(info: FileInfo) -> FileInfoOut:
-    return FileInfoOut(path=info.path, size=info.size, updated_at=info.updated_at)
+    return FileInfoOut(path=info.path, size=info.size, updated_at=info.updated_at, binary=info.binary)
 
 
 @router.get("/templates")
@@ -73,11 +78,76 @@ async def list_templates() -> list[TemplateOut]:
     return [TemplateOut(id=t.id, name=t.name, description=t.description) for t in TEMPLATES.values()]
 
 
-@router.post("/projects", status_code=status.HTTP_201_CREATED)
-async def create_project(body: ProjectCreate, db: Database, settings: CurrentSettings, user: CurrentUser) -> ProjectOut:
+_ARCHIVE_TYPES = {
+    "application/zip",
+    "application/x-zip-compressed",
+    "application/gzip",
+    "application/x-gzip",
+    "application/x-tar+gzip",
+    "application/octet-stream",
+}
+_CREATE_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/ProjectCreate"}},
+        **{
+            kind: {"schema": {"type": "string", "format": "binary"}} for kind in ("application/zip", "application/gzip")
+        },
+    },
+}
+
+
+@router.post(
+    "/projects",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProjectOut,
+    openapi_extra={"requestBody": _CREATE_BODY},
+    responses={
+        202: {
+            "model": ImportOut,
+            "description": "An import (a `source`, or an uploaded archive) has started: poll `GET /imports/{id}`",
+        }
+    },
+)
+async def create_project(
+    request: Request,
+    db: Database,
+    settings: CurrentSettings,
+    imports: Imports,
+    user: CurrentUser,
+    name: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="The new project's name, when the body is an archive."),
+    ] = None,
+) -> Response:
+    """From a template (JSON body), a Git repository (JSON body with `source`), or an uploaded zip
+    or tar.gz (the body itself, streamed to disk, never held in memory)."""
+    kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if kind in _ARCHIVE_TYPES:
+        if name is None:
+            raise InvalidInput("name: an uploaded archive needs the project's name in the query (?name=...)")
+        return _accepted(await imports.upload(user, name, request.stream()))
+    if kind != "application/json":
+        raise InvalidInput(f"content type {kind!r}: send JSON, or a zip or tar.gz archive")
+    try:
+        body = ProjectCreate.model_validate_json(await request.body())
+    except ValidationError as error:
+        raise RequestValidationError(error.errors()) from None
+    if body.source is not None:
+        source = GitSource(url=body.source.url, ref=body.source.ref, depth=body.source.depth)
+        return _accepted(await imports.start(user, body.name, source, imports.scratch()))
     async with db.begin() as session:
         project = await projects.create(session, user, body.name, body.template, max_projects=settings.max_projects)
-        return _out(await projects.view(session, user, project.id))
+        created = _out(await projects.view(session, user, project.id))
+    return JSONResponse(created.model_dump(mode="json"), status_code=status.HTTP_201_CREATED)
+
+
+def _accepted(job: ImportStatus) -> JSONResponse:
+    return JSONResponse(
+        import_out(job).model_dump(mode="json"),
+        status_code=status.HTTP_202_ACCEPTED,
+        headers={"Location": f"{API_PREFIX}/imports/{job.id}"},
+    )
 
 
 @router.get(

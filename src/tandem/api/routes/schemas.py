@@ -35,9 +35,53 @@ Text = Annotated[str, AfterValidator(_storable)]
 """Any text the API takes: everything it stores, and anything it looks up in the database."""
 
 
+def _not_an_option(text: str) -> str:
+    if text.startswith("-"):
+        raise ValueError("must not start with '-'")
+    return text
+
+
+class GitSourceIn(BaseModel):
+    """Import a Git repository: its files at a branch or tag, without its `.git`."""
+
+    type: Literal["git"] = "git"
+    url: Annotated[Text, AfterValidator(_not_an_option)] = Field(
+        min_length=1, max_length=2000, description="https://, http:// or file:// (TANDEM_IMPORT_GIT_PROTOCOLS)."
+    )
+    ref: Annotated[Text, AfterValidator(_not_an_option)] | None = Field(
+        default=None, min_length=1, max_length=250, description="A branch or tag; the default branch if null."
+    )
+    depth: int | None = Field(
+        default=1, ge=1, le=INT_MAX, description="Commits to fetch (shallow clone); null for the whole history."
+    )
+
+
 class ProjectCreate(BaseModel):
     name: Text = Field(min_length=1, max_length=200)
     template: str = "blank"
+    source: GitSourceIn | None = Field(
+        default=None,
+        description="Import instead of a template: the answer is then 202 with an import job to poll. "
+        "(An archive is uploaded as the body itself: `Content-Type: application/zip` or `application/gzip`.)",
+    )
+
+
+class ImportOut(BaseModel):
+    id: str
+    name: str
+    source: str = Field(description="git, archive or folder")
+    status: str = Field(description="running, completed, failed or cancelled")
+    phase: str = Field(description="queued, cloning, unpacking, listing, storing, done")
+    files_done: int
+    files_total: int | None
+    bytes_done: int
+    project_id: int | None = Field(description="The new project, once the import has completed.")
+    skipped: int = Field(description="Symbolic links and submodules left out.")
+    binary_files: int
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
 
 
 class ProjectRename(BaseModel):
@@ -122,6 +166,10 @@ class FileInfoOut(BaseModel):
     path: str
     size: int
     updated_at: datetime
+    binary: bool = Field(
+        default=False,
+        description="Not text (imported): downloaded with the project, not editable, not shown to the agents.",
+    )
 
 
 class FileContentOut(FileInfoOut):
