@@ -25,5 +25,7 @@ export default defineConfig({
     setupFiles: ['./src/test/setup.ts'],
     include: ['src/**/*.test.{ts,tsx}'],
     css: false,
+    // See src/test/setup.ts: room for a loaded machine, not for a hang.
+    testTimeout: 30000,
   },
 });
