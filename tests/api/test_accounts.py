@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import AccountsServer, Member, MemberFactory
+from tests.api.test_imports import imported, zip_bytes
 from tests.support import read_events
 
 Route = tuple[str, str]
@@ -46,6 +47,8 @@ REACHES_OWNED: dict[Route, dict[str, Any] | None] = {
     ("GET", "/changes/{change_id}"): None,
     ("POST", "/changes/{change_id}/revert"): None,
     ("DELETE", "/auth/tokens/{token_id}"): None,
+    ("GET", "/imports/{import_id}"): None,
+    ("POST", "/imports/{import_id}/cancel"): None,
 }
 ADMIN_ONLY: dict[Route, dict[str, Any] | None] = {
     ("GET", "/users"): None,
@@ -86,6 +89,13 @@ async def alice(new_member: MemberFactory) -> World:
     assert events[-1].type == "complete", events[-1]
     change = events[-1].data["code_changes"][0]
     token_id = (await client.get("/auth/tokens")).json()[0]["id"]
+    upload = await client.post(
+        "/projects",
+        params={"name": "alice import"},
+        content=zip_bytes({"notes.txt": b"alice's own\n"}),
+        headers={"Content-Type": "application/zip"},
+    )
+    job = await imported(client, upload)  # settled, so that the snapshots below compare a job at rest
     return World(
         owner=alice,
         ids={
@@ -95,6 +105,7 @@ async def alice(new_member: MemberFactory) -> World:
             "change_id": change["id"],
             "path": change["path"],
             "token_id": token_id,
+            "import_id": job["id"],
         },
     )
 
@@ -113,6 +124,7 @@ async def _snapshot(world: World) -> dict[str, object]:
         f"/sessions/{ids['session_id']}/messages",
         f"/runs/{ids['run_id']}",
         "/auth/tokens",
+        f"/imports/{ids['import_id']}",
     ]
     snapshot = {}
     for url in urls:

@@ -92,7 +92,9 @@ async def _settled(client: httpx.AsyncClient, run_id: str) -> dict[str, object]:
     """The run's final state; fails if it is still running after a generous bound."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        run = (await client.get(f"/runs/{run_id}")).json()
+        response = await client.get(f"/runs/{run_id}")
+        assert response.status_code == 200, response.text
+        run = response.json()
         if run["status"] != "running":
             return dict(run)
         await asyncio.sleep(0.05)
