@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from tests.support import Server
@@ -47,6 +48,15 @@ async def test_the_app_and_its_files_are_served(frontend: Server) -> None:
     status, body = await raw_get(frontend, "/api/v1/nope")
     assert status == 404
     assert '"code"' in body
+
+
+async def test_a_method_an_api_path_lacks_is_405_beside_the_app(frontend: Server) -> None:
+    # The app's catch-all answers every GET: it must not turn a POST-only endpoint's GET into a 404.
+    async with httpx.AsyncClient(base_url=frontend.url, timeout=30) as client:
+        response = await client.get("/api/v1/auth/login")
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == "POST"
+    assert response.json()["code"] == "method_not_allowed"
 
 
 @pytest.mark.parametrize(
