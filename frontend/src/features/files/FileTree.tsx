@@ -103,9 +103,16 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
     return (
       <li key={`f:${node.path}`} role="treeitem" aria-selected={openPath === node.path}>
         <div className={`tree-row tree-file${openPath === node.path ? ' active' : ''}`} style={indent}>
-          <button type="button" className="tree-name" data-testid="tree-file" data-path={node.path} onClick={() => onOpen(node.path)}>
-            {node.name}
-          </button>
+          {node.binary ? (
+            // Binary (imported): kept and downloaded with the project, but there is no text to edit.
+            <span className="tree-name muted" data-testid="tree-file" data-path={node.path} data-binary="true" title="Binary file: not editable">
+              {node.name} <small>(binary)</small>
+            </span>
+          ) : (
+            <button type="button" className="tree-name" data-testid="tree-file" data-path={node.path} onClick={() => onOpen(node.path)}>
+              {node.name}
+            </button>
+          )}
           <span className="tree-actions">
             <button type="button" className="icon" title={`Rename ${node.path}`} aria-label={`Rename ${node.path}`} onClick={() => setRenaming(node.path)}>
               ✎
