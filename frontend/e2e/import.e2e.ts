@@ -75,11 +75,11 @@ async function watchProgress(page: Page): Promise<void> {
   await page.evaluate(() => {
     const seen: number[] = [];
     (window as unknown as { progressSeen: number[] }).progressSeen = seen;
-    const sample = () => {
+    // No named function in here: tsx would wrap it in a `__name` helper the page does not have.
+    new MutationObserver(() => {
       const bar = document.querySelector('progress[aria-label="Import progress"]');
       if (bar?.hasAttribute('value')) seen.push(Number(bar.getAttribute('value')));
-    };
-    new MutationObserver(sample).observe(document.body, { subtree: true, attributes: true, childList: true });
+    }).observe(document.body, { subtree: true, attributes: true, childList: true });
   });
 }
 
