@@ -22,6 +22,7 @@ from tandem.api.routes.schemas import (
     ProjectOut,
     ProjectRename,
     TemplateOut,
+    Text,
 )
 from tandem.errors import InvalidInput
 from tandem.persistence.models import INT_MAX, Project
@@ -106,7 +107,7 @@ async def create_project(
     settings: CurrentSettings,
     imports: Imports,
     name: Annotated[
-        str | None,
+        Text | None,
         Query(min_length=1, max_length=200, description="The new project's name, when the body is an archive."),
     ] = None,
 ) -> Response:
