@@ -37,7 +37,7 @@ try {
   const start = await fetch(`${backend.url}/api/v1/projects?name=tree`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/zip' },
-    body: makeArchive(),
+    body: new Uint8Array(makeArchive()),
   });
   let job = (await start.json()) as { id: string; status: string; project_id: number | null };
   while (job.status === 'running') {
