@@ -308,6 +308,14 @@ async def test_an_upload_needs_a_name(api: httpx.AsyncClient) -> None:
     assert "?name=" in response.json()["message"]
 
 
+async def test_an_upload_name_that_cannot_be_stored_is_refused_at_once(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/projects", params={"name": "a\x00b"}, content=b"PK", headers={"Content-Type": "application/zip"}
+    )
+    assert response.status_code == 422
+    assert "NUL" in response.json()["message"]
+
+
 class StalledGit:
     """An HTTP server that accepts a clone and never answers, until released: a clone that stays
     in progress for as long as a test needs."""

@@ -51,6 +51,8 @@ export interface FileInfo {
   path: string;
   size: number;
   updated_at: Iso;
+  /** Imported and not text: downloaded with the project, never opened in the editor. */
+  binary?: boolean;
 }
 
 export interface FileContent extends FileInfo {

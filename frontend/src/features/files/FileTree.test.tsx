@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { FileInfo } from '../../api/types';
 import * as f from '../../test/fixtures';
 import { mockApi, renderWithClient } from '../../test/render';
-import { FileTree } from './FileTree';
+import { FileTree, LARGE_TREE } from './FileTree';
 
 afterEach(() => vi.unstubAllGlobals());
 
@@ -54,4 +54,21 @@ describe('FileTree', () => {
     await waitFor(() => expect(screen.queryByRole('button', { name: 'App.tsx' })).toBeNull());
     expect(onOpen).toHaveBeenLastCalledWith(null);
   });
+
+  it('opens a large tree folded, unfolds a folder on click, and shows binary files as not openable', async () => {
+    const files = [
+      ...Array.from({ length: LARGE_TREE }, (_, i) => info(`pkg/file${String(i).padStart(4, '0')}.txt`)),
+      { ...info('logo.png'), binary: true },
+    ];
+    mockApi({ 'GET /api/v1/projects/1/files': () => f.jsonResponse(files) });
+    const onOpen = vi.fn();
+    renderWithClient(<FileTree projectId={1} openPath={null} onOpen={onOpen} />);
+    // jsdom renders 300 rows slowly on a loaded machine: generous waits, no timing asserted.
+    const folder = await screen.findByRole('button', { name: /▸ pkg/ }, { timeout: 20_000 });
+    expect(screen.queryByRole('button', { name: 'file0000.txt' })).toBeNull();
+    await userEvent.click(folder);
+    expect(await screen.findByRole('button', { name: 'file0000.txt' }, { timeout: 20_000 })).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: /^logo\.png/ })).toBeNull();
+    expect(screen.getByTitle('Binary file: not editable')).toHaveTextContent('logo.png (binary)');
+  }, 60_000);
 });

@@ -1,5 +1,6 @@
-import { useState, type FormEvent } from 'react';
+import { useMemo, useState, type FormEvent } from 'react';
 import { useDeleteFile, useFiles, useRenameFile, useWriteFile } from '../../api/files';
+import type { FileInfo } from '../../api/types';
 import { buildTree, type TreeNode } from './tree';
 
 interface FileTreeProps {
@@ -46,6 +47,19 @@ function PathForm({
   );
 }
 
+/** Past this many files, a tree opens with its folders folded. */
+export const LARGE_TREE = 300;
+
+function initiallyFolded(files: FileInfo[]): Set<string> {
+  if (files.length <= LARGE_TREE) return new Set();
+  const dirs = new Set<string>();
+  for (const f of files) {
+    const parts = f.path.split('/');
+    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+  }
+  return dirs;
+}
+
 export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
   const files = useFiles(projectId);
   const write = useWriteFile(projectId);
@@ -53,16 +67,18 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
   const remove = useDeleteFile(projectId);
   const [creating, setCreating] = useState(false);
   const [renaming, setRenaming] = useState<string | null>(null);
-  const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
+  // null until the user folds or unfolds a folder: a large (imported) tree then starts with every
+  // folder folded, so opening it renders its top level, not thousands of rows in one long task.
+  const [folded, setFolded] = useState<Set<string> | null>(null);
+  const startFolded = useMemo(() => initiallyFolded(files.data ?? []), [files.data]);
+  const collapsed = folded ?? startFolded;
   const error = write.error ?? rename.error ?? remove.error;
 
   function toggle(dir: string) {
-    setCollapsed((s) => {
-      const n = new Set(s);
-      if (n.has(dir)) n.delete(dir);
-      else n.add(dir);
-      return n;
-    });
+    const n = new Set(collapsed);
+    if (n.has(dir)) n.delete(dir);
+    else n.add(dir);
+    setFolded(n);
   }
 
   function renderNode(node: TreeNode, depth: number) {
@@ -103,9 +119,16 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
     return (
       <li key={`f:${node.path}`} role="treeitem" aria-selected={openPath === node.path}>
         <div className={`tree-row tree-file${openPath === node.path ? ' active' : ''}`} style={indent}>
-          <button type="button" className="tree-name" data-testid="tree-file" data-path={node.path} onClick={() => onOpen(node.path)}>
-            {node.name}
-          </button>
+          {node.binary ? (
+            // Binary (imported): kept and downloaded with the project, but there is no text to edit.
+            <span className="tree-name muted" data-testid="tree-file" data-path={node.path} data-binary="true" title="Binary file: not editable">
+              {node.name} <small>(binary)</small>
+            </span>
+          ) : (
+            <button type="button" className="tree-name" data-testid="tree-file" data-path={node.path} onClick={() => onOpen(node.path)}>
+              {node.name}
+            </button>
+          )}
           <span className="tree-actions">
             <button type="button" className="icon" title={`Rename ${node.path}`} aria-label={`Rename ${node.path}`} onClick={() => setRenaming(node.path)}>
               ✎

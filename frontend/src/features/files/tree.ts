@@ -12,6 +12,7 @@ export interface TreeFile {
   name: string;
   path: string;
   size: number;
+  binary: boolean;
 }
 
 export type TreeNode = TreeDir | TreeFile;
@@ -33,7 +34,7 @@ export function buildTree(files: FileInfo[]): TreeNode[] {
       }
       parent = dir;
     }
-    parent.children.push({ kind: 'file', name: parts[parts.length - 1] ?? f.path, path: f.path, size: f.size });
+    parent.children.push({ kind: 'file', name: parts[parts.length - 1] ?? f.path, path: f.path, size: f.size, binary: f.binary ?? false });
   }
   const sort = (nodes: TreeNode[]) => {
     nodes.sort((a, b) =>

@@ -10,6 +10,7 @@ import {
 import type { Project } from '../../api/types';
 import { formatTime } from '../../components/format';
 import { HealthBanner } from '../chat/HealthBanner';
+import { ImportProject } from './ImportProject';
 
 function CreateProjectForm() {
   const templates = useTemplates();
@@ -126,6 +127,7 @@ export function ProjectsPage() {
       <HealthBanner />
       <div className="pad">
         <CreateProjectForm />
+        <ImportProject />
         {projects.isPending ? <div className="muted">Loading projects…</div> : null}
         {projects.isError ? <div className="error-text">{projects.error.message}</div> : null}
         {projects.data && projects.data.length === 0 ? (

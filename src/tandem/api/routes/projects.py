@@ -25,6 +25,7 @@ from tandem.api.routes.schemas import (
     ShareIn,
     ShareOut,
     TemplateOut,
+    Text,
     UserName,
 )
 from tandem.errors import InvalidInput
@@ -116,7 +117,7 @@ async def create_project(
     imports: Imports,
     user: CurrentUser,
     name: Annotated[
-        str | None,
+        Text | None,
         Query(min_length=1, max_length=200, description="The new project's name, when the body is an archive."),
     ] = None,
 ) -> Response:
