@@ -15,6 +15,7 @@ from tandem.persistence.models import AgentInteraction, Run, RunEventRow
 from tandem.runs.committer import Batch, GroupCommitter
 from tandem.runs.eventlog import InProcessEventLog
 from tandem.runs.recorder import RunRecorder
+from tests.conftest import NewRun
 from tests.runs.conftest import Gate
 from tests.support import SeededRun
 
@@ -371,17 +372,27 @@ async def test_a_run_taken_over_by_another_process_stops_writing_and_publishes_t
 
 
 async def test_a_run_taken_over_before_its_close_publishes_the_databases_end(
-    sessions: async_sessionmaker[AsyncSession], log: InProcessEventLog, run: SeededRun
+    sessions: async_sessionmaker[AsyncSession], log: InProcessEventLog, run: SeededRun, new_run: NewRun
 ) -> None:
+    other = await new_run()
+    await _interrupt(sessions, other.id, 1)  # another run's events are not this run's
     committer = GroupCommitter(sessions)
     recorder = RunRecorder(run_id=run.id, message_id=run.message_id, sessions=sessions, committer=committer, log=log)
     try:
         recorder.emit(_delta("never written"))
-        await _interrupt(sessions, run.id, 1)
+        # Stored out of order: publishing follows the seqs, not the storage order.
+        await _interrupt(sessions, run.id, 2)
+        async with sessions.begin() as session:
+            data = _delta("written by the other process")
+            session.add(
+                RunEventRow(
+                    run_id=run.id, seq=1, type="agent_delta", payload=envelope(run.id, 1, data).model_dump_json()
+                )
+            )
         await recorder.close(_cancelled)
     finally:
         await committer.close()
     assert recorder.lost
     stored = await _stored(recorder, sessions)
-    assert [(e["seq"], e["type"], e["data"]["code"]) for e in stored] == [(1, "error", "interrupted")]
+    assert [(e["seq"], e["type"]) for e in stored] == [(1, "agent_delta"), (2, "error")]
     assert await _published_events(log, run.id) == (stored, True)

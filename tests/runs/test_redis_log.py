@@ -143,11 +143,21 @@ async def test_a_mirrors_blocking_read_returns_before_the_socket_timeout(
     await log.close()
 
 
-async def test_closing_stops_the_mirrors_and_the_client(logs: tuple[RedisEventLog, RedisEventLog], run_id: str) -> None:
+@pytest.mark.parametrize(
+    "settle",
+    [
+        pytest.param(0, id="closed as the mirror sends its next read"),
+        pytest.param(0.5, id="closed while the mirror waits for entries"),
+    ],
+)
+async def test_closing_stops_the_mirrors_and_the_client(
+    logs: tuple[RedisEventLog, RedisEventLog], run_id: str, settle: float
+) -> None:
     writer, reader = logs
     await writer.append(run_id, [(1, b"a")])
     await reader.read(run_id, 0, timeout=5)
     [mirror] = [t for t in asyncio.all_tasks() if t.get_name() == f"mirror-{run_id}"]
+    await asyncio.sleep(settle)
     async with asyncio.timeout(10):  # it hung for as long as the run went on (the cancel was swallowed)
         await reader.close()
     assert mirror.done()

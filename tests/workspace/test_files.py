@@ -239,3 +239,27 @@ async def test_a_rename_moves_the_file_and_refuses_to_overwrite(
     assert isinstance(moved, FileInfo)
     assert (moved.path, moved.size) == ("docs/c.txt", 1)
     assert await stored(sessions, run.project_id) == {"b.txt": ("B", 1), "docs/c.txt": ("A", 1)}
+
+
+async def test_an_empty_project_takes_a_first_file_of_exactly_its_size_limit(
+    sessions: async_sessionmaker[AsyncSession], run: SeededRun
+) -> None:
+    files = ProjectFiles(
+        sessions, run.project_id, limits=FileLimits(max_file_bytes=50, max_files=9, max_project_bytes=50)
+    )
+    info, _ = await files.write("a", "x" * 50)
+    assert info.size == 50
+
+
+async def test_an_empty_file_adds_nothing_to_a_project_over_its_size_limit(
+    sessions: async_sessionmaker[AsyncSession], run: SeededRun
+) -> None:
+    roomy = ProjectFiles(
+        sessions, run.project_id, limits=FileLimits(max_file_bytes=100, max_files=9, max_project_bytes=999)
+    )
+    await roomy.write("a", "x" * 100)
+    tight = ProjectFiles(
+        sessions, run.project_id, limits=FileLimits(max_file_bytes=100, max_files=9, max_project_bytes=50)
+    )
+    info, _ = await tight.write("empty", "")
+    assert info.size == 0

@@ -101,6 +101,10 @@ async def test_a_search_process_that_fails_reports_its_last_error_line(
     with pytest.raises(SearchFailed) as failed:
         await files.search("x", seconds=30)
     assert failed.value.message == "search failed: MemoryError: out"
+    fake_grep("import sys\nsys.stderr.buffer.write(b'bad \\xff byte\\n')\nsys.exit(1)\n")
+    with pytest.raises(SearchFailed) as undecodable:
+        await files.search("x", seconds=30)
+    assert undecodable.value.message == "search failed: bad \ufffd byte"
     fake_grep("import sys\nsys.exit(3)\n")
     with pytest.raises(SearchFailed) as silent:
         await files.search("x", seconds=30)

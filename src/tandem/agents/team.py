@@ -43,7 +43,7 @@ from tandem.agents.events import Delta, Finished, TeamEvent, Thought, ToolCall, 
 from tandem.agents.models import redact_model_error
 from tandem.agents.retries import RetryPolicy
 from tandem.agents.tools import READ_TOOLS, WRITE_TOOLS, TeamDeps, hand_off_to_coder
-from tandem.errors import LimitExceeded, ModelFailed, RunCancelled, RunFailed
+from tandem.errors import LimitExceeded, ModelFailed, RunCancelled
 from tandem.events import AgentName, DeltaType, Usage
 from tandem.settings import RunLimits
 from tandem.workspace.files import ProjectFiles
@@ -295,8 +295,6 @@ class Team:
 def _translate(error: BaseException) -> BaseException:
     """pydantic-ai's exceptions, as the run's outcome."""
     match error:
-        case RunFailed() | asyncio.CancelledError():
-            return error
         case RunTimedOut():
             return LimitExceeded(f"the run took longer than its time limit: {error}")
         case PydanticRunCancelled():
@@ -306,5 +304,5 @@ def _translate(error: BaseException) -> BaseException:
         case ModelAPIError() | UnexpectedModelBehavior() | AgentRunError() | UserError():
             fix = explain(error)
             return ModelFailed(redact_model_error(f"{fix} The server said: {error}" if fix else str(error)))
-        case _:
+        case _:  # a `RunFailed` of ours, a cancellation, anything unexpected: as it is
             return error
