@@ -17,7 +17,7 @@ from starlette.responses import FileResponse
 
 from tandem.api.errors import install_error_handlers
 from tandem.api.limits import BodySizeLimit
-from tandem.api.routes import chat, health, history, projects, runs
+from tandem.api.routes import chat, health, history, models, projects, runs
 from tandem.api.sse import StreamHandOff, StreamLimits
 from tandem.api.trust import TrustBoundary
 from tandem.container import Container, build_container
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.container = container
     install_error_handlers(app)
-    for module in (health, projects, chat, runs, history):
+    for module in (health, projects, chat, runs, history, models):
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(
         BodySizeLimit, max_bytes=max(settings.max_file_bytes, settings.max_message_chars * 4) + 64 * 1024

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -17,6 +18,7 @@ from tandem.runs.eventlog import EventLog, InProcessEventLog
 from tandem.runs.manager import RunManager
 from tandem.runs.redis_log import RedisEventLog
 from tandem.services.chat import ChatService
+from tandem.services.model_checks import ModelChecks
 from tandem.settings import Settings
 from tandem.workspace.files import FileLimits
 
@@ -28,14 +30,22 @@ class Container:
     sessions: async_sessionmaker[AsyncSession]
     runs: RunManager
     chat: ChatService
+    model_checks: ModelChecks
 
 
-def build_team(settings: Settings) -> Team:
+Quirks = Mapping[str | None, ServerQuirks]
+
+
+def model_quirks(settings: Settings) -> Quirks:
+    """One `ServerQuirks` per configured model, shared by its agents, the model check and every run."""
+    return {name: ServerQuirks() for name in (settings.planner_model_name, settings.coder_model_name)}
+
+
+def build_team(settings: Settings, quirks: Quirks) -> Team:
     """The team is stateless between runs, so one per process serves them all (building it costs
     milliseconds: agents, tool schemas, model clients); a failed build is retried on the next run.
     What it learns about a model server's quirks stays with the team, shared by both agents on one model."""
     planner, coder = settings.planner_model_name, settings.coder_model_name
-    quirks = {name: ServerQuirks() for name in {planner, coder}}
     return Team(
         planner_model=resolve_model(
             planner,
@@ -69,11 +79,14 @@ def build_container(settings: Settings) -> Container:
     engine = create_engine(settings.resolved_database_url)
     sessions = create_sessionmaker(engine)
     log, cancel_bus = build_events(settings)
+    quirks = model_quirks(settings)
+    checks = ModelChecks(settings=settings, sessions=sessions, quirks=quirks)
     runs = RunManager(
         sessions=sessions,
         log=log,
         cancel_bus=cancel_bus,
-        team_factory=functools.cache(lambda: build_team(settings)),
+        team_factory=functools.cache(lambda: build_team(settings, quirks)),
+        prepare=checks.prepare,
         file_limits=FileLimits.of(settings),
         max_message_chars=settings.max_message_chars,
         ping_seconds=settings.ping_seconds,
@@ -82,5 +95,10 @@ def build_container(settings: Settings) -> Container:
         lease_seconds=settings.run_lease_seconds if settings.events_url else None,
     )
     return Container(
-        settings=settings, engine=engine, sessions=sessions, runs=runs, chat=ChatService(runs=runs, sessions=sessions)
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        runs=runs,
+        chat=ChatService(runs=runs, sessions=sessions),
+        model_checks=checks,
     )

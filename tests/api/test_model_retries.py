@@ -9,6 +9,9 @@ from tests.api.conftest import Tandem
 from tests.api.test_model_quirks import completed, run, system_thoughts
 from tests.fake_models import Quirk, Script
 
+# Each test starts its own server, which a loaded machine may take a minute to start.
+pytestmark = pytest.mark.timeout(360)
+
 
 @pytest.mark.parametrize(
     ("quirk", "said"),
