@@ -51,6 +51,13 @@ class _Dropped(Exception):
     """Raised inside a streamed body: uvicorn then closes the connection without ending the chunked body."""
 
 
+async def _drop() -> None:
+    # uvicorn aborts the connection, discarding what it has not sent yet: let the chunks go out first, as they
+    # would from a real server whose stream breaks a while into the answer.
+    await asyncio.sleep(0.5)
+    raise _Dropped
+
+
 def _transient(script: Script, quirk: Quirk) -> bool:
     """Whether this request fails with `quirk`: the first `Script.transient` requests do."""
     if quirk not in script.quirks or script.transient_failed >= script.transient:
@@ -139,7 +146,7 @@ def build_app(script: Script) -> Starlette:
                     await asyncio.sleep(script.chunk_delay)
                     yield chunk({"content": piece})
                     if drop and index == 1:
-                        raise _Dropped
+                        await _drop()
             if call is not None:
                 yield chunk(
                     {
@@ -157,7 +164,7 @@ def build_app(script: Script) -> Starlette:
                     await asyncio.sleep(script.chunk_delay)
                     yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
                     if drop and index == 1:
-                        raise _Dropped
+                        await _drop()
             yield chunk({}, finish="tool_calls" if call else "stop")
             final = {
                 "id": "chatcmpl-test",
