@@ -161,5 +161,7 @@ def anthropic_env(url: str, **extra: str) -> dict[str, str]:
         "TANDEM_MODEL": "anthropic:claude-sonnet-4-5",
         "ANTHROPIC_BASE_URL": url,
         "ANTHROPIC_API_KEY": "test-key",
+        # The fake answers streamed requests only, as runs send them: no model check before the first run.
+        "TANDEM_MODEL_CHECK_ON_FIRST_USE": "false",
         **extra,
     }

@@ -55,6 +55,7 @@ class Script:
     transient: int = 1  # how many requests a transient quirk (429, 502, 503, dropped stream) fails
     retry_after: str | None = "1"  # the Retry-After header of a 429
     api_key: str | None = None  # when set, any other bearer token gets 401
+    context_window: int | None = None  # reported at /props (llama-server) when set
     requests: list[dict[str, Any]] = field(default_factory=list)
     seen: list[list[str]] = field(default_factory=list)  # the tool results each answered request carried
     abandoned: int = 0  # hung requests the client closed

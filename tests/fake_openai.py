@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -31,12 +32,12 @@ from starlette.routing import Route
 from tests.fake_models import Quirk, Script, agent_of, hang_until_abandoned, next_reply, pieces, serve
 
 
-def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+def _chunk(delta: dict[str, Any], finish: str | None = None, *, model: str) -> bytes:
     payload = {
         "id": "chatcmpl-test",
         "object": "chat.completion.chunk",
         "created": int(time.time()),
-        "model": "fake-model",
+        "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
     }
     return f"data: {json.dumps(payload)}\n\n".encode()
@@ -48,6 +49,13 @@ def _error(status: int, message: str, kind: str, **extra: Any) -> JSONResponse:
 
 class _Dropped(Exception):
     """Raised inside a streamed body: uvicorn then closes the connection without ending the chunked body."""
+
+
+async def _drop() -> None:
+    # uvicorn aborts the connection, discarding what it has not sent yet: let the chunks go out first, as they
+    # would from a real server whose stream breaks a while into the answer.
+    await asyncio.sleep(0.5)
+    raise _Dropped
 
 
 def _transient(script: Script, quirk: Quirk) -> bool:
@@ -83,6 +91,17 @@ def _refusal(script: Script, body: dict[str, Any], request: Request) -> Response
     return None
 
 
+def _completion(message: dict[str, Any], finish: str, *, model: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16},
+    }
+
+
 def build_app(script: Script) -> Starlette:
     async def completions(request: Request) -> Response:
         body = await request.json()
@@ -93,47 +112,43 @@ def build_app(script: Script) -> Starlette:
             )
         if (refusal := _refusal(script, body, request)) is not None:
             return refusal
+        # Like vLLM and llama-server, answers name the model asked for (which prices them).
+        chunk = functools.partial(_chunk, model=body["model"])
+        completion = functools.partial(_completion, model=body["model"])
         agent = agent_of({t["function"]["name"] for t in body.get("tools", [])})
         if agent == script.hang:
             await hang_until_abandoned(request, script)
             return Response(status_code=499)
+        if not body.get("tools"):
+            return JSONResponse(completion({"role": "assistant", "content": "ready"}, "stop"))
         messages = body["messages"]
         last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
         reply = next_reply(agent, [m["content"] for m in messages[last_user:] if m["role"] == "tool"], script)
         text, call = reply.text, reply.call
         call_id: dict[str, str] = {} if "no_tool_call_ids" in script.quirks else {"id": f"call_{len(script.requests)}"}
-        usage = {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}
+        usage = completion({}, "stop")["usage"]
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": text}
             if call is not None:
                 message["tool_calls"] = [
                     {**call_id, "type": "function", "function": {"name": call[0], "arguments": call[1]}}
                 ]
-            return JSONResponse(
-                {
-                    "id": "chatcmpl-test",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": "fake-model",
-                    "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if call else "stop"}],
-                    "usage": usage,
-                }
-            )
+            return JSONResponse(completion(message, "tool_calls" if call else "stop"))
 
         if call is not None and "stream_tools_empty" in script.quirks:
             return StreamingResponse(iter(()), media_type="text/event-stream")
         drop = text is not None and _transient(script, "drop_stream")
 
         async def stream() -> AsyncIterator[bytes]:
-            yield _chunk({"role": "assistant", "content": ""})
+            yield chunk({"role": "assistant", "content": ""})
             if text is not None:
                 for index, piece in enumerate(pieces(text)):
                     await asyncio.sleep(script.chunk_delay)
-                    yield _chunk({"content": piece})
+                    yield chunk({"content": piece})
                     if drop and index == 1:
-                        raise _Dropped
+                        await _drop()
             if call is not None:
-                yield _chunk(
+                yield chunk(
                     {
                         "tool_calls": [
                             {
@@ -147,15 +162,15 @@ def build_app(script: Script) -> Starlette:
                 )
                 for index, piece in enumerate(pieces(call[1])):
                     await asyncio.sleep(script.chunk_delay)
-                    yield _chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+                    yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
                     if drop and index == 1:
-                        raise _Dropped
-            yield _chunk({}, finish="tool_calls" if call else "stop")
+                        await _drop()
+            yield chunk({}, finish="tool_calls" if call else "stop")
             final = {
                 "id": "chatcmpl-test",
                 "object": "chat.completion.chunk",
                 "created": 0,
-                "model": "fake-model",
+                "model": body["model"],
                 "choices": [],
                 "usage": usage,
             }
@@ -164,7 +179,18 @@ def build_app(script: Script) -> Starlette:
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 
-    return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+    async def props(_request: Request) -> Response:
+        """llama-server's `/props`, which reports the context window it was started with."""
+        if script.context_window is None:
+            return Response(status_code=404)
+        return JSONResponse({"default_generation_settings": {"n_ctx": script.context_window}})
+
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route("/props", props, methods=["GET"]),
+        ]
+    )
 
 
 @contextmanager
@@ -176,4 +202,11 @@ def fake_openai(script: Script) -> Iterator[str]:
 
 def openai_env(url: str, **extra: str) -> dict[str, str]:
     """The environment of a Tandem server whose agents use the fake at `url`."""
-    return {"TANDEM_MODEL": "openai:fake-model", "OPENAI_BASE_URL": url, "OPENAI_API_KEY": "sk-test-secret", **extra}
+    return {
+        "TANDEM_MODEL": "openai:fake-model",
+        "OPENAI_BASE_URL": url,
+        "OPENAI_API_KEY": "sk-test-secret",
+        # The tests count and inspect a run's model requests: no model check before the first run, unless asked.
+        "TANDEM_MODEL_CHECK_ON_FIRST_USE": "false",
+        **extra,
+    }

@@ -310,5 +310,44 @@ async def _export(project: str, folder: Path) -> None:
     typer.echo(f"Wrote {count} files of project {matches[0].id} {matches[0].name!r} to {folder}")
 
 
+models_cli = typer.Typer(help="The configured models.", no_args_is_help=True)
+cli.add_typer(models_cli, name="models")
+
+_MARKS = {True: "ok  ", False: "FAIL", None: "—   "}
+
+
+@models_cli.command("check")
+def check_models() -> None:
+    """Check each configured model with a few small real requests and keep the result for the server."""
+    from tandem.container import build_container
+    from tandem.errors import TandemError
+    from tandem.persistence.database import migrate
+    from tandem.settings import Settings
+
+    async def check() -> bool:
+        container = build_container(Settings())
+        try:
+            await migrate(container.engine)
+            results = await container.model_checks.check(force=True)
+        finally:
+            await container.engine.dispose()
+        for result in results:
+            typer.echo(
+                f"{result.model} ({result.base_url or 'in process'}): {'works' if result.ok else 'does not work'}"
+            )
+            for step in result.steps:
+                typer.echo(f"  {_MARKS[step.ok]} {step.detail}")
+                if step.fix:
+                    typer.echo(f"       Fix: {step.fix}")
+        return all(result.ok for result in results)
+
+    try:
+        ok = asyncio.run(check())
+    except TandemError as error:
+        typer.echo(error.message, err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(0 if ok else 1)
+
+
 def main() -> None:
     cli()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,6 +21,7 @@ from tandem.runs.redis_log import RedisEventLog
 from tandem.services.accounts import Accounts
 from tandem.services.chat import ChatService
 from tandem.services.imports import Importer
+from tandem.services.model_checks import ModelChecks
 from tandem.settings import Settings
 from tandem.workspace.files import FileLimits
 
@@ -33,14 +35,22 @@ class Container:
     chat: ChatService
     accounts: Accounts
     imports: Importer
+    model_checks: ModelChecks
 
 
-def build_team(settings: Settings) -> Team:
+Quirks = Mapping[str | None, ServerQuirks]
+
+
+def model_quirks(settings: Settings) -> Quirks:
+    """One `ServerQuirks` per configured model, shared by its agents, the model check and every run."""
+    return {name: ServerQuirks() for name in (settings.planner_model_name, settings.coder_model_name)}
+
+
+def build_team(settings: Settings, quirks: Quirks) -> Team:
     """The team is stateless between runs, so one per process serves them all (building it costs
     milliseconds: agents, tool schemas, model clients); a failed build is retried on the next run.
     What it learns about a model server's quirks stays with the team, shared by both agents on one model."""
     planner, coder = settings.planner_model_name, settings.coder_model_name
-    quirks = {name: ServerQuirks() for name in {planner, coder}}
     return Team(
         planner_model=resolve_model(
             planner,
@@ -74,11 +84,14 @@ def build_container(settings: Settings) -> Container:
     engine = create_engine(settings.resolved_database_url)
     sessions = create_sessionmaker(engine)
     log, cancel_bus = build_events(settings)
+    quirks = model_quirks(settings)
+    checks = ModelChecks(settings=settings, sessions=sessions, quirks=quirks)
     runs = RunManager(
         sessions=sessions,
         log=log,
         cancel_bus=cancel_bus,
-        team_factory=functools.cache(lambda: build_team(settings)),
+        team_factory=functools.cache(lambda: build_team(settings, quirks)),
+        prepare=checks.prepare,
         file_limits=FileLimits.of(settings),
         max_message_chars=settings.max_message_chars,
         ping_seconds=settings.ping_seconds,
@@ -101,6 +114,7 @@ def build_container(settings: Settings) -> Container:
         runs=runs,
         chat=ChatService(runs=runs, sessions=sessions, runs_per_minute=settings.runs_per_minute),
         imports=imports,
+        model_checks=checks,
         accounts=Accounts(
             sessions,
             session_lifetime=timedelta(days=settings.session_days),

@@ -29,6 +29,11 @@ class Usage(_Payload):
     input_tokens: int = 0
     output_tokens: int = 0
     tool_calls: int = 0
+    cost_usd: float | None = Field(
+        default=None,
+        description="Estimated cost in US dollars from the genai-prices table; null while any response's price "
+        "is unknown (a local model, an unlisted one).",
+    )
 
 
 class ChatMessage(_Payload):

@@ -19,6 +19,12 @@ class RunLimits(BaseSettings):
     tool_calls: int = Field(default=200, ge=1, description="Tool calls per run, both agents together.")
     total_tokens: int | None = Field(default=2_000_000, ge=1, description="Tokens per run; unset for no limit.")
     wall_seconds: float = Field(default=900.0, gt=0, description="Wall-clock time per run.")
+    cost_usd: float | None = Field(
+        default=None,
+        gt=0,
+        description="Estimated cost per run in US dollars (genai-prices); unset for no limit. Models whose price "
+        "is unknown are not limited by it.",
+    )
     tool_output_chars: int = Field(
         default=20_000, ge=100, description="Tool output shown to the model; the full output is stored."
     )
@@ -54,6 +60,11 @@ class Settings(BaseSettings):
         "events then arrive whole.",
     )
 
+    model_check_on_first_use: bool = Field(
+        default=True,
+        description="Check each configured model (a few small requests) before a process's first run, unless a "
+        "stored check exists; its result chooses streamed or non-streamed requests. `tandem models check` re-checks.",
+    )
     model_retries: int = Field(
         default=4,
         ge=0,

@@ -56,12 +56,12 @@ async def fake_api(served: tuple[Script, Server]) -> AsyncIterator[httpx.AsyncCl
 
 @pytest.fixture
 async def tandem(tmp_path: Path, openai_url: str) -> AsyncIterator[Tandem]:
-    """Starts Tandem servers (SQLite) whose agents use the fake at `openai_url`; each is a new process, which
-    has learned nothing yet about the fake's quirks."""
+    """Starts Tandem servers (one SQLite database) whose agents use the fake at `openai_url`; each is a new
+    process, which has learned nothing yet about the fake's quirks (but sees the stored model checks)."""
     servers: list[Server] = []
 
     def start(**env: str) -> Server:
-        server = Server(data_dir=tmp_path / f"data{len(servers)}", env=openai_env(openai_url, **env)).start()
+        server = Server(data_dir=tmp_path / "data", env=openai_env(openai_url, **env)).start()
         servers.append(server)
         return server
 

@@ -54,6 +54,7 @@ ADMIN_ONLY: dict[Route, dict[str, Any] | None] = {
     ("GET", "/users"): None,
     ("POST", "/users"): {"name": "intruder", "password": "long enough password", "is_admin": True},
     ("GET", "/audit"): None,
+    ("POST", "/models/check"): None,
 }
 # Routes that reach nothing of another user's: what they answer is the caller's own (the lists
 # are checked below) or public.

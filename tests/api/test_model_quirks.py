@@ -15,6 +15,9 @@ from tests.api.conftest import Tandem
 from tests.fake_models import Quirk, Script
 from tests.support import Event, Server, run_chat
 
+# Each test starts its own server, which a loaded machine may take a minute to start.
+pytestmark = pytest.mark.timeout(360)
+
 
 async def run(server: Server) -> list[Event]:
     async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=120) as client:

@@ -9,6 +9,9 @@ from tests.api.conftest import Tandem
 from tests.api.test_model_quirks import completed, run, system_thoughts
 from tests.fake_models import Quirk, Script
 
+# Each test starts its own server, which a loaded machine may take a minute to start.
+pytestmark = pytest.mark.timeout(360)
+
 
 @pytest.mark.parametrize(
     ("quirk", "said"),
@@ -36,7 +39,11 @@ async def test_a_stream_that_breaks_off_is_retried_without_duplicating_text(tand
     completed(events)
     [said] = system_thoughts(events)
     assert said.startswith("the connection to the model server broke off mid-answer, retrying in")
-    retry = next(i for i, e in enumerate(events) if e.type == "agent_interaction" and e.data["agent_name"] == "System")
+    retry = next(
+        i
+        for i, e in enumerate(events)
+        if e.type == "agent_interaction" and e.data["agent_name"] == "System" and e.data["message_type"] == "thought"
+    )
     before = "".join(
         e.data["delta"] for e in events[:retry] if e.type == "agent_delta" and e.data["agent_name"] == "Coder"
     )

@@ -101,6 +101,8 @@ export interface Message {
   error_code?: ErrorCode | null;
   error_message?: string | null;
   agent_interactions?: Interaction[];
+  /** The run's tokens and estimated cost per agent (assistant messages). */
+  usage?: Record<string, Usage>;
 }
 
 export type ChangeType = 'created' | 'modified' | 'deleted';
@@ -121,6 +123,8 @@ export interface Usage {
   input_tokens: number;
   output_tokens: number;
   tool_calls: number;
+  /** Estimated US dollars (genai-prices); null when the model's price is unknown. */
+  cost_usd?: number | null;
 }
 
 export interface Run {

@@ -75,19 +75,38 @@ class _Done:
 
 
 class _UsageMeter:
-    def __init__(self) -> None:
+    def __init__(self, cost_limit: float | None) -> None:
         self.by_agent: dict[str, Usage] = {"Planner": Usage(), "Coder": Usage()}
+        self._cost_limit = cost_limit
+        self._priced = {"Planner": True, "Coder": True}
 
     def response(self, agent: AgentName, response: ModelResponse) -> None:
         current = self.by_agent[agent]
+        cost = _cost(response)
+        self._priced[agent] = self._priced[agent] and cost is not None
         self.by_agent[agent] = current.model_copy(
             update={
                 "requests": current.requests + 1,
                 "input_tokens": current.input_tokens + response.usage.input_tokens,
                 "output_tokens": current.output_tokens + response.usage.output_tokens,
                 "tool_calls": current.tool_calls + sum(isinstance(p, ToolCallPart) for p in response.parts),
+                "cost_usd": (current.cost_usd or 0.0) + cost if self._priced[agent] and cost is not None else None,
             }
         )
+        spent = sum(usage.cost_usd or 0.0 for usage in self.by_agent.values())
+        if self._cost_limit is not None and spent > self._cost_limit:
+            raise LimitExceeded(
+                f"the run's estimated cost, ${spent:.4f}, is over its limit of ${self._cost_limit:g}; "
+                "raise TANDEM_LIMIT_COST_USD to allow more"
+            )
+
+
+def _cost(response: ModelResponse) -> float | None:
+    """The response's estimated cost in US dollars, if genai-prices knows the model's price."""
+    try:
+        return float(response.cost().total_price)
+    except (LookupError, ValueError, AssertionError):
+        return None
 
 
 def _history(turns: Sequence[Turn]) -> list[ModelMessage]:
@@ -150,7 +169,7 @@ class Team:
         queue: asyncio.Queue[TeamEvent | _Done | BaseException] = asyncio.Queue()
         deadline = asyncio.get_running_loop().time() + self._limits.wall_seconds
         token = CancellationToken()
-        meter = _UsageMeter()
+        meter = _UsageMeter(self._limits.cost_usd)
         limits = UsageLimits(
             request_limit=self._limits.model_requests,
             tool_calls_limit=self._limits.tool_calls,

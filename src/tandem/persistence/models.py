@@ -239,3 +239,16 @@ class ImportJob(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ModelCheckRow(Base):
+    """The last model check of one model on one server (`tandem.agents.check`), shared by every process."""
+
+    __tablename__ = "model_checks"
+    __table_args__ = (UniqueConstraint("base_url", "model"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    base_url: Mapped[str] = mapped_column(String(2048))
+    model: Mapped[str] = mapped_column(String(512))
+    result: Mapped[dict[str, Any]] = mapped_column()
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -96,6 +96,7 @@ class RunManager:
         log: EventLog,
         cancel_bus: CancelBus,
         team_factory: TeamFactory,
+        prepare: Callable[[], Awaitable[None]] | None = None,
         file_limits: FileLimits,
         max_message_chars: int,
         ping_seconds: float,
@@ -112,6 +113,7 @@ class RunManager:
         self._lease_seconds = lease_seconds
         self._monitor: asyncio.Task[None] | None = None
         self._team_factory = team_factory
+        self._prepare = prepare
         self._file_limits = file_limits
         self._max_message_chars = max_message_chars
         self._ping_seconds = ping_seconds
@@ -281,6 +283,8 @@ class RunManager:
         """Run the team, streaming its events; returns its final answer or the error that ended it."""
         finished: Finished | None = None
         try:
+            if self._prepare is not None:
+                await self._prepare()
             team = self._team_factory()
             files = ProjectFiles(self._sessions, run.project_id, limits=self._file_limits)
             history = await self._history(run)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.errors import Busy, NotFound
-from tandem.events import AgentInteractionData, ChatMessage
+from tandem.events import AgentInteractionData, ChatMessage, Usage
 from tandem.persistence.models import AgentInteraction, ChatSession, Message, Run
 from tandem.services import access
 from tandem.services.accounts import Principal
@@ -26,6 +26,9 @@ class MessageWithInteractions(ChatMessage):
     error_code: str | None
     error_message: str | None
     agent_interactions: list[Interaction]
+    usage: dict[str, Usage] = Field(
+        default_factory=dict, description="The assistant message's run: tokens and estimated cost per agent."
+    )
 
 
 class SessionOut(BaseModel):
@@ -129,6 +132,7 @@ async def messages(session: AsyncSession, user: Principal, session_id: int) -> l
                 error_code=run.error_code if run and row.role == "assistant" else None,
                 error_message=run.error_message if run and row.role == "assistant" else None,
                 agent_interactions=by_message.get(row.id, []),
+                usage={name: Usage(**u) for name, u in run.usage.items()} if run and row.role == "assistant" else {},
             )
         )
     return result

@@ -42,6 +42,7 @@ const HistoryMessage = memo(function HistoryMessage({ m, projectId }: { m: Messa
       agentName={m.agent_name}
       createdAt={m.created_at}
       runId={m.run_id ?? null}
+      usage={m.usage && Object.keys(m.usage).length > 0 ? m.usage : null}
       error={
         status === 'error'
           ? {

@@ -1,0 +1,95 @@
+"""Model checks of the configured models: run on demand or on a model's first use, kept in the database
+per base URL and model, so every process shares them; each result sets how runs talk to that model."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tandem.agents.adapt.quirks import ServerQuirks
+from tandem.agents.check import CheckStep, ModelCheck, check_model
+from tandem.agents.models import SCRIPTED, resolve_model
+from tandem.errors import InvalidInput, ModelNotConfigured
+from tandem.persistence.models import ModelCheckRow
+from tandem.settings import Settings
+
+__all__ = ["ModelCheck", "ModelChecks"]
+
+
+class ModelChecks:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        quirks: Mapping[str | None, ServerQuirks],
+    ) -> None:
+        self._settings = settings
+        self._sessions = sessions
+        self._quirks = quirks
+        self._prepared = False
+        self._lock = asyncio.Lock()
+
+    async def check(self, *, force: bool) -> list[ModelCheck]:
+        """The check of each configured model: the stored one unless `force`, else (or if none) a new one."""
+        names = dict.fromkeys([self._settings.planner_model_name, self._settings.coder_model_name])
+        results: list[ModelCheck] = []
+        async with self._lock, httpx.AsyncClient(timeout=10) as http:
+            for name in names:
+                results.append(await self._one(name, force=force, http=http))
+        return results
+
+    async def prepare(self) -> None:
+        """Before a process's first run: the stored checks (or new ones) set how runs talk to each model."""
+        if self._prepared or not self._settings.model_check_on_first_use:
+            return
+        with contextlib.suppress(InvalidInput):  # not configured: the run says so itself
+            await self.check(force=False)
+        self._prepared = True
+
+    async def _one(self, name: str | None, *, force: bool, http: httpx.AsyncClient) -> ModelCheck:
+        if name == SCRIPTED:
+            return ModelCheck(
+                model=SCRIPTED,
+                base_url=None,
+                ok=True,
+                streaming=True,
+                null_content_rejected=False,
+                context_window=None,
+                steps=[CheckStep(name="reachable", ok=True, detail="The scripted model (not AI) runs in process.")],
+                checked_at=datetime.now(UTC),
+            )
+        quirks = self._quirks[name]
+        try:
+            model = resolve_model(name, role="planner", scripted_pace=0, scripted_repeat=1, quirks=quirks)
+        except ModelNotConfigured as error:
+            raise InvalidInput(error.message) from None
+        assert name is not None  # resolve_model refuses None
+        base_url = model.base_url or ""
+        if not force and (stored := await self._stored(base_url, name)) is not None:
+            stored.apply(quirks)
+            return stored
+        result = await check_model(name, model, quirks, http=http)
+        async with self._sessions.begin() as session:
+            await session.execute(
+                delete(ModelCheckRow).where(ModelCheckRow.base_url == base_url, ModelCheckRow.model == name)
+            )
+            session.add(
+                ModelCheckRow(
+                    base_url=base_url, model=name, result=result.model_dump(mode="json"), checked_at=result.checked_at
+                )
+            )
+        return result
+
+    async def _stored(self, base_url: str, name: str) -> ModelCheck | None:
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(ModelCheckRow).where(ModelCheckRow.base_url == base_url, ModelCheckRow.model == name)
+            )
+        return ModelCheck.model_validate(row.result) if row is not None else None
