@@ -34,8 +34,11 @@ services:
 	@for i in $$(seq 30); do pg_isready -h 127.0.0.1 -q && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && exit 0; sleep 1; done; \
 		echo "PostgreSQL or Redis did not start" >&2; exit 1
 
+# Two workers (pytest-xdist), a test file each at a time: most tests wait on servers and streams, not the CPU.
+PYTEST_WORKERS ?= 2
+
 test-python: install-python services
-	$(UV) run pytest -q
+	$(UV) run pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 test-frontend: install-frontend
 	@if [ -f frontend/package.json ]; then npm run --prefix frontend test && npm run --prefix frontend build && npm run --prefix frontend e2e; fi
