@@ -69,7 +69,7 @@ class ShareOut(BaseModel):
 
 class LoginIn(BaseModel):
     name: UserName
-    password: str = Field(min_length=1, max_length=1024)
+    password: Text = Field(min_length=1, max_length=1024)
 
 
 class UserOut(BaseModel):
@@ -84,7 +84,7 @@ class MeOut(UserOut):
 
 class UserCreate(BaseModel):
     name: UserName
-    password: str = Field(min_length=8, max_length=1024)
+    password: Text = Field(min_length=8, max_length=1024)
     is_admin: bool = False
 
 
