@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StrictBool
 
 from tandem.events import Usage
 from tandem.persistence.models import BIGINT_MAX, INT_MAX
@@ -85,7 +85,7 @@ class MeOut(UserOut):
 class UserCreate(BaseModel):
     name: UserName
     password: Text = Field(min_length=8, max_length=1024)
-    is_admin: bool = False
+    is_admin: StrictBool = False
 
 
 class TokenCreate(BaseModel):
