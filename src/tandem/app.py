@@ -9,14 +9,15 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from pydantic import TypeAdapter
+from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse
 
 from tandem.api.deps import current_user
-from tandem.api.errors import install_error_handlers
+from tandem.api.errors import allowed_methods, install_error_handlers
 from tandem.api.limits import BodySizeLimit
 from tandem.api.routes import admin, auth, chat, health, history, projects, runs
 from tandem.api.sse import StreamHandOff, StreamLimits
@@ -100,9 +101,11 @@ def _mount_frontend(app: FastAPI, settings: Settings) -> None:
     index = dist / "index.html"
 
     @app.get("/{path:path}", include_in_schema=False)
-    async def spa(path: str) -> FileResponse:
+    async def spa(path: str, request: Request) -> FileResponse:
         # Client-side routes all load the app; real files (favicon etc.) are served as they are.
         if path == "api" or path.startswith("api/"):
+            if allowed_methods(request):  # an API path without GET: 405, as without the frontend
+                raise HTTPException(405)
             raise NotFound(f"no API endpoint at /{path}")
         candidate = (dist / path).resolve()
         if path and candidate.is_file() and candidate.is_relative_to(dist.resolve()):

@@ -36,7 +36,7 @@ def _describe(error: RequestValidationError) -> str:
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
-def _allowed_methods(request: Request) -> str:
+def allowed_methods(request: Request) -> str:
     """Every method the path has. Starlette's own `Allow` names one route's methods, and each method
     of a path is a route of its own here. The frontend's catch-all (not in the schema) answers 404
     under /api, so it adds none."""
@@ -67,7 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
         response = error_response(status, code.get(status, "http_error"), str(error.detail))
         response.headers.update(error.headers or {})
         if status == 405:
-            response.headers["Allow"] = _allowed_methods(request)
+            response.headers["Allow"] = allowed_methods(request)
         return response
 
     @app.exception_handler(Exception)
