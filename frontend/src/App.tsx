@@ -7,10 +7,13 @@ import { qk } from './api/keys';
 import { AuthGate } from './features/auth/AuthGate';
 
 export function makeQueryClient(): QueryClient {
-  // A 401 anywhere else means the sign-in ended (expired, signed out elsewhere): ask who we are
-  // again, which brings up the sign-in screen.
+  // A 401 while signed in means the sign-in ended (expired, signed out elsewhere): ask who we are
+  // again, which brings up the sign-in screen. Not while signed out: a wrong password is a 401 too,
+  // and asking again would replace the sign-in form (and its error) with "Loading…".
   const signedOut = (err: unknown) => {
-    if (err instanceof ApiError && err.status === 401) void client.invalidateQueries({ queryKey: qk.me });
+    if (err instanceof ApiError && err.status === 401 && client.getQueryData(qk.me) !== undefined) {
+      void client.invalidateQueries({ queryKey: qk.me });
+    }
   };
   const client: QueryClient = new QueryClient({
     queryCache: new QueryCache({ onError: (err, query) => query.queryKey[0] !== qk.me[0] && signedOut(err) }),

@@ -31,8 +31,17 @@ class RedactingFilter(logging.Filter):
     """On a handler: every record it writes, message and traceback, with secrets redacted."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact_secrets(record.getMessage())
-        record.args = None
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_secrets(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: redact_secrets(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        message = record.getMessage()
+        clean = redact_secrets(message)
+        # A secret seen only in context (`"Bearer %s" % secret`): the whole line, redacted, replaces
+        # the template and its arguments. Not for uvicorn's access lines, whose formatter reads the
+        # arguments; their only free text, the path, was redacted above.
+        if clean != message and record.name != "uvicorn.access":
+            record.msg, record.args = clean, ()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

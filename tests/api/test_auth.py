@@ -134,6 +134,7 @@ def guarded(tmp_path: Path, backend: Backend) -> Iterator[AccountsServer]:
     started.server.stop()
 
 
+@pytest.mark.timeout(300)  # its own server: the CLI and the server start on a loaded machine
 async def test_password_guessing_is_stopped_with_429_naming_the_setting(guarded: AccountsServer) -> None:
     async with httpx.AsyncClient(base_url=f"{guarded.server.url}/api/v1", timeout=30) as client:
         for _ in range(3):

@@ -14,6 +14,9 @@ from tests.api.conftest import AccountsServer, Member, accounts_server, sign_in
 from tests.conftest import Backend
 from tests.support import read_events
 
+# A server of its own (the CLI and the server start up, on a loaded machine), and runs waited for.
+pytestmark = pytest.mark.timeout(300)
+
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory, backend: Backend) -> Iterator[AccountsServer]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 
 from tandem.api.deps import AdminUser, Database
 from tandem.api.errors import ERROR_RESPONSES
-from tandem.api.routes.schemas import AuditEventOut, UserCreate, UserOut
+from tandem.api.routes.schemas import AuditEventOut, Text, UserCreate, UserOut
 from tandem.persistence.models import INT_MAX, User
 from tandem.services import accounts, audit
 
@@ -39,7 +39,7 @@ async def list_audit(
     db: Database,
     limit: Annotated[int, Query(ge=1, le=1000, description="Events per page, newest first.")] = 100,
     offset: Annotated[int, Query(ge=0, le=INT_MAX)] = 0,
-    action: Annotated[str | None, Query(max_length=40, description="Only this action, e.g. `run.start`.")] = None,
+    action: Annotated[Text | None, Query(max_length=40, description="Only this action, e.g. `run.start`.")] = None,
 ) -> list[AuditEventOut]:
     """Who signed in, started, cancelled, reverted, exported, shared or deleted what, and when."""
     async with db() as session:

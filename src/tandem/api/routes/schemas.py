@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StrictBool
 
 from tandem.events import Usage
 from tandem.persistence.models import BIGINT_MAX, INT_MAX
@@ -113,7 +113,7 @@ class ShareOut(BaseModel):
 
 class LoginIn(BaseModel):
     name: UserName
-    password: str = Field(min_length=1, max_length=1024)
+    password: Text = Field(min_length=1, max_length=1024)
 
 
 class UserOut(BaseModel):
@@ -128,8 +128,8 @@ class MeOut(UserOut):
 
 class UserCreate(BaseModel):
     name: UserName
-    password: str = Field(min_length=8, max_length=1024)
-    is_admin: bool = False
+    password: Text = Field(min_length=8, max_length=1024)
+    is_admin: StrictBool = False
 
 
 class TokenCreate(BaseModel):
