@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.conftest import MemberFactory
 from tests.archive_support import tar_file, write_tar, write_zip
 from tests.conftest import Backend, ServerFactory
 from tests.git_support import bare_clone, commit, git, make_repository, serve_git
@@ -126,6 +127,19 @@ async def test_a_file_url_imports_the_default_branch(
     download = await api.get(f"/projects/{job['project_id']}/download")
     assert zipfile.ZipFile(io.BytesIO(download.content)).read("assets/logo.png") == PNG
     assert scratch_left(import_server) == []
+
+
+async def test_only_an_admin_imports_from_the_servers_disk(new_member: MemberFactory, repository: Path) -> None:
+    # TANDEM_AUTH=accounts: file:// reads whatever repository lies on the server's machine.
+    source = {"name": "server's", "source": {"url": repository.as_uri()}}
+    user = await new_member("user")
+    refused = await user.client.post("/projects", json=source)
+    assert refused.status_code == 403, refused.text
+    assert "only an admin" in refused.json()["message"]
+    assert (await user.client.get("/projects")).json() == [], "no job, no project"
+    admin = await new_member("admin", is_admin=True)
+    job = await imported(admin.client, await admin.client.post("/projects", json=source))
+    assert "later.txt" in await tree(admin.client, job["project_id"])
 
 
 @pytest.mark.parametrize(

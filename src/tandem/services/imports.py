@@ -24,11 +24,12 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.errors import Cancelled, Conflict, NotFound, TandemError
+from tandem.errors import Cancelled, Conflict, Forbidden, NotFound, TandemError
 from tandem.persistence.models import ImportJob, Project, ProjectFile
 from tandem.services import audit, projects
 from tandem.services.accounts import Principal
@@ -252,6 +253,9 @@ class Importer:
         """Create the job and run it in the background; poll it with `get`."""
         try:
             self.check(source)
+            if isinstance(source, GitSource) and urlsplit(source.url).scheme == "file" and not owner.is_admin:
+                # The server's own disk (other people's checkouts, its own code): not for every user.
+                raise Forbidden("a file:// repository is on the server's own disk: only an admin may import one")
             job_id = str(uuid.uuid4())
             async with self._sessions.begin() as session:
                 row = ImportJob(id=job_id, name=name, source=source_kind(source), user_id=owner.id)
