@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     import_git_protocols: Annotated[list[str], NoDecode] = Field(
         default=["https", "http", "file"],
         description="URL schemes a Git import may clone from, comma-separated (`ssh` too if the server's "
-        "account has keys; `file` reads repositories on the server's disk, so drop it on a shared server).",
+        "account has keys; `file` reads repositories on the server's own disk: admins only).",
     )
     ping_seconds: float = Field(default=15.0, gt=0, description="Idle time before an SSE `: ping` comment.")
     stream_backlog_bytes: int = Field(
