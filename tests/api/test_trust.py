@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.test_imports import imported, zip_bytes
 from tests.support import Server, read_events
 
 STATE_CHANGING = ("post", "put", "patch", "delete")
@@ -27,6 +28,13 @@ async def finished_run(client: httpx.AsyncClient, project_id: int) -> dict[str, 
         events = [event async for event in read_events(response)]
     complete = events[-1].data
     assert events[-1].type == "complete"
+    upload = await client.post(
+        "/projects",
+        params={"name": "imported"},
+        content=zip_bytes({"a.txt": b"a\n"}),
+        headers={"Content-Type": "application/zip"},
+    )
+    job = await imported(client, upload)
     return {
         "project_id": project_id,
         "run_id": events[0].data["run_id"],
@@ -35,6 +43,7 @@ async def finished_run(client: httpx.AsyncClient, project_id: int) -> dict[str, 
         "path": complete["code_changes"][0]["path"],
         "token_id": 1,
         "user_name": "someone",
+        "import_id": job["id"],
     }
 
 
@@ -48,6 +57,7 @@ async def _snapshot(client: httpx.AsyncClient, ids: dict[str, Any]) -> dict[str,
         "sessions": (await client.get(f"/projects/{project}/sessions")).json(),
         "messages": (await client.get(f"/sessions/{ids['session_id']}/messages")).json(),
         "run": (await client.get(f"/runs/{ids['run_id']}")).json(),
+        "import": (await client.get(f"/imports/{ids['import_id']}")).json(),
     }
 
 
