@@ -61,3 +61,13 @@ async def test_chunked_body_under_the_limit_is_accepted(client: httpx.AsyncClien
     status, info = await chunked_upload(client, f"/projects/{project_id}/files/small.txt", 200_000)
     assert status == 200
     assert info["size"] == 200_000 - 16
+
+
+async def test_json_in_any_spelling_of_its_type_is_held_to_the_json_limit(client: httpx.AsyncClient) -> None:
+    # POST /projects also takes archives, up to TANDEM_MAX_UPLOAD_BYTES: only an archive type may have that room.
+    before = (await client.get("/projects")).headers["x-total-count"]
+    body = json.dumps({"name": "x" * (BODY_LIMIT + 1000), "template": "blank"})
+    response = await client.post("/projects", content=body, headers={"Content-Type": "Application/JSON"})
+    assert response.status_code == 413, response.text
+    assert str(BODY_LIMIT) in response.json()["message"]
+    assert (await client.get("/projects")).headers["x-total-count"] == before

@@ -15,13 +15,31 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body is larger than {max_bytes} bytes ({setting})")
 
 
+ARCHIVE_TYPES = frozenset(
+    {
+        "application/zip",
+        "application/x-zip-compressed",
+        "application/gzip",
+        "application/x-gzip",
+        "application/x-tar+gzip",
+        "application/octet-stream",
+    }
+)
+"""The media types `POST /projects` takes as an uploaded archive (anything else there is JSON)."""
+
+
+def media_type(content_type: str) -> str:
+    """`Application/JSON; charset=utf-8` → `application/json`: how every check here compares them."""
+    return content_type.split(";")[0].strip().lower()
+
+
 _JSON_SETTINGS = "the limit follows TANDEM_MAX_FILE_BYTES and TANDEM_MAX_MESSAGE_CHARS"
 _UPLOAD_SETTING = "TANDEM_MAX_UPLOAD_BYTES"
 
 
 class BodySizeLimit:
-    """JSON bodies are held to `max_bytes`; an archive uploaded to `upload_path` (any other content
-    type there) to `max_upload_bytes`, as the route streams it to disk."""
+    """JSON bodies are held to `max_bytes`; an archive uploaded to `upload_path` (an `ARCHIVE_TYPES`
+    body there) to `max_upload_bytes`, as the route streams it to disk."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, upload_path: str, max_upload_bytes: int) -> None:
         self.app = app
@@ -37,7 +55,7 @@ class BodySizeLimit:
         upload = (
             scope["method"] == "POST"
             and scope["path"] == self.upload_path
-            and not headers.get(b"content-type", b"application/json").startswith(b"application/json")
+            and media_type(headers.get(b"content-type", b"").decode("latin-1")) in ARCHIVE_TYPES
         )
         max_bytes, setting = (self.max_upload_bytes, _UPLOAD_SETTING) if upload else (self.max_bytes, _JSON_SETTINGS)
         declared = headers.get(b"content-length")

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from tandem.api.deps import API_PREFIX, CurrentSettings, CurrentUser, Database, Imports
 from tandem.api.errors import ERROR_RESPONSES
+from tandem.api.limits import ARCHIVE_TYPES, media_type
 from tandem.api.routes.imports import import_out
 from tandem.api.routes.schemas import (
     FileContentOut,
@@ -79,14 +80,6 @@ async def list_templates() -> list[TemplateOut]:
     return [TemplateOut(id=t.id, name=t.name, description=t.description) for t in TEMPLATES.values()]
 
 
-_ARCHIVE_TYPES = {
-    "application/zip",
-    "application/x-zip-compressed",
-    "application/gzip",
-    "application/x-gzip",
-    "application/x-tar+gzip",
-    "application/octet-stream",
-}
 _CREATE_BODY = {
     "required": True,
     "content": {
@@ -123,8 +116,8 @@ async def create_project(
 ) -> Response:
     """From a template (JSON body), a Git repository (JSON body with `source`), or an uploaded zip
     or tar.gz (the body itself, streamed to disk, never held in memory)."""
-    kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if kind in _ARCHIVE_TYPES:
+    kind = media_type(request.headers.get("content-type", "application/json"))
+    if kind in ARCHIVE_TYPES:
         if name is None:
             raise InvalidInput("name: an uploaded archive needs the project's name in the query (?name=...)")
         return _accepted(await imports.upload(user, name, request.stream()))
