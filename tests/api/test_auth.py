@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import subprocess
+import uuid
 from collections.abc import Iterator
 from contextlib import aclosing
 from pathlib import Path
@@ -12,7 +14,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import AccountsServer, MemberFactory, accounts_server, sign_in
-from tests.conftest import Backend
+from tests.conftest import Backend, psql
 
 
 def _cookie_attributes(response: httpx.Response) -> dict[str, str]:
@@ -129,9 +131,16 @@ async def test_only_an_admin_creates_users_and_names_are_unique(
 
 @pytest.fixture
 def guarded(tmp_path: Path, backend: Backend) -> Iterator[AccountsServer]:
+    """A server of its own, on a database of its own: no other test's failed sign-ins count here."""
+    database = f"tandem_guarded_{uuid.uuid4().hex[:10]}"
+    if backend:
+        psql(f"CREATE DATABASE {database}")
+        backend = {**backend, "TANDEM_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{database}"}
     started = accounts_server(tmp_path / "guarded", backend, TANDEM_LOGIN_ATTEMPTS_PER_MINUTE="3")
     yield started
     started.server.stop()
+    if backend:
+        psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
 @pytest.mark.timeout(300)  # its own server: the CLI and the server start on a loaded machine
@@ -149,3 +158,13 @@ async def test_password_guessing_is_stopped_with_429_naming_the_setting(guarded:
         # Per address too: guessing another name from here is refused as well.
         other = await client.post("/auth/login", json={"name": "someone-else", "password": "guess-guess"})
         assert other.status_code == 429
+
+
+@pytest.mark.timeout(300)  # its own server, as above
+async def test_guesses_sent_all_at_once_are_counted_before_their_hashes(guarded: AccountsServer) -> None:
+    async with httpx.AsyncClient(base_url=f"{guarded.server.url}/api/v1", timeout=60) as client:
+        answers = await asyncio.gather(
+            *(client.post("/auth/login", json={"name": guarded.admin, "password": f"guess-{i}"}) for i in range(20))
+        )
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [401] * 3 + [429] * 17, "TANDEM_LOGIN_ATTEMPTS_PER_MINUTE=3 guesses get checked, no more"

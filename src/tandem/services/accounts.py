@@ -22,7 +22,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from tandem.persistence.models import LOCAL_USER, LOCAL_USER_ID, Credential, User
+from tandem.persistence.models import LOCAL_USER, LOCAL_USER_ID, AuditEvent, Credential, User
 from tandem.services import audit
 
 CredentialKind = Literal["session", "token"]
@@ -164,6 +164,9 @@ class Accounts:
         self._sessions = sessions
         self._session_lifetime = session_lifetime
         self._login_attempts = login_attempts_per_minute
+        self._claiming = asyncio.Lock()
+        """Counting an attempt and claiming its place is one step in this process (the database row
+        makes the count hold across processes)."""
 
     @property
     def session_lifetime(self) -> timedelta:
@@ -186,7 +189,9 @@ class Accounts:
     async def sign_in(self, name: str, password: str, *, address: str | None) -> tuple[Principal, str]:
         """A new browser sign-in: the user and the cookie's secret. Failed attempts are counted per
         name and per address (TANDEM_LOGIN_ATTEMPTS_PER_MINUTE)."""
-        async with self._sessions() as session:
+        # Each attempt is counted as failed before its password is checked, and un-counted if right:
+        # a burst of guesses sent at once cannot all pass the count while their hashes are computed.
+        async with self._claiming, self._sessions.begin() as session:
             await audit.throttle(
                 session,
                 action="auth.login_failed",
@@ -196,23 +201,23 @@ class Accounts:
                 actor=name,
                 address=address,
             )
+            attempt = await audit.record(
+                session, None, "auth.login_failed", f"user {name}", actor=name, address=address
+            )
+            attempt_id = attempt.id
             user = await session.scalar(select(User).where(User.name == name))
         stored = user.password_hash if user is not None and user.password_hash else None
         valid = await asyncio.to_thread(_hasher.verify, password, stored or _decoy_hash())
-        async with self._sessions.begin() as session:
-            if user is None or stored is None or not valid:
-                await audit.record(session, None, "auth.login_failed", f"user {name}", actor=name, address=address)
-                failed = True
-            else:
-                await session.execute(delete(Credential).where(Credential.expires_at < datetime.now(UTC)))
-                issued = _issue(user.id, "session", "browser", self._session_lifetime)
-                session.add(issued.credential)
-                await session.flush()
-                principal = principal_of(user, issued.credential.id)
-                await audit.record(session, principal, "auth.login", f"user {name}", address=address)
-                failed = False
-        if failed:
+        if user is None or stored is None or not valid:
             raise Unauthorized("wrong user name or password")
+        async with self._sessions.begin() as session:
+            await session.execute(delete(AuditEvent).where(AuditEvent.id == attempt_id))
+            await session.execute(delete(Credential).where(Credential.expires_at < datetime.now(UTC)))
+            issued = _issue(user.id, "session", "browser", self._session_lifetime)
+            session.add(issued.credential)
+            await session.flush()
+            principal = principal_of(user, issued.credential.id)
+            await audit.record(session, principal, "auth.login", f"user {name}", address=address)
         return principal, issued.secret
 
     async def sign_out(self, user: Principal, *, address: str | None) -> None:

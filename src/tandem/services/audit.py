@@ -32,17 +32,17 @@ async def record(
     *,
     actor: str | None = None,
     address: str | None = None,
-) -> None:
-    session.add(
-        AuditEvent(
-            user_id=user.id if user is not None else None,
-            actor=(actor if actor is not None else user.name if user is not None else "")[:100],
-            action=action,
-            target=target[:300],
-            address=address,
-        )
+) -> AuditEvent:
+    event = AuditEvent(
+        user_id=user.id if user is not None else None,
+        actor=(actor if actor is not None else user.name if user is not None else "")[:100],
+        action=action,
+        target=target[:300],
+        address=address,
     )
+    session.add(event)
     await session.flush()
+    return event
 
 
 async def throttle(
