@@ -191,6 +191,15 @@ async def test_a_git_url_of_another_scheme_is_refused_at_once(api: httpx.AsyncCl
     assert "TANDEM_IMPORT_GIT_PROTOCOLS" in response.json()["message"]
 
 
+@pytest.mark.parametrize("url", ["http://[::1", "https://a]b/"])
+async def test_a_malformed_git_url_is_422(api: httpx.AsyncClient, url: str) -> None:
+    before = await project_count(api)
+    response = await api.post("/projects", json={"name": "x", "source": {"url": url}})
+    assert response.status_code == 422, response.text
+    assert "malformed" in response.json()["message"]
+    assert await project_count(api) == before
+
+
 async def test_an_option_is_not_a_ref(api: httpx.AsyncClient, repository: Path) -> None:
     body = {"name": "x", "source": {"url": repository.as_uri(), "ref": "--upload-pack=touch /tmp/pwned"}}
     response = await api.post("/projects", json=body)

@@ -276,7 +276,10 @@ _RECEIVING = re.compile(rb"Receiving objects:\s+(\d+)%")
 
 
 def check_git_url(url: str, protocols: list[str]) -> None:
-    scheme = urlsplit(url).scheme
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError as error:  # e.g. an unclosed IPv6 bracket
+        raise InvalidInput(f"Git URL is malformed: {error}") from None
     if scheme not in protocols:
         raise InvalidInput(
             f"Git URL scheme {scheme or '(none)'!r} is not allowed; use one of {', '.join(protocols)} "
