@@ -246,7 +246,8 @@ def _context_from(data: object, model_name: str) -> int | None:
         for key, value in info.items():
             if key.endswith(".context_length") and isinstance(value, int):
                 return value
-    for entry in data.get("data") or []:
+    entries = data.get("data")
+    for entry in entries if isinstance(entries, list) else []:
         if isinstance(entry, dict) and entry.get("id") == model_name and isinstance(entry.get("max_model_len"), int):
             return int(entry["max_model_len"])
     return None
