@@ -24,7 +24,7 @@ from bench.wire import STAMP
 from sqlalchemy import event
 
 from tandem.agents.events import Delta
-from tandem.container import build_team
+from tandem.container import build_team, model_quirks
 from tandem.persistence.database import create_engine, create_sessionmaker, migrate
 from tandem.persistence.models import Project
 from tandem.settings import Settings
@@ -52,7 +52,7 @@ async def measure(runs: int, message: str, stagger: float, data_dir: Path) -> di
         await session.flush()
         project_ids = [p.id for p in projects]
     settings = Settings()
-    team = build_team(settings)
+    team = build_team(settings, model_quirks(settings))
     chunks = 0
 
     async def run(index: int, project_id: int) -> None:

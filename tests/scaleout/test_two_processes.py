@@ -13,6 +13,9 @@ import pytest
 from tests.api.test_runs import attach, first_events, new_project, wait_status
 from tests.support import Event, PrivateRedis, Server, read_events
 
+# Two server processes to start per test, and leases to run out: room for a loaded machine.
+pytestmark = pytest.mark.timeout(300)
+
 
 @pytest.fixture
 def cluster_env(postgres_url: str, private_redis: PrivateRedis) -> dict[str, str]:

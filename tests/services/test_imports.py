@@ -23,7 +23,7 @@ LIMITS = FileLimits(max_file_bytes=5_000_000, max_files=100, max_project_bytes=2
 @pytest.fixture
 def importer(sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> Importer:
     return Importer(
-        sessions, limits=LIMITS, max_projects=100, scratch_root=tmp_path / "scratch", git_protocols=["file"]
+        sessions, limits=LIMITS, max_projects=1_000_000, scratch_root=tmp_path / "scratch", git_protocols=["file"]
     )
 
 
