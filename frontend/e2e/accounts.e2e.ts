@@ -59,7 +59,7 @@ describe('accounts in the browser', () => {
     await page.getByLabel('Password').fill(PASSWORD);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByText('Signed in as ada').waitFor();
-    await page.getByLabel('Project name').fill('ada project');
+    await page.getByLabel('Project name', { exact: true }).fill('ada project');
     await page.getByRole('button', { name: 'Create' }).click();
     await page.getByRole('link', { name: 'ada project' }).waitFor();
     assert.equal(await page.getByRole('link', { name: 'bob private' }).count(), 0, "bob's project is not listed");
