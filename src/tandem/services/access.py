@@ -7,7 +7,7 @@ exist (404), so ids reveal nothing; one they may see but not change is 403.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,25 +64,27 @@ async def project(session: AsyncSession, user: Principal, project_id: int, need:
     return found
 
 
-async def chat_session(session: AsyncSession, user: Principal, session_id: int, need: Role) -> ChatSession:
-    row = await session.get(ChatSession, session_id)
+_InProject = TypeVar("_InProject", ChatSession, Run, CodeChangeRow)
+
+
+async def _in_project(
+    session: AsyncSession, user: Principal, kind: type[_InProject], key: int | str, label: str, need: Role
+) -> _InProject:
+    """The row of `kind` with `key`, if `user` has `need` access to its project (else as absent)."""
+    row = await session.get(kind, key)
     if row is None:
-        raise NotFound(f"session {session_id} does not exist")
-    await require(session, user, row.project_id, need, thing=f"session {session_id}")
+        raise NotFound(f"{label} does not exist")
+    await require(session, user, row.project_id, need, thing=label)
     return row
+
+
+async def chat_session(session: AsyncSession, user: Principal, session_id: int, need: Role) -> ChatSession:
+    return await _in_project(session, user, ChatSession, session_id, f"session {session_id}", need)
 
 
 async def run(session: AsyncSession, user: Principal, run_id: str, need: Role) -> Run:
-    row = await session.get(Run, run_id)
-    if row is None:
-        raise NotFound(f"run {run_id} does not exist")
-    await require(session, user, row.project_id, need, thing=f"run {run_id}")
-    return row
+    return await _in_project(session, user, Run, run_id, f"run {run_id}", need)
 
 
 async def change(session: AsyncSession, user: Principal, change_id: int, need: Role) -> CodeChangeRow:
-    row = await session.get(CodeChangeRow, change_id)
-    if row is None:
-        raise NotFound(f"code change {change_id} does not exist")
-    await require(session, user, row.project_id, need, thing=f"code change {change_id}")
-    return row
+    return await _in_project(session, user, CodeChangeRow, change_id, f"code change {change_id}", need)
