@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-python install-frontend frontend lint test-python test-frontend services bench bench-quick mutation mutation-report
+.PHONY: run test sandbox install install-python install-frontend frontend lint test-python test-frontend services bench bench-quick mutation mutation-report
 
 run: install frontend
 	$(UV) run tandem serve --host $(HOST) --port $(PORT)
@@ -37,7 +37,11 @@ services:
 # Two workers (pytest-xdist), a test file each at a time: most tests wait on servers and streams, not the CPU.
 PYTEST_WORKERS ?= 2
 
-test-python: install-python services
+test-python: install-python services sandbox
+
+# The Coder's command sandbox (bubblewrap), and pytest inside it for the tests: Debian packages, if missing.
+sandbox:
+	@sh scripts/ensure-sandbox.sh
 	$(UV) run pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 test-frontend: install-frontend

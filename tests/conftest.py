@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -11,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.persistence.database import create_engine, create_sessionmaker, migrate
 from tandem.persistence.models import ChatSession, Message, Project, Run
+from tandem.sandbox.bubblewrap import probe
+from tandem.sandbox.command import Sandbox
+from tandem.settings import CommandLimits
 from tandem.workspace.files import FileLimits, ProjectFiles
 from tests.archive_support import write_zip_bomb
 from tests.support import PrivateRedis, SeededRun, Server
@@ -21,6 +26,9 @@ Backend = dict[str, str]
 REDIS_URL = "redis://127.0.0.1:6379/0"
 # Small enough for a test to reach each one (`project_files`).
 FILE_LIMITS = FileLimits(max_file_bytes=100, max_files=3, max_project_bytes=200)
+SMALL_COMMANDS = CommandLimits(
+    wall_seconds=10, cpu_seconds=2, memory_mb=256, processes=48, output_bytes=20_000, file_mb=1
+)
 
 
 def psql(sql: str) -> None:
@@ -161,3 +169,20 @@ def project_files(sessions: async_sessionmaker[AsyncSession], run: SeededRun) ->
 def zip_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A zip with one 1 GiB entry (about 1 MB compressed), built once per session."""
     return write_zip_bomb(tmp_path_factory.mktemp("bomb") / "bomb.zip")
+
+
+@pytest.fixture
+def scratch_root() -> Iterator[Path]:
+    """A root for command folders that the commands' user can reach (pytest's temporary folders are
+    private to the user running the tests)."""
+    root = Path(tempfile.gettempdir()) / f"tandem-commands-test-{uuid.uuid4().hex[:8]}"
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+async def sandbox(scratch_root: Path) -> Sandbox:
+    """A working sandbox with small limits (the tests need bubblewrap: `make sandbox` installs it)."""
+    found = await probe(SMALL_COMMANDS, scratch_root)
+    assert found.sandbox is not None, found.status.detail
+    return found.sandbox

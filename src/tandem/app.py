@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(container.engine)
+        await container.commands.detect()
         await container.runs.begin()
         try:
             yield

@@ -18,6 +18,9 @@ from tandem.runs.cancellation import CancelBus, LocalCancelBus, RedisCancelBus
 from tandem.runs.eventlog import EventLog, InProcessEventLog
 from tandem.runs.manager import RunManager
 from tandem.runs.redis_log import RedisEventLog
+from tandem.sandbox.bubblewrap import Commands
+from tandem.sandbox.command import Sandbox
+from tandem.sandbox.scratch import default_root
 from tandem.services.accounts import Accounts
 from tandem.services.chat import ChatService
 from tandem.services.imports import Importer
@@ -36,6 +39,7 @@ class Container:
     accounts: Accounts
     imports: Importer
     model_checks: ModelChecks
+    commands: Commands
 
 
 Quirks = Mapping[str | None, ServerQuirks]
@@ -46,7 +50,7 @@ def model_quirks(settings: Settings) -> Quirks:
     return {name: ServerQuirks() for name in (settings.planner_model_name, settings.coder_model_name)}
 
 
-def build_team(settings: Settings, quirks: Quirks) -> Team:
+def build_team(settings: Settings, quirks: Quirks, *, sandbox: Sandbox | None = None) -> Team:
     """The team is stateless between runs, so one per process serves them all (building it costs
     milliseconds: agents, tool schemas, model clients); a failed build is retried on the next run.
     What it learns about a model server's quirks stays with the team, shared by both agents on one model."""
@@ -70,6 +74,7 @@ def build_team(settings: Settings, quirks: Quirks) -> Team:
         limits=settings.limits,
         quirks={"Planner": quirks[planner], "Coder": quirks[coder]},
         retries=Retries(retries=settings.model_retries, max_wait=settings.model_retry_max_seconds),
+        sandbox=sandbox,
     )
 
 
@@ -86,11 +91,13 @@ def build_container(settings: Settings) -> Container:
     log, cancel_bus = build_events(settings)
     quirks = model_quirks(settings)
     checks = ModelChecks(settings=settings, sessions=sessions, quirks=quirks)
+    commands = Commands(limits=settings.commands, root=settings.commands.scratch_dir or default_root())
     runs = RunManager(
         sessions=sessions,
         log=log,
         cancel_bus=cancel_bus,
-        team_factory=functools.cache(lambda: build_team(settings, quirks)),
+        # Built at the first run, after start-up has found out whether commands can run.
+        team_factory=functools.cache(lambda: build_team(settings, quirks, sandbox=commands.found.sandbox)),
         prepare=checks.prepare,
         file_limits=FileLimits.of(settings),
         max_message_chars=settings.max_message_chars,
@@ -115,6 +122,7 @@ def build_container(settings: Settings) -> Container:
         chat=ChatService(runs=runs, sessions=sessions, runs_per_minute=settings.runs_per_minute),
         imports=imports,
         model_checks=checks,
+        commands=commands,
         accounts=Accounts(
             sessions,
             session_lifetime=timedelta(days=settings.session_days),

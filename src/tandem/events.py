@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 AgentName = Literal["Planner", "Coder", "System"]
 InteractionType = Literal["thought", "tool_call", "tool_response"]
-DeltaType = Literal["thought", "message"]
+DeltaType = Literal["thought", "message", "tool_output"]
 ChangeType = Literal["created", "modified", "deleted"]
 ErrorCode = Literal[
     "model_not_configured", "model_error", "cancelled", "interrupted", "limit_exceeded", "busy", "internal"
@@ -78,6 +78,9 @@ class AgentDeltaData(_Payload):
     agent_name: AgentName
     message_type: DeltaType
     delta: str
+    tool_call_id: str | None = Field(
+        default=None, description="For `tool_output`: the `tool_call` whose output this is, while it runs."
+    )
 
 
 class FileChangedData(_Payload):

@@ -36,6 +36,50 @@ class RunLimits(BaseSettings):
     )
 
 
+class CommandLimits(BaseSettings):
+    """The sandbox of the Coder's `run_command` tool; exceeding a limit ends that command with a
+    message naming the setting, never the run or the server."""
+
+    model_config = SettingsConfigDict(env_prefix="TANDEM_COMMAND_", env_file=".env", extra="ignore")
+
+    sandbox: Literal["auto", "off"] = Field(
+        default="auto",
+        description="`auto`: offer `run_command` to the Coder when bubblewrap works on this machine (checked at "
+        "start-up, reported by /api/v1/health); `off`: never.",
+    )
+    wall_seconds: float = Field(default=120.0, gt=0, le=3600, description="Wall-clock time of one command.")
+    cpu_seconds: int = Field(default=120, ge=1, le=3600, description="CPU time of one command, all its processes.")
+    memory_mb: int = Field(default=2048, ge=64, description="Memory (data segment) of each process of a command.")
+    processes: int = Field(default=256, ge=8, description="Processes and threads a command may have at once.")
+    output_bytes: int = Field(
+        default=1_000_000, ge=1_000, description="Output (stdout and stderr) of one command; past it, it is stopped."
+    )
+    file_mb: int = Field(default=100, ge=1, description="Largest file a command may write.")
+    network: bool = Field(default=False, description="Let commands reach the network (default: loopback only).")
+    read_only_paths: Annotated[list[Path], NoDecode] = Field(
+        default=[],
+        description="More host folders commands can read (comma-separated), e.g. a toolchain outside /usr; "
+        "/usr, /bin, /lib, /sbin and /etc always are.",
+    )
+    scratch_dir: Path | None = Field(
+        default=None,
+        description="Where each command gets its copy of the project (removed after it); default: "
+        "`tandem-commands-<uid>` in the system's temporary folder. The commands' user must be able to reach it.",
+    )
+    uid: int = Field(
+        default=65534,
+        ge=1,
+        description="When the server runs as root, commands run as this user id (kernel limits do not bind root).",
+    )
+
+    @field_validator("read_only_paths", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TANDEM_", env_file=".env", extra="ignore")
 
@@ -89,6 +133,7 @@ class Settings(BaseSettings):
     )
 
     limits: RunLimits = Field(default_factory=RunLimits)
+    commands: CommandLimits = Field(default_factory=CommandLimits)
 
     max_file_bytes: int = Field(default=1_000_000, ge=1, description="Largest project file, in bytes.")
     max_message_chars: int = Field(default=100_000, ge=1, description="Longest chat message.")

@@ -26,6 +26,8 @@ class Delta:
     agent: AgentName
     kind: DeltaType
     text: str
+    tool_call_id: str | None = None
+    """For a tool's output: the call it belongs to."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -42,9 +42,10 @@ from tandem.agents.diagnose import explain
 from tandem.agents.events import Delta, Finished, TeamEvent, Thought, ToolCall, ToolResult
 from tandem.agents.models import redact_model_error
 from tandem.agents.retries import RetryPolicy
-from tandem.agents.tools import READ_TOOLS, WRITE_TOOLS, TeamDeps, hand_off_to_coder
+from tandem.agents.tools import READ_TOOLS, WRITE_TOOLS, TeamDeps, hand_off_to_coder, run_command
 from tandem.errors import LimitExceeded, ModelFailed, RunCancelled
 from tandem.events import AgentName, DeltaType, Usage
+from tandem.sandbox.command import Sandbox
 from tandem.settings import RunLimits
 from tandem.workspace.files import ProjectFiles
 
@@ -60,6 +61,10 @@ You are the Coder in Tandem, an AI code editor. Carry out the Planner's plan on 
 with your tools. Paths are relative to the project root. Prefer edit_file for small changes to
 existing files and write_file for new files or rewrites. Read a file before editing it. When done,
 report what you changed in a few sentences."""
+
+CODER_COMMANDS = """\
+You can run commands with run_command (tests, a build, a script) to check your work; run the
+project's tests after changing code when it has them."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,10 +140,13 @@ class Team:
         limits: RunLimits,
         quirks: Mapping[AgentName, ServerQuirks] | None = None,
         retries: Retries | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
+        """`sandbox`: where the Coder's commands run; without one it gets no `run_command` tool."""
         self._streaming = streaming
         self._limits = limits
         self._retries = retries or Retries()
+        self._sandbox = sandbox
         self._models: dict[AgentName, Model] = {"Planner": planner_model, "Coder": coder_model}
         self._quirks: Mapping[AgentName, ServerQuirks] = quirks or {"Planner": ServerQuirks(), "Coder": ServerQuirks()}
         self._planner = Agent(
@@ -154,8 +162,8 @@ class Team:
             name="Coder",
             deps_type=TeamDeps,
             output_type=str,
-            instructions=CODER_INSTRUCTIONS,
-            tools=[*READ_TOOLS, *WRITE_TOOLS],
+            instructions=CODER_INSTRUCTIONS if sandbox is None else f"{CODER_INSTRUCTIONS}\n{CODER_COMMANDS}",
+            tools=[*READ_TOOLS, *WRITE_TOOLS, *([run_command] if sandbox is not None else [])],
         )
 
     async def run_stream(
@@ -188,6 +196,7 @@ class Team:
             search_seconds=self._limits.search_seconds,
             emit=queue.put,
             delegate=delegate,
+            sandbox=self._sandbox,
         )
         listing = "\n".join(f"- {f.path} ({f.size} bytes)" for f in await files.list_files()) or "(no files)"
         prompt = f"{request}\n\n<project-files>\n{listing}\n</project-files>"

@@ -10,9 +10,11 @@ from pydantic_ai import RunContext
 from pydantic_ai.exceptions import ToolFailed
 from pydantic_ai.usage import RunUsage
 
-from tandem.agents.events import FileChanged, TeamEvent
+from tandem.agents.events import Delta, FileChanged, TeamEvent
 from tandem.errors import TandemError
 from tandem.events import ChangeType
+from tandem.sandbox.command import Sandbox
+from tandem.workspace.checkout import check_in, check_out
 from tandem.workspace.files import ProjectFiles
 
 
@@ -24,6 +26,7 @@ class TeamDeps:
     search_seconds: float
     emit: Callable[[TeamEvent], Awaitable[None]]
     delegate: Callable[[str, RunUsage], Awaitable[str]]
+    sandbox: Sandbox | None = None
     # Tool output is truncated for the model only; the stream and history get the full text.
     full_outputs: dict[str, str] = field(default_factory=dict)
 
@@ -140,6 +143,42 @@ async def delete_file(ctx: Ctx, path: str) -> str:
     if change is not None:
         await _changed(ctx, change.path, change.id, "deleted")
     return f"Deleted {path}."
+
+
+async def run_command(ctx: Ctx, command: str) -> str:
+    """Run a shell command on a copy of the project: tests, a build, a script.
+
+    The project is the working directory. The command runs in a sandbox: no network, a read-only
+    system (python3, node and the usual tools are there), limits on time, memory, processes and
+    output. Files it creates, changes or deletes become changes of the project, except dependency
+    and build folders (node_modules, __pycache__, dist, build…). A failing command is reported with
+    its output and exit code.
+
+    Args:
+        command: A `/bin/sh` command line, e.g. `python3 -m pytest -q` or `node test.js`.
+    """
+    sandbox = ctx.deps.sandbox
+    assert sandbox is not None, "run_command is only offered with a sandbox"
+
+    async def stream(text: str) -> None:
+        await ctx.deps.emit(Delta(agent="Coder", kind="tool_output", text=text, tool_call_id=ctx.tool_call_id))
+
+    with sandbox.folder() as folder:
+        project = folder / "project"
+        before = await check_out(ctx.deps.files, project)
+        result = await sandbox.run(command, folder=folder, on_output=stream)
+        returned = await check_in(ctx.deps.files, project, before, run_id=ctx.deps.run_id)
+    for change in returned.changes:
+        await _changed(ctx, change.path, change.change_id, change.change_type)
+    report = [result.output.rstrip("\n"), result.summary()]
+    if returned.changes:
+        report.append("Files changed: " + ", ".join(f"{c.path} ({c.change_type})" for c in returned.changes))
+    if returned.refused:
+        report.append("Not taken into the project: " + "; ".join(returned.refused))
+    text = _for_model(ctx, "\n".join(part for part in report if part))
+    if not result.ok:
+        raise ToolFailed(text)
+    return text
 
 
 async def hand_off_to_coder(ctx: Ctx, plan: str) -> str:

@@ -319,7 +319,9 @@ class RunManager:
     def _wire(event: TeamEvent, recorder: RunRecorder) -> EventData:
         match event:
             case Delta():
-                return AgentDeltaData(agent_name=event.agent, message_type=event.kind, delta=event.text)
+                return AgentDeltaData(
+                    agent_name=event.agent, message_type=event.kind, delta=event.text, tool_call_id=event.tool_call_id
+                )
             case Thought():
                 return AgentInteractionData(
                     agent_name=event.agent,

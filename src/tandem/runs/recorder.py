@@ -78,7 +78,7 @@ class RunRecorder:
     def emit(self, data: EventData) -> None:
         if isinstance(data, AgentDeltaData):
             delta = self._delta
-            if delta is not None and (delta.agent_name, delta.message_type) == (data.agent_name, data.message_type):
+            if delta is not None and _joins(delta, data):
                 self._delta_texts.append(data.delta)
             else:
                 self._seal_delta()
@@ -209,3 +209,11 @@ async def publish_persisted(
             )
         )
     await log.append(run_id, [(row.seq, sse_frame(row.seq, row.payload)) for row in rows], closed=True)
+
+
+def _joins(delta: AgentDeltaData, data: AgentDeltaData) -> bool:
+    return (delta.agent_name, delta.message_type, delta.tool_call_id) == (
+        data.agent_name,
+        data.message_type,
+        data.tool_call_id,
+    )

@@ -8,6 +8,7 @@ import json
 import sys
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,6 +18,7 @@ from tandem.events import ChangeType
 from tandem.persistence.models import CodeChangeRow, ProjectFile
 from tandem.settings import Settings
 from tandem.workspace import grep
+from tandem.workspace.archive import export_project
 from tandem.workspace.paths import project_path
 
 
@@ -113,6 +115,14 @@ class ProjectFiles:
         self._sessions = sessions
         self.project_id = project_id
         self._limits = limits
+
+    @property
+    def limits(self) -> FileLimits:
+        return self._limits
+
+    async def export(self, folder: Path) -> int:
+        """Write every file under `folder`; how many."""
+        return await export_project(self._sessions, self.project_id, folder)
 
     async def list_files(self) -> list[FileInfo]:
         async with self._sessions() as session:

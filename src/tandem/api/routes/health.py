@@ -4,16 +4,17 @@ from importlib.metadata import version
 
 from fastapi import APIRouter
 
-from tandem.api.deps import CurrentSettings
-from tandem.api.routes.schemas import HealthOut, ModelsOut
+from tandem.api.deps import CurrentContainer
+from tandem.api.routes.schemas import HealthOut, ModelsOut, SandboxOut
 from tandem.services.models import model_status
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def health(settings: CurrentSettings) -> HealthOut:
-    planner, coder, hint = model_status(settings)
+async def health(container: CurrentContainer) -> HealthOut:
+    planner, coder, hint = model_status(container.settings)
+    sandbox = container.commands.found.status
     return HealthOut(
         status="ok",
         version=version("tandem"),
@@ -24,4 +25,5 @@ async def health(settings: CurrentSettings) -> HealthOut:
             scripted="scripted" in (planner, coder),
             hint=hint,
         ),
+        sandbox=SandboxOut(available=sandbox.available, detail=sandbox.detail),
     )

@@ -212,7 +212,13 @@ class ModelsOut(BaseModel):
     hint: str | None
 
 
+class SandboxOut(BaseModel):
+    available: bool = Field(description="Whether the Coder can run commands (`run_command`) on this server.")
+    detail: str = Field(description="What isolates the commands, or why they cannot run and how to fix it.")
+
+
 class HealthOut(BaseModel):
     status: str
     version: str
     models: ModelsOut
+    sandbox: SandboxOut
