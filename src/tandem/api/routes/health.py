@@ -4,7 +4,7 @@ from importlib.metadata import version
 
 from fastapi import APIRouter
 
-from tandem.api.deps import CurrentSettings
+from tandem.api.deps import ModelSettingsDep
 from tandem.api.routes.schemas import HealthOut, ModelsOut
 from tandem.services.models import model_status
 
@@ -12,16 +12,17 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def health(settings: CurrentSettings) -> HealthOut:
-    planner, coder, hint = model_status(settings)
+async def health(models: ModelSettingsDep) -> HealthOut:
+    setup = await models.setup()
+    hint = model_status(setup)
     return HealthOut(
         status="ok",
         version=version("tandem"),
         models=ModelsOut(
-            planner=planner,
-            coder=coder,
+            planner=setup.planner,
+            coder=setup.coder,
             configured=hint is None,
-            scripted="scripted" in (planner, coder),
+            scripted="scripted" in (setup.planner, setup.coder),
             hint=hint,
         ),
     )
