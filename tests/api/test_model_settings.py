@@ -173,3 +173,20 @@ async def test_a_key_saved_under_another_secret_key_is_reported_unreadable(
     async with httpx.AsyncClient(base_url=f"{second.url}/api/v1", timeout=60) as api:
         view = (await api.get("/models/settings")).json()
     assert view["api_key"] == {"set": True, "last4": None, "readable": False}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_an_ollama_model_takes_the_adapted_path(
+    start_server: ServerFactory, openai_url: str, script: Script
+) -> None:
+    """Ollama speaks the same Chat Completions as llama.cpp: its models get the same quirk adaptations."""
+    script.quirks = {"null_content_500", "no_tool_call_ids"}
+    server = start_server(**NO_MODEL_CHECK)
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as api:
+        form = {"provider": "ollama", "base_url": openai_url, "planner_model": "qwen3"}
+        assert (await api.put("/models/settings", json=form)).status_code == 200
+        _, events = await run_chat(api)
+    assert events[-1].type == "complete", events[-1]
+    assert {r["model"] for r in script.requests} == {"qwen3"}
+    thoughts = [e.data["content"] for e in events if e.type == "agent_interaction" and e.data["agent_name"] == "System"]
+    assert any("rejected a tool-call message without text" in t for t in thoughts)
