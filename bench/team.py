@@ -23,10 +23,12 @@ import uvloop
 from bench.wire import STAMP
 from sqlalchemy import event
 
+from tandem.agents.adapt.quirks import KnownQuirks
 from tandem.agents.events import Delta
-from tandem.container import build_team, model_quirks
+from tandem.container import build_team
 from tandem.persistence.database import create_engine, create_sessionmaker, migrate
 from tandem.persistence.models import Project
+from tandem.services.model_settings import combine
 from tandem.settings import Settings
 from tandem.workspace.files import FileLimits, ProjectFiles
 
@@ -52,7 +54,7 @@ async def measure(runs: int, message: str, stagger: float, data_dir: Path) -> di
         await session.flush()
         project_ids = [p.id for p in projects]
     settings = Settings()
-    team = build_team(settings, model_quirks(settings))
+    team = build_team(settings, combine(settings, None), KnownQuirks())
     chunks = 0
 
     async def run(index: int, project_id: int) -> None:

@@ -51,6 +51,9 @@ class Script:
     stream_error: str | None = None
     # This agent's requests are accepted and never answered (until the client gives up on them).
     hang: Agent | None = None
+    # This agent's requests wait until `release` is set (a test changes something mid-run, then lets it go on).
+    hold: Agent | None = None
+    release: threading.Event = field(default_factory=threading.Event)
     quirks: set[Quirk] = field(default_factory=set)
     transient: int = 1  # how many requests a transient quirk (429, 502, 503, dropped stream) fails
     retry_after: str | None = "1"  # the Retry-After header of a 429

@@ -116,6 +116,8 @@ def build_app(script: Script) -> Starlette:
         chunk = functools.partial(_chunk, model=body["model"])
         completion = functools.partial(_completion, model=body["model"])
         agent = agent_of({t["function"]["name"] for t in body.get("tools", [])})
+        if agent == script.hold:
+            await asyncio.to_thread(script.release.wait)
         if agent == script.hang:
             await hang_until_abandoned(request, script)
             return Response(status_code=499)

@@ -1,6 +1,8 @@
 import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { HashRouter, Route, Routes } from 'react-router-dom';
 import { EditorPage } from './features/editor/EditorPage';
+import { ModelsPage } from './features/models/ModelsPage';
+import { MODELS_PAGE } from './features/models/route';
 import { ProjectsPage } from './features/projects/ProjectsPage';
 import { ApiError } from './api/client';
 import { qk } from './api/keys';
@@ -34,6 +36,7 @@ export function AppRoutes() {
     <Routes>
       <Route path="/" element={<ProjectsPage />} />
       <Route path="/projects/:projectId" element={<EditorPage />} />
+      <Route path={MODELS_PAGE} element={<ModelsPage />} />
       <Route path="*" element={<ProjectsPage />} />
     </Routes>
   );

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from tandem.agents.adapt.quirks import ServerQuirks
+from tandem.agents.adapt.quirks import KnownQuirks
 from tandem.agents.models import resolve_model
 from tandem.agents.team import Retries, Team
 from tandem.persistence.database import create_engine, create_sessionmaker
@@ -25,6 +24,8 @@ from tandem.services.accounts import Accounts
 from tandem.services.chat import ChatService
 from tandem.services.imports import Importer
 from tandem.services.model_checks import ModelChecks
+from tandem.services.model_settings import ModelSettings, ModelSetup
+from tandem.services.secrets import SecretBox
 from tandem.settings import Settings
 from tandem.workspace.files import FileLimits
 
@@ -39,43 +40,64 @@ class Container:
     accounts: Accounts
     imports: Importer
     model_checks: ModelChecks
+    model_settings: ModelSettings
     commands: Commands
 
 
-Quirks = Mapping[str | None, ServerQuirks]
-
-
-def model_quirks(settings: Settings) -> Quirks:
-    """One `ServerQuirks` per configured model, shared by its agents, the model check and every run."""
-    return {name: ServerQuirks() for name in (settings.planner_model_name, settings.coder_model_name)}
-
-
-def build_team(settings: Settings, quirks: Quirks, *, sandbox: Sandbox | None = None) -> Team:
-    """The team is stateless between runs, so one per process serves them all (building it costs
-    milliseconds: agents, tool schemas, model clients); a failed build is retried on the next run.
-    What it learns about a model server's quirks stays with the team, shared by both agents on one model."""
-    planner, coder = settings.planner_model_name, settings.coder_model_name
+def build_team(settings: Settings, setup: ModelSetup, quirks: KnownQuirks, *, sandbox: Sandbox | None = None) -> Team:
+    """What the team learns about a model server's quirks stays in `quirks`, shared by both agents on one
+    model, every later team and the model check."""
+    planner_quirks = quirks.of(setup.planner, setup.planner_endpoint.base_url)
+    coder_quirks = quirks.of(setup.coder, setup.coder_endpoint.base_url)
     return Team(
         planner_model=resolve_model(
-            planner,
+            setup.planner,
             role="planner",
             scripted_pace=settings.scripted_pace,
             scripted_repeat=settings.scripted_repeat,
-            quirks=quirks[planner],
+            quirks=planner_quirks,
+            endpoint=setup.planner_endpoint,
         ),
         coder_model=resolve_model(
-            coder,
+            setup.coder,
             role="coder",
             scripted_pace=settings.scripted_pace,
             scripted_repeat=settings.scripted_repeat,
-            quirks=quirks[coder],
+            quirks=coder_quirks,
+            endpoint=setup.coder_endpoint,
         ),
         streaming=settings.model_streaming,
-        limits=settings.limits,
-        quirks={"Planner": quirks[planner], "Coder": quirks[coder]},
+        limits=settings.limits.model_copy(update=setup.budget.model_dump()),
+        quirks={"Planner": planner_quirks, "Coder": coder_quirks},
         retries=Retries(retries=settings.model_retries, max_wait=settings.model_retry_max_seconds),
         sandbox=sandbox,
     )
+
+
+class Teams:
+    """The team for the setup in force when a run starts. A team is stateless between runs, so one serves
+    every run on the same setup (building it costs milliseconds: agents, tool schemas, model clients); a
+    run keeps the team it started with, so a setup saved meanwhile takes effect from the next run."""
+
+    def __init__(
+        self, settings: Settings, models: ModelSettings, checks: ModelChecks, quirks: KnownQuirks, commands: Commands
+    ) -> None:
+        self._settings = settings
+        self._commands = commands
+        self._models = models
+        self._checks = checks
+        self._quirks = quirks
+        self._current: tuple[ModelSetup, Team] | None = None
+
+    async def for_next_run(self) -> Team:
+        setup = await self._models.setup()
+        await self._checks.prepare(setup)
+        if self._current is None or self._current[0] != setup:
+            # A failed build raises (the run ends with `model_not_configured`) and is tried again next run.
+            # Built after start-up has found out whether commands can run.
+            sandbox = self._commands.found.sandbox
+            self._current = (setup, build_team(self._settings, setup, self._quirks, sandbox=sandbox))
+        return self._current[1]
 
 
 def build_events(settings: Settings) -> tuple[EventLog, CancelBus]:
@@ -89,16 +111,18 @@ def build_container(settings: Settings) -> Container:
     engine = create_engine(settings.resolved_database_url)
     sessions = create_sessionmaker(engine)
     log, cancel_bus = build_events(settings)
-    quirks = model_quirks(settings)
-    checks = ModelChecks(settings=settings, sessions=sessions, quirks=quirks)
+    quirks = KnownQuirks()
+    # Made on first use: a server that never saves a key never writes a key file.
+    models = ModelSettings(settings=settings, sessions=sessions, box=functools.cache(lambda: SecretBox.of(settings)))
+    checks = ModelChecks(
+        models=models, sessions=sessions, quirks=quirks, on_first_use=settings.model_check_on_first_use
+    )
     commands = Commands(limits=settings.commands, root=settings.commands.scratch_dir or default_root())
     runs = RunManager(
         sessions=sessions,
         log=log,
         cancel_bus=cancel_bus,
-        # Built at the first run, after start-up has found out whether commands can run.
-        team_factory=functools.cache(lambda: build_team(settings, quirks, sandbox=commands.found.sandbox)),
-        prepare=checks.prepare,
+        team_factory=Teams(settings, models, checks, quirks, commands).for_next_run,
         file_limits=FileLimits.of(settings),
         max_message_chars=settings.max_message_chars,
         ping_seconds=settings.ping_seconds,
@@ -122,6 +146,7 @@ def build_container(settings: Settings) -> Container:
         chat=ChatService(runs=runs, sessions=sessions, runs_per_minute=settings.runs_per_minute),
         imports=imports,
         model_checks=checks,
+        model_settings=models,
         commands=commands,
         accounts=Accounts(
             sessions,

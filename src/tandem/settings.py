@@ -5,15 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from cryptography.fernet import Fernet
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
-class RunLimits(BaseSettings):
-    """Per-run limits; exceeding one ends the run with `limit_exceeded` (the per-tool-call ones,
-    `tool_output_chars` and `search_seconds`, only shorten or fail that tool call)."""
-
-    model_config = SettingsConfigDict(env_prefix="TANDEM_LIMIT_", env_file=".env", extra="ignore")
+class RunBudget(BaseModel):
+    """The per-run limits a user may also set on the Models page; exceeding one ends the run with
+    `limit_exceeded`."""
 
     model_requests: int = Field(default=50, ge=1, description="Model requests per run, both agents together.")
     tool_calls: int = Field(default=200, ge=1, description="Tool calls per run, both agents together.")
@@ -25,6 +24,14 @@ class RunLimits(BaseSettings):
         description="Estimated cost per run in US dollars (genai-prices); unset for no limit. Models whose price "
         "is unknown are not limited by it.",
     )
+
+
+class RunLimits(RunBudget, BaseSettings):
+    """Per-run limits: the budget, and per tool call `tool_output_chars` and `search_seconds`, which only
+    shorten or fail that tool call."""
+
+    model_config = SettingsConfigDict(env_prefix="TANDEM_LIMIT_", env_file=".env", extra="ignore")
+
     tool_output_chars: int = Field(
         default=20_000, ge=100, description="Tool output shown to the model; the full output is stored."
     )
@@ -98,6 +105,28 @@ class Settings(BaseSettings):
     )
     planner_model: str | None = None
     coder_model: str | None = None
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url")
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key")
+    )
+    ollama_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OLLAMA_BASE_URL", "ollama_base_url")
+    )
+    ollama_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OLLAMA_API_KEY", "ollama_api_key")
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key that encrypts the API key saved on the Models page (make one with "
+        "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`). "
+        "Unset: a key is generated once into `<data_dir>/secret.key` (mode 0600); several "
+        "processes sharing one database need the same key.",
+    )
     model_streaming: bool = Field(
         default=True,
         description="Stream model responses. Turn off for servers that cannot stream tool calls; "
@@ -219,6 +248,16 @@ class Settings(BaseSettings):
         description="Failed sign-ins per minute for one user name, and for one client address; past it every "
         "sign-in for that name or from that address is 429 until the minute has passed (brute force).",
     )
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                Fernet(value.get_secret_value().encode())
+            except ValueError:
+                raise ValueError("must be a Fernet key: 32 bytes in URL-safe base64 (44 characters)") from None
+        return value
 
     @field_validator("allowed_hosts", "import_git_protocols", mode="before")
     @classmethod

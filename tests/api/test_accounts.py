@@ -55,6 +55,8 @@ ADMIN_ONLY: dict[Route, dict[str, Any] | None] = {
     ("POST", "/users"): {"name": "intruder", "password": "long enough password", "is_admin": True},
     ("GET", "/audit"): None,
     ("POST", "/models/check"): None,
+    ("GET", "/models/settings"): None,
+    ("PUT", "/models/settings"): {"provider": "openai", "planner_model": "gpt-4o", "api_key": "sk-intruder-0000"},
 }
 # Routes that reach nothing of another user's: what they answer is the caller's own (the lists
 # are checked below) or public.

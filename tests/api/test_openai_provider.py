@@ -153,11 +153,11 @@ async def test_model_not_configured(start_server: ServerFactory) -> None:
     async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as client:
         health = (await client.get("/health")).json()
         assert health["models"]["configured"] is False
-        assert "TANDEM_MODEL" in health["models"]["hint"]
+        assert "/settings/models" in health["models"]["hint"]
         _, events = await run_chat(client)
     assert [e.type for e in events] == ["start", "error"]
     assert events[-1].data["code"] == "model_not_configured"
-    assert "TANDEM_MODEL" in events[-1].data["message"]
+    assert "/settings/models" in events[-1].data["message"]
 
 
 async def test_tool_output_is_truncated_for_the_model_only(

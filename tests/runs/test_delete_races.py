@@ -22,7 +22,7 @@ from tandem.services.accounts import LOCAL
 from tandem.workspace.files import FileLimits
 
 
-def no_team() -> Team:
+async def no_team() -> Team:
     raise AssertionError("no run may start")
 
 

@@ -1,6 +1,7 @@
 // Query keys, hierarchical so that one invalidation can cover a project's whole subtree.
 export const qk = {
   health: ['health'] as const,
+  modelSettings: ['models', 'settings'] as const,
   me: ['me'] as const,
   templates: ['templates'] as const,
   projects: ['projects'] as const,

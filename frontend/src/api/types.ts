@@ -243,3 +243,65 @@ export function isKnownEvent(e: StreamEvent): e is KnownStreamEvent {
 export function isTerminal(e: StreamEvent): e is CompleteEvent | ErrorEvent {
   return e.type === 'complete' || e.type === 'error';
 }
+
+// The Models page (GET/PUT /models/settings, POST /models/check; admins only).
+export type ModelProvider = 'openai-compatible' | 'openai' | 'anthropic' | 'ollama';
+
+export interface RunBudget {
+  model_requests: number;
+  tool_calls: number;
+  total_tokens: number | null;
+  wall_seconds: number;
+  cost_usd: number | null;
+}
+
+/** A field an environment variable sets: it wins over what the page saves. */
+export interface FromEnvironment {
+  field: string;
+  variable: string;
+  /** Null for API keys, which are never shown. */
+  value: string | null;
+  providers: ModelProvider[];
+}
+
+export interface ModelSettings {
+  provider: ModelProvider | null;
+  base_url: string | null;
+  planner_model: string | null;
+  coder_model: string | null;
+  /** The key itself is write-only: never returned. */
+  api_key: { set: boolean; last4: string | null; readable: boolean };
+  limits: RunBudget;
+  environment: FromEnvironment[];
+  saved_at: Iso | null;
+}
+
+export interface ModelSettingsForm {
+  provider: ModelProvider;
+  base_url: string | null;
+  planner_model: string;
+  coder_model: string | null;
+  /** Null keeps the saved key. */
+  api_key: string | null;
+  forget_api_key: boolean;
+  limits: RunBudget;
+}
+
+export interface ModelCheckStep {
+  name: string;
+  /** Null: not tried, because an earlier step failed. */
+  ok: boolean | null;
+  detail: string;
+  fix: string | null;
+}
+
+export interface ModelCheck {
+  model: string;
+  base_url: string | null;
+  ok: boolean;
+  streaming: boolean;
+  null_content_rejected: boolean;
+  context_window: number | null;
+  steps: ModelCheckStep[];
+  checked_at: Iso;
+}

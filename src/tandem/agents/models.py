@@ -3,34 +3,49 @@
 from __future__ import annotations
 
 import os
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from pydantic_ai.models import Model, infer_model
+from pydantic_ai.providers import Provider
 
 from tandem.agents.adapt.quirks import ServerQuirks
 from tandem.agents.scripted import ScriptedModel
 from tandem.errors import ModelNotConfigured
 from tandem.redaction import REDACTED, redact_secrets
 
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
 SCRIPTED = "scripted"
+MODELS_PAGE = "/settings/models"
 NOT_CONFIGURED_HINT = (
-    "No model is configured. Set TANDEM_MODEL to a provider:model string, for example "
-    "TANDEM_MODEL=openai:gpt-4o with OPENAI_API_KEY (and OPENAI_BASE_URL for any OpenAI-compatible "
-    "server such as vLLM, llama.cpp or OpenRouter), TANDEM_MODEL=anthropic:claude-sonnet-4-5 with "
-    "ANTHROPIC_API_KEY, or TANDEM_MODEL=ollama:qwen3 with OLLAMA_BASE_URL. TANDEM_PLANNER_MODEL and "
-    "TANDEM_CODER_MODEL override it per agent. TANDEM_MODEL=scripted runs the offline demo script (not AI)."
+    f"No model is configured: choose one on the Models page ({MODELS_PAGE}), or set TANDEM_MODEL "
+    "(README, Models). TANDEM_MODEL=scripted runs the offline demo script (not AI)."
 )
 
 MAX_ERROR_CHARS = 2_000
+_KEYS_IN_USE: set[str] = set()
+"""API keys handed to model clients that are not in the environment (saved on the Models page): redacted too."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Endpoint:
+    """Where a model's server is and the key it wants; None: the provider's default (its environment variable,
+    or its public address)."""
+
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
 
 
 def redact_model_error(message: str) -> str:
     """A model error as it may be streamed, stored and logged: the provider's error body, which can
     echo the request's credentials, without the configured API keys (every `*_API_KEY` variable the
     model clients read) or anything shaped like a key, cut to `MAX_ERROR_CHARS`."""
-    for name, value in os.environ.items():
-        if name.endswith("_API_KEY") and len(value) >= 8:  # shorter values would redact ordinary words
-            message = message.replace(value, REDACTED)
+    keys = [value for name, value in os.environ.items() if name.endswith("_API_KEY")]
+    for key in [*keys, *_KEYS_IN_USE]:
+        if len(key) >= 8:  # shorter values would redact ordinary words
+            message = message.replace(key, REDACTED)
     message = redact_secrets(message)
     if len(message) > MAX_ERROR_CHARS:
         message = f"{message[:MAX_ERROR_CHARS]}… [{len(message) - MAX_ERROR_CHARS} more characters not shown]"
@@ -44,6 +59,7 @@ def resolve_model(
     scripted_pace: float,
     scripted_repeat: int,
     quirks: ServerQuirks,
+    endpoint: Endpoint,
 ) -> Model:
     if not name:
         raise ModelNotConfigured(NOT_CONFIGURED_HINT)
@@ -52,15 +68,32 @@ def resolve_model(
     provider, _, model_name = name.partition(":")
     if not model_name:
         raise ModelNotConfigured(f"model {name!r} is not a provider:model string. {NOT_CONFIGURED_HINT}")
+    if endpoint.api_key is not None:
+        _KEYS_IN_USE.add(endpoint.api_key)
     try:
-        if provider == "openai":
-            # Imported here: the OpenAI SDK costs ~1 s of start-up that scripted or other setups skip.
-            from pydantic_ai.providers.openai import OpenAIProvider
-
+        # Imported here: the OpenAI and Anthropic SDKs cost ~1 s of start-up that scripted setups skip.
+        if provider in ("openai", "ollama"):
             from tandem.agents.adapt.chat_model import CompatChatModel
 
-            # Chat Completions, not the Responses API: it is what every OpenAI-compatible server speaks.
-            return CompatChatModel(model_name, provider=OpenAIProvider(), quirks=quirks)
+            # Chat Completions, not the Responses API: it is what every OpenAI-compatible server speaks, Ollama
+            # included, so both take the adapted path (pydantic-ai's own OllamaModel would skip the adaptations).
+            return CompatChatModel(model_name, provider=_openai_provider(provider, endpoint), quirks=quirks)
+        if provider == "anthropic":
+            from pydantic_ai.models.anthropic import AnthropicModel
+            from pydantic_ai.providers.anthropic import AnthropicProvider
+
+            return AnthropicModel(
+                model_name, provider=AnthropicProvider(api_key=endpoint.api_key, base_url=endpoint.base_url)
+            )
         return infer_model(name)
     except Exception as error:  # provider constructors raise assorted errors for missing keys/URLs
         raise ModelNotConfigured(redact_model_error(f"model {name!r} cannot be used: {error}")) from None
+
+
+def _openai_provider(provider: str, endpoint: Endpoint) -> Provider[AsyncOpenAI]:
+    from pydantic_ai.providers.ollama import OllamaProvider
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    if provider == "ollama":
+        return OllamaProvider(base_url=endpoint.base_url, api_key=endpoint.api_key)
+    return OpenAIProvider(base_url=endpoint.base_url, api_key=endpoint.api_key)

@@ -13,6 +13,7 @@ from tandem.runs.manager import RunManager
 from tandem.services.accounts import LOCAL, Accounts, Principal
 from tandem.services.chat import ChatService
 from tandem.services.imports import Importer
+from tandem.services.model_settings import ModelSettings
 from tandem.settings import Settings
 
 SESSION_COOKIE = "tandem_session"
@@ -38,6 +39,10 @@ def get_chat(request: Request) -> ChatService:
 
 def get_imports(request: Request) -> Importer:
     return get_container(request).imports
+
+
+def get_model_settings(request: Request) -> ModelSettings:
+    return get_container(request).model_settings
 
 
 def get_settings(request: Request) -> Settings:
@@ -93,3 +98,4 @@ CurrentUser = Annotated[Principal, Depends(current_user)]
 AdminUser = Annotated[Principal, Depends(admin_user)]
 Address = Annotated[str | None, Depends(client_address)]
 Imports = Annotated[Importer, Depends(get_imports)]
+ModelSettingsDep = Annotated[ModelSettings, Depends(get_model_settings)]

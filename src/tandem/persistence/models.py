@@ -252,3 +252,19 @@ class ModelCheckRow(Base):
     model: Mapped[str] = mapped_column(String(512))
     result: Mapped[dict[str, Any]] = mapped_column()
     checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelSettingsRow(Base):
+    """The models chosen on the Models page: one row (id 1). The API key is Fernet-encrypted
+    (`tandem.services.secrets`); environment variables win over every field here."""
+
+    __tablename__ = "model_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    base_url: Mapped[str | None] = mapped_column(String(2048))
+    planner_model: Mapped[str] = mapped_column(String(256))
+    coder_model: Mapped[str | None] = mapped_column(String(256))
+    api_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    limits: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -50,7 +50,8 @@ from tandem.workspace.files import FileLimits, ProjectFiles
 
 logger = logging.getLogger(__name__)
 
-TeamFactory = Callable[[], Team]
+TeamFactory = Callable[[], Awaitable[Team]]
+"""The team for a run about to start; it keeps it to the end."""
 _DB_POLL_SECONDS = 0.25
 _TERMINAL = ("complete", "error")
 RUNS_RETRY_AFTER_SECONDS = 10
@@ -96,7 +97,6 @@ class RunManager:
         log: EventLog,
         cancel_bus: CancelBus,
         team_factory: TeamFactory,
-        prepare: Callable[[], Awaitable[None]] | None = None,
         file_limits: FileLimits,
         max_message_chars: int,
         ping_seconds: float,
@@ -113,7 +113,6 @@ class RunManager:
         self._lease_seconds = lease_seconds
         self._monitor: asyncio.Task[None] | None = None
         self._team_factory = team_factory
-        self._prepare = prepare
         self._file_limits = file_limits
         self._max_message_chars = max_message_chars
         self._ping_seconds = ping_seconds
@@ -283,9 +282,7 @@ class RunManager:
         """Run the team, streaming its events; returns its final answer or the error that ended it."""
         finished: Finished | None = None
         try:
-            if self._prepare is not None:
-                await self._prepare()
-            team = self._team_factory()
+            team = await self._team_factory()
             files = ProjectFiles(self._sessions, run.project_id, limits=self._file_limits)
             history = await self._history(run)
             async for event in team.run_stream(message, files=files, run_id=run.id, history=history):

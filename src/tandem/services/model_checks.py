@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.agents.adapt.quirks import ServerQuirks
+from tandem.agents.adapt.quirks import KnownQuirks
 from tandem.agents.check import CheckStep, ModelCheck, check_model
-from tandem.agents.models import SCRIPTED, resolve_model
+from tandem.agents.models import SCRIPTED, Endpoint, resolve_model
 from tandem.errors import InvalidInput, ModelNotConfigured
 from tandem.persistence.models import ModelCheckRow
-from tandem.settings import Settings
+from tandem.services.model_settings import ModelSettings, ModelSetup
 
 __all__ = ["ModelCheck", "ModelChecks"]
 
@@ -26,34 +25,38 @@ class ModelChecks:
     def __init__(
         self,
         *,
-        settings: Settings,
+        models: ModelSettings,
         sessions: async_sessionmaker[AsyncSession],
-        quirks: Mapping[str | None, ServerQuirks],
+        quirks: KnownQuirks,
+        on_first_use: bool,
     ) -> None:
-        self._settings = settings
+        self._models = models
         self._sessions = sessions
         self._quirks = quirks
-        self._prepared = False
+        self._on_first_use = on_first_use
+        self._prepared: set[tuple[tuple[str | None, Endpoint], ...]] = set()
         self._lock = asyncio.Lock()
 
-    async def check(self, *, force: bool) -> list[ModelCheck]:
-        """The check of each configured model: the stored one unless `force`, else (or if none) a new one."""
-        names = dict.fromkeys([self._settings.planner_model_name, self._settings.coder_model_name])
+    async def check(self, *, force: bool, setup: ModelSetup | None = None) -> list[ModelCheck]:
+        """The check of each model of `setup` (default: the one in force): the stored one unless `force`,
+        else (or if none) a new one."""
+        setup = setup or await self._models.setup()
         results: list[ModelCheck] = []
         async with self._lock, httpx.AsyncClient(timeout=10) as http:
-            for name in names:
-                results.append(await self._one(name, force=force, http=http))
+            for name, endpoint in _agents(setup):
+                results.append(await self._one(name, endpoint, force=force, http=http))
         return results
 
-    async def prepare(self) -> None:
-        """Before a process's first run: the stored checks (or new ones) set how runs talk to each model."""
-        if self._prepared or not self._settings.model_check_on_first_use:
+    async def prepare(self, setup: ModelSetup) -> None:
+        """Before a process's first run on `setup`: the stored checks (or new ones) set how runs talk to each
+        model."""
+        if _agents(setup) in self._prepared or not self._on_first_use:
             return
         with contextlib.suppress(InvalidInput):  # not configured: the run says so itself
-            await self.check(force=False)
-        self._prepared = True
+            await self.check(force=False, setup=setup)
+        self._prepared.add(_agents(setup))
 
-    async def _one(self, name: str | None, *, force: bool, http: httpx.AsyncClient) -> ModelCheck:
+    async def _one(self, name: str | None, endpoint: Endpoint, *, force: bool, http: httpx.AsyncClient) -> ModelCheck:
         if name == SCRIPTED:
             return ModelCheck(
                 model=SCRIPTED,
@@ -65,9 +68,11 @@ class ModelChecks:
                 steps=[CheckStep(name="reachable", ok=True, detail="The scripted model (not AI) runs in process.")],
                 checked_at=datetime.now(UTC),
             )
-        quirks = self._quirks[name]
+        quirks = self._quirks.of(name, endpoint.base_url)
         try:
-            model = resolve_model(name, role="planner", scripted_pace=0, scripted_repeat=1, quirks=quirks)
+            model = resolve_model(
+                name, role="planner", scripted_pace=0, scripted_repeat=1, quirks=quirks, endpoint=endpoint
+            )
         except ModelNotConfigured as error:
             raise InvalidInput(error.message) from None
         assert name is not None  # resolve_model refuses None
@@ -93,3 +98,8 @@ class ModelChecks:
                 select(ModelCheckRow).where(ModelCheckRow.base_url == base_url, ModelCheckRow.model == name)
             )
         return ModelCheck.model_validate(row.result) if row is not None else None
+
+
+def _agents(setup: ModelSetup) -> tuple[tuple[str | None, Endpoint], ...]:
+    """Each distinct model of the setup with its endpoint (both agents may share one)."""
+    return tuple(dict.fromkeys([(setup.planner, setup.planner_endpoint), (setup.coder, setup.coder_endpoint)]))

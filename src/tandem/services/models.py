@@ -5,13 +5,13 @@ from __future__ import annotations
 from tandem.agents.adapt.quirks import ServerQuirks
 from tandem.agents.models import resolve_model
 from tandem.errors import ModelNotConfigured
-from tandem.settings import Settings
+from tandem.services.model_settings import ModelSetup
 
 
-def model_status(settings: Settings) -> tuple[str | None, str | None, str | None]:
-    """The planner's and coder's model names, and what to set if they cannot be used (else None)."""
-    planner, coder = settings.planner_model_name, settings.coder_model_name
-    for name, role in ((planner, "planner"), (coder, "coder")):
+def model_status(setup: ModelSetup) -> str | None:
+    """What to set if the setup's models cannot be used, else None."""
+    agents = ((setup.planner, setup.planner_endpoint, "planner"), (setup.coder, setup.coder_endpoint, "coder"))
+    for name, endpoint, role in agents:
         try:
             resolve_model(
                 name,
@@ -19,7 +19,8 @@ def model_status(settings: Settings) -> tuple[str | None, str | None, str | None
                 scripted_pace=0,
                 scripted_repeat=1,
                 quirks=ServerQuirks(),
+                endpoint=endpoint,
             )
         except ModelNotConfigured as error:
-            return planner, coder, error.message
-    return planner, coder, None
+            return error.message
+    return None

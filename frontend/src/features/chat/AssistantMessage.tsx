@@ -7,6 +7,8 @@ import { InteractionList } from './InteractionList';
 import { Markdown } from './Markdown';
 import type { DraftText, StreamStatus } from './streamReducer';
 import { UsageTable } from './UsageTable';
+import { MODELS_PAGE } from '../models/route';
+import { Link } from 'react-router-dom';
 
 export interface AssistantMessageProps {
   projectId: number;
@@ -140,6 +142,12 @@ export const AssistantMessage = memo(function AssistantMessage(p: AssistantMessa
       {p.status === 'error' && p.error ? (
         <div className="notice notice-error" role="alert">
           <strong>{p.error.code}</strong>: {p.error.message}
+          {p.error.code === 'model_not_configured' ? (
+            <>
+              {' '}
+              <Link to={MODELS_PAGE}>Open the Models page</Link>
+            </>
+          ) : null}
         </div>
       ) : null}
       {p.usage ? <UsageTable usage={p.usage} /> : null}

@@ -209,6 +209,7 @@ describe('ChatPanel', () => {
     const alert = await screen.findByRole('alert');
     expect(alert).toHaveTextContent('model_not_configured');
     expect(alert).toHaveTextContent('Set TANDEM_MODEL');
+    expect(within(alert).getByRole('link', { name: 'Open the Models page' })).toHaveAttribute('href', '/settings/models');
   });
 
   it('warns when no model is configured and labels the scripted model', async () => {
@@ -219,7 +220,10 @@ describe('ChatPanel', () => {
     });
     renderWithClient(<Panel />);
     const banner = await screen.findByTestId('no-model-banner');
-    expect(banner).toHaveTextContent('Set TANDEM_MODEL=openai:gpt-4o and OPENAI_API_KEY');
+    expect(within(banner).getByRole('link', { name: 'choose one on the Models page' })).toHaveAttribute(
+      'href',
+      '/settings/models',
+    );
     expect(screen.queryByTestId('scripted-badge')).toBeNull();
   });
 

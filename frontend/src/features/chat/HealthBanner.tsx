@@ -1,5 +1,7 @@
 import { memo } from 'react';
+import { Link } from 'react-router-dom';
 import { useHealth } from '../../api/health';
+import { MODELS_PAGE } from '../models/route';
 
 /** Says plainly when no model is configured, and labels the scripted model as not AI. */
 function HealthBannerImpl() {
@@ -10,8 +12,8 @@ function HealthBannerImpl() {
     <>
       {!models.configured ? (
         <div className="banner banner-warn" role="alert" data-testid="no-model-banner">
-          <strong>No AI model is configured.</strong> The agents cannot run until one is.{' '}
-          {models.hint ? <span>{models.hint}</span> : null}
+          <strong>No AI model is configured.</strong> The agents cannot run until one is:{' '}
+          <Link to={MODELS_PAGE}>choose one on the Models page</Link>.
         </div>
       ) : null}
       {models.scripted ? (

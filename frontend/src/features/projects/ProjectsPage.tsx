@@ -10,6 +10,7 @@ import {
 import type { Project } from '../../api/types';
 import { formatTime } from '../../components/format';
 import { HealthBanner } from '../chat/HealthBanner';
+import { MODELS_PAGE } from '../models/route';
 import { ImportProject } from './ImportProject';
 
 function CreateProjectForm() {
@@ -123,6 +124,9 @@ export function ProjectsPage() {
       <header className="topbar">
         <h1>Tandem</h1>
         <span className="muted">Projects</span>
+        <Link className="topbar-end" to={MODELS_PAGE}>
+          Models
+        </Link>
       </header>
       <HealthBanner />
       <div className="pad">

@@ -4,7 +4,7 @@ from importlib.metadata import version
 
 from fastapi import APIRouter
 
-from tandem.api.deps import CurrentContainer
+from tandem.api.deps import CurrentContainer, ModelSettingsDep
 from tandem.api.routes.schemas import HealthOut, ModelsOut, SandboxOut
 from tandem.services.models import model_status
 
@@ -12,17 +12,18 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def health(container: CurrentContainer) -> HealthOut:
-    planner, coder, hint = model_status(container.settings)
+async def health(models: ModelSettingsDep, container: CurrentContainer) -> HealthOut:
+    setup = await models.setup()
+    hint = model_status(setup)
     sandbox = container.commands.found.status
     return HealthOut(
         status="ok",
         version=version("tandem"),
         models=ModelsOut(
-            planner=planner,
-            coder=coder,
+            planner=setup.planner,
+            coder=setup.coder,
             configured=hint is None,
-            scripted="scripted" in (planner, coder),
+            scripted="scripted" in (setup.planner, setup.coder),
             hint=hint,
         ),
         sandbox=SandboxOut(available=sandbox.available, detail=sandbox.detail),
