@@ -154,6 +154,8 @@ class Server:
     data_dir: Path
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    preview_port: int = field(default_factory=free_port)
+    """The preview origin's port (`api/preview.py`): not the default port + 1, which may be taken."""
     host: str = "127.0.0.1"
     """The address it listens on; it is always reached through 127.0.0.1."""
     process: subprocess.Popen[bytes] | None = None
@@ -163,9 +165,20 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def preview_url(self) -> str:
+        return f"http://127.0.0.1:{self.preview_port}"
+
     def process_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TANDEM_", "OPENAI_", "ANTHROPIC_"))}
-        env.update({"TANDEM_DATA_DIR": str(self.data_dir), **UNLIMITED_PER_USER, **self.env})
+        env.update(
+            {
+                "TANDEM_DATA_DIR": str(self.data_dir),
+                "TANDEM_PREVIEW_PORT": str(self.preview_port),
+                **UNLIMITED_PER_USER,
+                **self.env,
+            }
+        )
         return env
 
     def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

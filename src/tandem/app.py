@@ -18,7 +18,8 @@ from starlette.responses import FileResponse
 from tandem.api.deps import API_PREFIX, current_user
 from tandem.api.errors import allowed_methods, install_error_handlers
 from tandem.api.limits import BodySizeLimit
-from tandem.api.routes import admin, auth, chat, health, history, imports, models, projects, runs
+from tandem.api.preview import preview_origin
+from tandem.api.routes import admin, auth, chat, health, history, imports, models, previews, projects, runs
 from tandem.api.routes.schemas import ProjectCreate
 from tandem.api.sse import StreamHandOff, StreamLimits
 from tandem.api.trust import TrustBoundary
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, auth):  # public: health, signing in; the rest of auth takes the user itself
         app.include_router(module.router, prefix=API_PREFIX)
     # Signed-in users only, whether or not a route asks who the user is: a new route cannot forget it.
-    for module in (projects, imports, chat, runs, history, models, admin):
+    for module in (projects, imports, previews, chat, runs, history, models, admin):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(current_user)])
     app.add_middleware(
         BodySizeLimit,
@@ -75,7 +76,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     limits = StreamLimits(backlog_bytes=settings.stream_backlog_bytes, stall_seconds=settings.stream_stall_seconds)
     app.add_middleware(StreamHandOff, limits=limits)
-    app.add_middleware(TrustBoundary, allowed_hosts=settings.allowed_hosts)  # added last: outermost
+    app.add_middleware(
+        TrustBoundary,
+        allowed_hosts=settings.allowed_hosts,
+        frame_origin=lambda scheme, host: preview_origin(settings, scheme=scheme, host=host),
+    )  # added last: outermost
     _install_openapi(app)
     _mount_frontend(app, settings)
     return app

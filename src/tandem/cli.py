@@ -45,6 +45,7 @@ def serve(
 ) -> None:
     """Start the server (API at /api/v1, UI at /)."""
     from tandem.api.connection import http_protocol
+    from tandem.api.preview import ByPort, preview_app
     from tandem.app import create_app
     from tandem.redaction import redact_logs
     from tandem.settings import Settings
@@ -61,9 +62,23 @@ def serve(
         raise typer.Exit(2)
     if max_connections is not None:
         settings = settings.model_copy(update={"max_connections": max_connections})
+    preview_port = port + 1 if settings.preview_port is None else settings.preview_port
+    sockets = []
+    if preview_port:
+        try:
+            sockets.append(_listen(host, preview_port))
+        except OSError as error:
+            logging.getLogger(__name__).warning(
+                "No previews: cannot listen on port %d (%s); choose another with TANDEM_PREVIEW_PORT",
+                preview_port,
+                error,
+            )
+            preview_port = 0
+    settings = settings.model_copy(update={"preview_port": preview_port})
     app = create_app(settings)
+    previews = app.state.container.previews
     config = uvicorn.Config(
-        app,
+        ByPort(app, preview=preview_app(previews), preview_port=preview_port) if preview_port else app,
         host=host,
         port=port,
         log_level=log_level,
@@ -73,7 +88,21 @@ def serve(
     )
     # After uvicorn.Config, which installs its own handlers.
     redact_logs(*(logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access")))
-    _Server(config, before_drain=app.state.container.runs.stop_all).run()
+    _Server(config, before_drain=app.state.container.runs.stop_all).run(sockets=[config.bind_socket(), *sockets])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket like uvicorn's own, for the second origin (`api/preview.py`)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 class _Server(uvicorn.Server):

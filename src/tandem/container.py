@@ -25,6 +25,7 @@ from tandem.services.chat import ChatService
 from tandem.services.imports import Importer
 from tandem.services.model_checks import ModelChecks
 from tandem.services.model_settings import ModelSettings, ModelSetup
+from tandem.services.previews import Previews
 from tandem.services.secrets import SecretBox
 from tandem.settings import Settings
 from tandem.workspace.files import FileLimits
@@ -42,6 +43,7 @@ class Container:
     model_checks: ModelChecks
     model_settings: ModelSettings
     commands: Commands
+    previews: Previews
 
 
 def build_team(settings: Settings, setup: ModelSetup, quirks: KnownQuirks, *, sandbox: Sandbox | None = None) -> Team:
@@ -113,7 +115,8 @@ def build_container(settings: Settings) -> Container:
     log, cancel_bus = build_events(settings)
     quirks = KnownQuirks()
     # Made on first use: a server that never saves a key never writes a key file.
-    models = ModelSettings(settings=settings, sessions=sessions, box=functools.cache(lambda: SecretBox.of(settings)))
+    box = functools.cache(lambda: SecretBox.of(settings))
+    models = ModelSettings(settings=settings, sessions=sessions, box=box)
     checks = ModelChecks(
         models=models, sessions=sessions, quirks=quirks, on_first_use=settings.model_check_on_first_use
     )
@@ -148,6 +151,7 @@ def build_container(settings: Settings) -> Container:
         model_checks=checks,
         model_settings=models,
         commands=commands,
+        previews=Previews(sessions, box=box, minutes=settings.preview_minutes),
         accounts=Accounts(
             sessions,
             session_lifetime=timedelta(days=settings.session_days),

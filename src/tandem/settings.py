@@ -223,6 +223,22 @@ class Settings(BaseSettings):
         description="With Redis: a run whose process has not renewed its lease for this long is interrupted.",
     )
     frontend_dir: Path | None = Field(default=None, description="Built frontend to serve at `/`.")
+    preview_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of the preview origin, where project pages are served apart from the app (a page the "
+        "model wrote must not run with the app's origin); default: `tandem serve`'s port + 1; 0: no previews.",
+    )
+    preview_origin: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/\s]+$",
+        description="The preview origin as browsers reach it, behind a proxy (`https://preview.example.com`); "
+        "default: the app's host name at the preview port.",
+    )
+    preview_minutes: float = Field(
+        default=720.0, gt=0, description="How long a preview link (as the Preview tab opens it) works."
+    )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default=["localhost", "127.0.0.1", "::1"],
         description="Host names this server answers for, comma-separated (a port is ignored); any other "

@@ -32,6 +32,7 @@ REACHES_OWNED: dict[Route, dict[str, Any] | None] = {
     ("PATCH", "/projects/{project_id}/files/{path}"): {"path": "taken.txt"},
     ("DELETE", "/projects/{project_id}/files/{path}"): None,
     ("GET", "/projects/{project_id}/download"): None,
+    ("POST", "/projects/{project_id}/preview"): None,
     ("GET", "/projects/{project_id}/sessions"): None,
     ("GET", "/projects/{project_id}/changes"): None,
     ("POST", "/chat/{project_id}/stream"): {"message": "taken", "session_id": "{session_id}"},
@@ -50,6 +51,9 @@ REACHES_OWNED: dict[Route, dict[str, Any] | None] = {
     ("GET", "/imports/{import_id}"): None,
     ("POST", "/imports/{import_id}/cancel"): None,
 }
+# POSTs that change nothing, open to a read-only share: a preview link reads the project's pages.
+READING_POSTS = {"/projects/{project_id}/preview"}
+
 ADMIN_ONLY: dict[Route, dict[str, Any] | None] = {
     ("GET", "/users"): None,
     ("POST", "/users"): {"name": "intruder", "password": "long enough password", "is_admin": True},
@@ -190,7 +194,8 @@ async def test_a_read_only_share_reads_and_changes_nothing(alice: World, new_mem
             continue  # a token is never shared
         response = await carol.client.request(method, _fill(template, ids), json=_body(body, ids))
         # An import job is its starter's, whatever becomes of the project: a share does not reach it.
-        expected = 404 if template.startswith("/imports/") else 200 if method == "GET" else 403
+        reads = method == "GET" or template in READING_POSTS
+        expected = 404 if template.startswith("/imports/") else 200 if reads else 403
         assert response.status_code == expected, (method, template, response.text)
     assert await _snapshot(alice) == before, "a read-only share changed nothing"
 

@@ -19,7 +19,7 @@ header check per request.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -74,9 +74,14 @@ def host_name(host: str) -> str:
     return name if name and port.isdigit() else host
 
 
+FrameOrigin = Callable[[str, str], str | None]
+"""(scheme, Host header) → the one other origin the UI may frame (the preview origin), if any."""
+
+
 class TrustBoundary:
-    def __init__(self, app: ASGIApp, *, allowed_hosts: Iterable[str]) -> None:
+    def __init__(self, app: ASGIApp, *, allowed_hosts: Iterable[str], frame_origin: FrameOrigin | None = None) -> None:
         self.app = app
+        self.frame_origin = frame_origin
         self.any_host = "*" in allowed_hosts
         self.allowed_hosts = frozenset(host_name(host) for host in allowed_hosts)
 
@@ -86,7 +91,7 @@ class TrustBoundary:
             return
         headers = dict(scope["headers"])
         host = headers.get(b"host", b"").decode("latin-1")
-        extra = DOCS_HEADERS if scope["path"] in DOCS_PATHS else UI_HEADERS
+        extra = DOCS_HEADERS if scope["path"] in DOCS_PATHS else self._ui_headers(scope["scheme"], host)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -104,6 +109,12 @@ class TrustBoundary:
             await error_response(403, "cross_origin", refusal)(scope, receive, send_with_headers)
             return
         await self.app(scope, receive, send_with_headers)
+
+    def _ui_headers(self, scheme: str, host: str) -> list[tuple[bytes, bytes]]:
+        framed = self.frame_origin(scheme, host) if self.frame_origin is not None else None
+        if framed is None:
+            return UI_HEADERS
+        return _headers(f"{UI_POLICY}; frame-src {framed}")
 
 
 def _cross_origin(headers: dict[bytes, bytes], host: str) -> str | None:

@@ -33,9 +33,10 @@ class SecretBox:
     def seal(self, secret: str) -> bytes:
         return self._fernet.encrypt(secret.encode())
 
-    def open(self, token: bytes) -> str:
+    def open(self, token: bytes, *, max_age: float | None = None) -> str:
+        """The secret; `max_age` (seconds) refuses one sealed longer ago."""
         try:
-            return self._fernet.decrypt(token).decode()
+            return self._fernet.decrypt(token, ttl=None if max_age is None else int(max_age)).decode()
         except InvalidToken:
             raise SecretUnreadable from None
 
