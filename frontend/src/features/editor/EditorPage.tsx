@@ -8,6 +8,15 @@ import { ChangesPanel } from './ChangesPanel';
 import { EditorPane } from './EditorPane';
 
 type Tab = 'chat' | 'changes';
+/** On a phone one column shows at a time; wider screens show them all and ignore this. */
+type Pane = 'files' | 'editor' | 'side';
+
+const PANES: { label: string; pane: Pane; tab?: Tab }[] = [
+  { label: 'Files', pane: 'files' },
+  { label: 'Editor', pane: 'editor' },
+  { label: 'Chat', pane: 'side', tab: 'chat' },
+  { label: 'Changes', pane: 'side', tab: 'changes' },
+];
 
 /** File tree, editor and the agents' panel for one project. The open file and the chat
  * session live in the URL so that a reload comes back to the same place. */
@@ -16,6 +25,7 @@ export function EditorPage() {
   const projectId = Number(params.projectId);
   const [search, setSearch] = useSearchParams();
   const [tab, setTab] = useState<Tab>('chat');
+  const [pane, setPane] = useState<Pane>('side');
   const project = useProject(projectId);
 
   const openPath = search.get('file');
@@ -36,7 +46,13 @@ export function EditorPage() {
     },
     [setSearch],
   );
-  const onOpen = useCallback((p: string | null) => setParam('file', p), [setParam]);
+  const onOpen = useCallback(
+    (p: string | null) => {
+      setParam('file', p);
+      if (p !== null) setPane('editor');
+    },
+    [setParam],
+  );
   const onSessionChange = useCallback(
     (id: number | null) => setParam('session', id === null ? null : String(id)),
     [setParam],
@@ -65,7 +81,23 @@ export function EditorPage() {
           Download .zip
         </a>
       </header>
-      <div className="workspace">
+      <div className="pane-switcher" role="tablist" aria-label="Panes">
+        {PANES.map((p) => (
+          <button
+            key={p.label}
+            type="button"
+            role="tab"
+            aria-selected={pane === p.pane && (p.tab === undefined || p.tab === tab)}
+            onClick={() => {
+              setPane(p.pane);
+              if (p.tab) setTab(p.tab);
+            }}
+          >
+            {p.label}
+          </button>
+        ))}
+      </div>
+      <div className="workspace" data-pane={pane}>
         <FileTree projectId={projectId} openPath={openPath} onOpen={onOpen} />
         <main className="editor-area">
           {openPath ? (
@@ -75,7 +107,7 @@ export function EditorPage() {
           )}
         </main>
         <aside className="side-panel">
-          <div className="tabs" role="tablist">
+          <div className="tabs side-tabs" role="tablist">
             <button type="button" role="tab" aria-selected={tab === 'chat'} onClick={() => setTab('chat')}>
               Chat
             </button>
