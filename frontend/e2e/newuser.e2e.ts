@@ -138,6 +138,41 @@ describe('a new user in Chromium', () => {
     await page.screenshot({ path: path.join(RESULTS_DIR, 'tablet.png') });
   });
 
+  scenario("a message sent while another tab's run is busy keeps its text and links to that run", async () => {
+    const projectId = await newProject('busy');
+    // This tab is in a conversation of its own (a quick first run)…
+    const first = await api<{ session_id: number }>(backend.url, 'POST', `/chat/${projectId}`, {
+      message: 'hello [scripted pace=0]',
+      session_id: null,
+    });
+    const page = await openProject(projectId, { width: 1440, height: 900 }, `?session=${first.session_id}`);
+    await page.getByTestId('final-answer').waitFor();
+    // …when another tab starts a run in a new one; its stream is dropped, the run goes on.
+    const other = new AbortController();
+    const res = await fetch(`${backend.url}/api/v1/chat/${projectId}/stream`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ message: 'add a footer', session_id: null }),
+      signal: other.signal,
+    });
+    assert.equal(res.status, 200);
+    other.abort();
+
+    await page.getByRole('textbox', { name: 'Message' }).fill('make the heading blue');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    assert.match((await alert.textContent()) ?? '', /busy/i);
+    assert.equal(await page.getByRole('textbox', { name: 'Message' }).inputValue(), 'make the heading blue');
+
+    await alert.getByRole('button', { name: 'Watch the running run' }).click();
+    await page.waitForURL((u) => !u.href.includes(`session=${first.session_id}`));
+    await page.locator('[data-testid="assistant-message"][data-status="streaming"]').waitFor({ timeout: RUN_TIMEOUT });
+    assert.match((await page.getByTestId('user-message').first().textContent()) ?? '', /add a footer/);
+    await page.getByTestId('final-answer').waitFor({ timeout: RUN_TIMEOUT });
+    assert.equal(await page.getByRole('textbox', { name: 'Message' }).inputValue(), 'make the heading blue', 'the text waits to be sent');
+  });
+
   test('no uncaught errors in the page', () => {
     assert.deepEqual(pageErrors, []);
   });
