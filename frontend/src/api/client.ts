@@ -41,9 +41,15 @@ export async function errorFromResponse(res: Response): Promise<ApiError> {
   return new ApiError(res.status, `http_${res.status}`, message);
 }
 
-/** Encode a project-relative path for the URL, keeping its slashes as separators. */
+/** Encode a project-relative path for the URL, keeping its slashes as separators. A `.` or `..`
+ * segment cannot be sent at all: the browser resolves it away (even as `%2E%2E`), so the request
+ * would reach another route. */
 export function encodePath(path: string): string {
-  return path.split('/').map(encodeURIComponent).join('/');
+  const segments = path.split('/');
+  if (segments.some((s) => s === '.' || s === '..')) {
+    throw new ApiError(422, 'unsafe_path', `path '${path}' contains '.' or '..'; paths must stay inside the project`);
+  }
+  return segments.map(encodeURIComponent).join('/');
 }
 
 export async function request<T>(

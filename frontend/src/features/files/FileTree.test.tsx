@@ -55,6 +55,33 @@ describe('FileTree', () => {
     expect(onOpen).toHaveBeenLastCalledWith(null);
   });
 
+  it('refuses a path that leaves the project with a clear message, and clears it on the next success', async () => {
+    const files = [info('README.md')];
+    const { calls } = mockApi({
+      'GET /api/v1/projects/1/files': () => f.jsonResponse(files),
+      'PATCH /api/v1/projects/1/files/README.md': () => f.jsonResponse(info('README2.md')),
+      // What the browser makes of `/files/../evil.txt`: a URL one level up, which no route has.
+      'PUT /api/v1/projects/1/evil.txt': () =>
+        new Response(JSON.stringify({ code: 'method_not_allowed', message: 'Method Not Allowed' }), { status: 405 }),
+    });
+    renderWithClient(<FileTree projectId={1} openPath={null} onOpen={vi.fn()} />);
+    await screen.findByRole('button', { name: 'README.md' });
+    await userEvent.click(screen.getByRole('button', { name: '+ New file' }));
+    await userEvent.type(screen.getByRole('textbox', { name: 'New file path' }), '../evil.txt{Enter}');
+    expect(await screen.findByRole('alert')).toHaveTextContent("'..'");
+    expect(screen.getByRole('alert')).toHaveTextContent('inside the project');
+    expect(calls.filter((c) => c.method === 'PUT')).toHaveLength(0);
+
+    // Any later success (here a rename) clears the message.
+    await userEvent.click(screen.getByRole('button', { name: 'Cancel' }));
+    await userEvent.click(screen.getByRole('button', { name: 'Rename README.md' }));
+    const input = screen.getByRole('textbox', { name: 'New path for README.md' });
+    await userEvent.clear(input);
+    await userEvent.type(input, 'README2.md{Enter}');
+    await waitFor(() => expect(screen.queryByRole('textbox', { name: 'New path for README.md' })).toBeNull());
+    expect(screen.queryByRole('alert')).toBeNull();
+  });
+
   it('opens a large tree folded, unfolds a folder on click, and shows binary files as not openable', async () => {
     const files = [
       ...Array.from({ length: LARGE_TREE }, (_, i) => info(`pkg/file${String(i).padStart(4, '0')}.txt`)),

@@ -73,6 +73,12 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
   const startFolded = useMemo(() => initiallyFolded(files.data ?? []), [files.data]);
   const collapsed = folded ?? startFolded;
   const error = write.error ?? rename.error ?? remove.error;
+  // One message at a time: a new attempt replaces whatever the last one said.
+  const clearErrors = () => {
+    write.reset();
+    rename.reset();
+    remove.reset();
+  };
 
   function toggle(dir: string) {
     const n = new Set(collapsed);
@@ -102,6 +108,7 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
             label={`New path for ${node.path}`}
             onCancel={() => setRenaming(null)}
             onSubmit={(newPath) => {
+              clearErrors();
               rename.mutate(
                 { path: node.path, newPath },
                 {
@@ -140,6 +147,7 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
               aria-label={`Delete ${node.path}`}
               onClick={() => {
                 if (!window.confirm(`Delete ${node.path}?`)) return;
+                clearErrors();
                 remove.mutate(node.path, {
                   onSuccess: () => {
                     if (openPath === node.path) onOpen(null);
@@ -168,7 +176,8 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
           initial=""
           label="New file path"
           onCancel={() => setCreating(false)}
-          onSubmit={(path) =>
+          onSubmit={(path) => {
+            clearErrors();
             write.mutate(
               { path, content: '' },
               {
@@ -177,11 +186,15 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
                   onOpen(path);
                 },
               },
-            )
-          }
+            );
+          }}
         />
       ) : null}
-      {error ? <div className="error-text pad">{error.message}</div> : null}
+      {error ? (
+        <div className="error-text pad" role="alert">
+          {error.message}
+        </div>
+      ) : null}
       {files.isPending ? <div className="muted pad">Loading…</div> : null}
       {files.isError ? <div className="error-text pad">{files.error.message}</div> : null}
       {files.data ? (
