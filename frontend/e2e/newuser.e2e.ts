@@ -173,6 +173,22 @@ describe('a new user in Chromium', () => {
     assert.equal(await page.getByRole('textbox', { name: 'Message' }).inputValue(), 'make the heading blue', 'the text waits to be sent');
   });
 
+  scenario('reverting a file the agent created closes it in the editor with a notice', async () => {
+    const projectId = await newProject('revert-created');
+    await api(backend.url, 'POST', `/chat/${projectId}`, { message: 'take notes [scripted pace=0]', session_id: null });
+    const page = await openProject(projectId, { width: 1440, height: 900 }, '?file=TANDEM_NOTES.md');
+    await page.locator('[data-testid="code-editor"] .cm-content').waitFor();
+    await page.getByRole('tab', { name: 'Changes' }).click();
+    const change = page.locator('.changes-panel [data-testid="code-change"][data-path="TANDEM_NOTES.md"]');
+    await change.getByRole('button', { name: 'Revert' }).click();
+    await change.getByText('reverted').waitFor();
+    const notice = page.getByTestId('no-file');
+    await notice.waitFor();
+    assert.match((await notice.textContent()) ?? '', /TANDEM_NOTES\.md no longer exists/);
+    assert.equal(await page.getByTestId('file-missing').count(), 0);
+    assert.ok(!page.url().includes('file='), 'the file is no longer open');
+  });
+
   test('no uncaught errors in the page', () => {
     assert.deepEqual(pageErrors, []);
   });

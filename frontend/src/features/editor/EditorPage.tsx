@@ -5,6 +5,7 @@ import { runsApi } from '../../api/runs';
 import { ChatPanel } from '../chat/ChatPanel';
 import { FileTree } from '../files/FileTree';
 import { ChangesPanel } from './ChangesPanel';
+import { useDrafts } from './drafts';
 import { EditorPane } from './EditorPane';
 
 type Tab = 'chat' | 'changes';
@@ -18,6 +19,9 @@ const PANES: { label: string; pane: Pane; tab?: Tab }[] = [
   { label: 'Changes', pane: 'side', tab: 'changes' },
 ];
 
+const UNSAVED_WARNING = (paths: ReadonlySet<string>) =>
+  `Unsaved changes in ${[...paths].join(', ')} will be lost. Leave anyway?`;
+
 /** File tree, editor and the agents' panel for one project. The open file and the chat
  * session live in the URL so that a reload comes back to the same place. */
 export function EditorPage() {
@@ -26,7 +30,9 @@ export function EditorPage() {
   const [search, setSearch] = useSearchParams();
   const [tab, setTab] = useState<Tab>('chat');
   const [pane, setPane] = useState<Pane>('side');
+  const [gone, setGone] = useState<string | null>(null);
   const project = useProject(projectId);
+  const drafts = useDrafts();
 
   const openPath = search.get('file');
   const sessionParam = search.get('session');
@@ -48,11 +54,16 @@ export function EditorPage() {
   );
   const onOpen = useCallback(
     (p: string | null) => {
+      setGone(null);
       setParam('file', p);
       if (p !== null) setPane('editor');
     },
     [setParam],
   );
+  const onGone = useCallback(() => {
+    setParam('file', null);
+    setGone(openPath);
+  }, [setParam, openPath]);
   const onSessionChange = useCallback(
     (id: number | null) => setParam('session', id === null ? null : String(id)),
     [setParam],
@@ -75,7 +86,14 @@ export function EditorPage() {
   return (
     <div className="editor-page">
       <header className="topbar">
-        <Link to="/">← Projects</Link>
+        <Link
+          to="/"
+          onClick={(e) => {
+            if (drafts.dirty.size > 0 && !window.confirm(UNSAVED_WARNING(drafts.dirty))) e.preventDefault();
+          }}
+        >
+          ← Projects
+        </Link>
         <h1>{project.data?.name ?? (project.isError ? 'Project not found' : '…')}</h1>
         <a className="small-link" href={projectsApi.downloadUrl(projectId)} download>
           Download .zip
@@ -101,9 +119,12 @@ export function EditorPage() {
         <FileTree projectId={projectId} openPath={openPath} onOpen={onOpen} />
         <main className="editor-area">
           {openPath ? (
-            <EditorPane key={openPath} projectId={projectId} path={openPath} />
+            <EditorPane key={openPath} projectId={projectId} path={openPath} drafts={drafts} onGone={onGone} />
           ) : (
-            <div className="muted pad">Open a file from the tree.</div>
+            <div className="muted pad" data-testid="no-file">
+              {gone ? `${gone} no longer exists (deleted, or the change that created it was reverted). ` : ''}
+              Open a file from the tree.
+            </div>
           )}
         </main>
         <aside className="side-panel">
