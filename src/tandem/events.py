@@ -72,6 +72,11 @@ class AgentInteractionData(_Payload):
     timestamp: datetime
     id: str = Field(description="Unique id of this interaction: `<run_id>:<seq>`.")
     tool_call_id: str | None = Field(default=None, description="Pairs a `tool_call` with its `tool_response`.")
+    failed: bool = Field(
+        default=False,
+        description="A `tool_response` whose tool failed (a refused path, a missing file): the agent reads the "
+        "error and adapts, the run goes on.",
+    )
 
 
 class AgentDeltaData(_Payload):

@@ -79,6 +79,8 @@ export interface InteractionData {
   timestamp: Iso;
   id?: number | string | null;
   tool_call_id?: string | null;
+  /** A `tool_response` whose tool failed; the run went on. */
+  failed?: boolean;
 }
 
 /** A stored interaction: the event data plus the event seq it arrived with. */

@@ -17,6 +17,7 @@ from pydantic_ai.exceptions import (
 )
 from pydantic_ai.exceptions import RunCancelled as PydanticRunCancelled
 from pydantic_ai.messages import (
+    ERROR_OUTCOMES,
     FunctionToolCallEvent,
     FunctionToolResultEvent,
     ModelMessage,
@@ -305,6 +306,7 @@ class Team:
                                         tool_name=event.part.tool_name,
                                         content=content if content is not None else event.part.model_response_str(),
                                         tool_call_id=event.tool_call_id,
+                                        failed=event.part.outcome in ERROR_OUTCOMES,
                                     )
                                 )
             assert run.result is not None

@@ -1,7 +1,9 @@
 import { memo, useState } from 'react';
 import type { CodeChange, ErrorCode, Interaction, Usage } from '../../api/types';
+import { useProjectChanges } from '../../api/changes';
 import { useRunChanges } from '../../api/runs';
 import { formatTime } from '../../components/format';
+import { Icon } from '../../components/Icon';
 import { RunChangeGroup } from '../editor/ChangeList';
 import { InteractionList } from './InteractionList';
 import { Markdown } from './Markdown';
@@ -14,7 +16,6 @@ export interface AssistantMessageProps {
   interactions: Interaction[];
   draft?: DraftText | null;
   content: string | null;
-  agentName?: string | null;
   createdAt?: string | null;
   error?: { code: ErrorCode; message: string } | null;
   usage?: Record<string, Usage> | null;
@@ -37,7 +38,7 @@ function StatusBadge({ status, stopping }: { status: StreamStatus; stopping?: bo
     case 'cancelled':
       return (
         <span className="badge badge-stopped" data-testid="run-status" data-status="stopped">
-          ⏹ Stopped
+          <Icon name="stop" /> Stopped
         </span>
       );
     case 'error':
@@ -54,6 +55,9 @@ function StatusBadge({ status, stopping }: { status: StreamStatus; stopping?: bo
 function HistoryChanges({ runId, projectId }: { runId: string; projectId: number }) {
   const [open, setOpen] = useState(false);
   const changes = useRunChanges(open ? runId : null);
+  // The project's change list (one query for every message) says which runs changed anything.
+  const project = useProjectChanges(projectId);
+  if (!project.data?.some((c) => c.run_id === runId)) return null;
   if (!open) {
     return (
       <button type="button" className="link-button" onClick={() => setOpen(true)}>
@@ -100,7 +104,10 @@ export const AssistantMessage = memo(function AssistantMessage(p: AssistantMessa
       aria-relevant={p.live ? 'additions text' : undefined}
     >
       <header className="msg-head">
-        <span className="msg-author">🤖 {p.agentName ?? 'Assistant'}</span>
+        {/* The team answers: the same name while it works and afterwards; each step names its agent. */}
+        <span className="msg-author">
+          <Icon name="assistant" /> Assistant
+        </span>
         <StatusBadge status={p.status} stopping={p.stopping} />
         <time className="msg-time">{formatTime(p.createdAt)}</time>
       </header>
@@ -108,9 +115,7 @@ export const AssistantMessage = memo(function AssistantMessage(p: AssistantMessa
       {draft && draft.message_type === 'thought' ? (
         <div className="ai ai-thought ai-draft" data-testid="draft">
           <div className="ai-head">
-            <span className="ai-icon" aria-hidden="true">
-              💭
-            </span>
+            <Icon name="thought" label="Thought" className="ai-icon" />
             <span className="ai-agent">{draft.agent_name}</span>
             <span className="ai-label">thinking…</span>
           </div>

@@ -40,7 +40,6 @@ const HistoryMessage = memo(function HistoryMessage({ m, projectId }: { m: Messa
       status={status}
       interactions={m.agent_interactions ?? []}
       content={m.content || null}
-      agentName={m.agent_name}
       createdAt={m.created_at}
       runId={m.run_id ?? null}
       usage={m.usage && Object.keys(m.usage).length > 0 ? m.usage : null}
@@ -183,7 +182,6 @@ export function ChatPanel({ projectId, sessionId, onSessionChange }: ChatPanelPr
               interactions={s.interactions}
               draft={s.draft}
               content={s.content}
-              agentName={s.agentName}
               createdAt={s.message?.created_at ?? live.sentAt}
               error={s.error}
               usage={s.usage}

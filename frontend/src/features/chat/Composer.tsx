@@ -1,3 +1,4 @@
+import { Icon } from '../../components/Icon';
 import { memo, useEffect, useState, type FormEvent, type KeyboardEvent } from 'react';
 
 export interface ComposerProps {
@@ -50,7 +51,13 @@ function ComposerImpl({ running, stopping, disabled, restore, onSend, onStop }: 
       <div className="composer-actions">
         {running ? (
           <button type="button" className="danger" onClick={onStop} disabled={stopping}>
-            {stopping ? 'Stopping…' : '■ Stop'}
+            {stopping ? (
+              'Stopping…'
+            ) : (
+              <>
+                <Icon name="stop" /> Stop
+              </>
+            )}
           </button>
         ) : (
           <button type="submit" className="primary" disabled={!canSend}>

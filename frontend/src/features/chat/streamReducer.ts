@@ -35,7 +35,6 @@ export interface StreamState {
   draft: DraftText | null;
   /** The final answer (from `complete`). */
   content: string | null;
-  agentName: string | null;
   status: StreamStatus;
   error: { code: ErrorCode; message: string } | null;
   codeChanges: CodeChange[];
@@ -61,7 +60,6 @@ export function initialStreamState(seed: Partial<StreamState> = {}): StreamState
     interactions: [],
     draft: null,
     content: null,
-    agentName: null,
     status: 'connecting',
     error: null,
     codeChanges: [],
@@ -142,7 +140,6 @@ function applyEvent(s: StreamState, ev: StreamEvent): StreamState {
         status: 'complete',
         draft: null,
         content: ev.data.message.content,
-        agentName: ev.data.message.agent_name,
         message: ev.data.message,
         sessionId: ev.data.session_id ?? base.sessionId,
         assistantMessageId: ev.data.message.id ?? base.assistantMessageId,

@@ -5,6 +5,7 @@ import { runsApi } from '../../api/runs';
 import { ChatPanel } from '../chat/ChatPanel';
 import { FileTree } from '../files/FileTree';
 import { ChangesPanel } from './ChangesPanel';
+import { Icon } from '../../components/Icon';
 import { useDrafts } from './drafts';
 import { EditorPane } from './EditorPane';
 
@@ -92,7 +93,7 @@ export function EditorPage() {
             if (drafts.dirty.size > 0 && !window.confirm(UNSAVED_WARNING(drafts.dirty))) e.preventDefault();
           }}
         >
-          ← Projects
+          <Icon name="back" /> Projects
         </Link>
         <h1>{project.data?.name ?? (project.isError ? 'Project not found' : '…')}</h1>
         <a className="small-link" href={projectsApi.downloadUrl(projectId)} download>

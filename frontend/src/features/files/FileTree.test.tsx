@@ -33,7 +33,7 @@ describe('FileTree', () => {
     const onOpen = vi.fn();
     renderWithClient(<FileTree projectId={1} openPath="src/App.tsx" onOpen={onOpen} />);
     expect(await screen.findByRole('button', { name: 'App.tsx' })).toBeInTheDocument();
-    expect(screen.getByRole('button', { name: /▾ src/ })).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'src', expanded: true })).toBeInTheDocument();
 
     await userEvent.click(screen.getByRole('button', { name: 'README.md' }));
     expect(onOpen).toHaveBeenLastCalledWith('README.md');
@@ -48,7 +48,7 @@ describe('FileTree', () => {
     const input = screen.getByRole('textbox', { name: 'New path for README.md' });
     await userEvent.clear(input);
     await userEvent.type(input, 'docs/README.md{Enter}');
-    expect(await screen.findByRole('button', { name: /▾ docs/ })).toBeInTheDocument();
+    expect(await screen.findByRole('button', { name: 'docs', expanded: true })).toBeInTheDocument();
 
     await userEvent.click(screen.getByRole('button', { name: 'Delete src/App.tsx' }));
     await waitFor(() => expect(screen.queryByRole('button', { name: 'App.tsx' })).toBeNull());
@@ -91,7 +91,7 @@ describe('FileTree', () => {
     const onOpen = vi.fn();
     renderWithClient(<FileTree projectId={1} openPath={null} onOpen={onOpen} />);
     // jsdom renders 300 rows slowly on a loaded machine: generous waits, no timing asserted.
-    const folder = await screen.findByRole('button', { name: /▸ pkg/ }, { timeout: 20_000 });
+    const folder = await screen.findByRole('button', { name: 'pkg', expanded: false }, { timeout: 20_000 });
     expect(screen.queryByRole('button', { name: 'file0000.txt' })).toBeNull();
     await userEvent.click(folder);
     expect(await screen.findByRole('button', { name: 'file0000.txt' }, { timeout: 20_000 })).toBeInTheDocument();

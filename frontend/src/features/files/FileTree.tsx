@@ -1,6 +1,7 @@
 import { useMemo, useState, type FormEvent } from 'react';
 import { useDeleteFile, useFiles, useRenameFile, useWriteFile } from '../../api/files';
 import type { FileInfo } from '../../api/types';
+import { Icon } from '../../components/Icon';
 import { buildTree, type TreeNode } from './tree';
 
 interface FileTreeProps {
@@ -93,8 +94,8 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
       const isCollapsed = collapsed.has(node.path);
       return (
         <li key={`d:${node.path}`} role="treeitem" aria-expanded={!isCollapsed}>
-          <button type="button" className="tree-row tree-dir" style={indent} onClick={() => toggle(node.path)}>
-            {isCollapsed ? '▸' : '▾'} {node.name}
+          <button type="button" className="tree-row tree-dir" style={indent} aria-expanded={!isCollapsed} onClick={() => toggle(node.path)}>
+            <Icon name={isCollapsed ? 'collapsed' : 'expanded'} /> {node.name}
           </button>
           {isCollapsed ? null : <ul role="group">{node.children.map((c) => renderNode(c, depth + 1))}</ul>}
         </li>
@@ -138,7 +139,7 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
           )}
           <span className="tree-actions">
             <button type="button" className="icon" title={`Rename ${node.path}`} aria-label={`Rename ${node.path}`} onClick={() => setRenaming(node.path)}>
-              ✎
+              <Icon name="rename" />
             </button>
             <button
               type="button"
@@ -155,7 +156,7 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
                 });
               }}
             >
-              🗑
+              <Icon name="remove" />
             </button>
           </span>
         </div>
