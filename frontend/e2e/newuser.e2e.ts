@@ -2,7 +2,8 @@
 // message sent while another tab's run is busy, bad paths in "New file", accessibility of the
 // editor. Run with `npm run e2e` (or `node --import tsx --test e2e/newuser.e2e.ts` after a build).
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
@@ -11,6 +12,26 @@ import { RESULTS_DIR, api, launchBrowser, startBackend, type Backend, type Brows
 interface Project {
   id: number;
   active_run_id: string | null;
+}
+
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  nodes: { target: string[] }[];
+}
+
+/** axe-core's serious and critical findings inside `selector`. */
+async function axeProblems(page: Page, selector: string): Promise<string[]> {
+  await page.addScriptTag({ content: AXE_SOURCE });
+  const violations = await page.evaluate(async (sel) => {
+    const w = window as unknown as { axe: { run: (ctx: string) => Promise<{ violations: AxeViolation[] }> } };
+    return (await w.axe.run(sel)).violations;
+  }, selector);
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }
 
 const PACE = Number(process.env.E2E_PACE ?? '0.3');
@@ -187,6 +208,18 @@ describe('a new user in Chromium', () => {
     assert.match((await notice.textContent()) ?? '', /TANDEM_NOTES\.md no longer exists/);
     assert.equal(await page.getByTestId('file-missing').count(), 0);
     assert.ok(!page.url().includes('file='), 'the file is no longer open');
+  });
+
+  scenario('the code editor has an accessible name and a keyboard-focusable scroller (axe)', async () => {
+    const projectId = await newProject('a11y');
+    const page = await browser.context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
+    // The app's CSP (rightly) refuses injected scripts; axe is the test's, not the page's.
+    await (await browser.context.newCDPSession(page)).send('Page.setBypassCSP', { enabled: true });
+    await page.goto(`${backend.url}/#/projects/${projectId}?file=index.html`);
+    await page.locator('[data-testid="code-editor"] .cm-content').waitFor();
+    assert.deepEqual(await axeProblems(page, '[data-testid="code-editor"]'), []);
+    assert.equal(await page.getByRole('textbox', { name: 'index.html' }).count(), 1);
   });
 
   test('no uncaught errors in the page', () => {
