@@ -139,6 +139,13 @@ describe('a new user in Chromium', () => {
     await assertNoHorizontalOverflow(page, 390);
     await page.screenshot({ path: path.join(RESULTS_DIR, 'phone-chat.png') });
 
+    // The run's change as a one-column diff: a phone has no room for two sides.
+    await panes.getByRole('tab', { name: 'Changes' }).click();
+    await page.locator('.changes-panel [data-testid="code-change"]').first().getByRole('button', { name: /TANDEM_NOTES/ }).click();
+    await page.locator('.merge-diff .cm-insertedLine').first().waitFor();
+    assert.equal(await page.locator('.merge-diff .cm-mergeView').count(), 0);
+    await assertNoHorizontalOverflow(page, 390);
+
     // The file list is a pane too, and opening a file from it shows the editor.
     await panes.getByRole('tab', { name: 'Files' }).click();
     await page.locator('[data-testid="tree-file"][data-path="style.css"]').click();

@@ -147,3 +147,17 @@ async def test_file_edits_and_runs_move_the_project_updated_at(client: httpx.Asy
     stamps.append(await updated())
     moments = [datetime.fromisoformat(s) for s in stamps]
     assert all(a < b for a, b in itertools.pairwise(moments)), stamps
+
+
+async def test_one_change_carries_the_whole_file_before_and_after(client: httpx.AsyncClient, project_id: int) -> None:
+    first = await run_to_end(client, project_id, "first")
+    second = await run_to_end(client, project_id, "second")
+    [created] = first["data"]["code_changes"]
+    [modified] = second["data"]["code_changes"]
+    created_detail = (await client.get(f"/changes/{created['id']}")).json()
+    assert created_detail["before"] is None
+    assert created_detail["after"].endswith("- first\n")
+    assert {k: v for k, v in created_detail.items() if k not in ("before", "after")} == created
+    modified_detail = (await client.get(f"/changes/{modified['id']}")).json()
+    assert modified_detail["before"] == created_detail["after"]
+    assert modified_detail["after"].endswith("- first\n- second\n")

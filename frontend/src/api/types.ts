@@ -120,6 +120,12 @@ export interface CodeChange {
   reverted: boolean;
 }
 
+/** One change with the whole file on both sides (`GET /changes/{id}`). */
+export interface CodeChangeDetail extends CodeChange {
+  before: string | null;
+  after: string | null;
+}
+
 export interface Usage {
   requests: number;
   input_tokens: number;
