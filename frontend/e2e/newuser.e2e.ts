@@ -175,6 +175,7 @@ describe('a new user in Chromium', () => {
     });
     const page = await openProject(projectId, { width: 1440, height: 900 }, `?session=${first.session_id}`);
     await page.getByTestId('final-answer').waitFor();
+    await page.getByRole('table', { name: /token usage/i }).waitFor(); // a past run's usage, from the history
     // …when another tab starts a run in a new one; its stream is dropped, the run goes on.
     const other = new AbortController();
     const res = await fetch(`${backend.url}/api/v1/chat/${projectId}/stream`, {
