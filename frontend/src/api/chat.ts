@@ -24,7 +24,7 @@ import type {
   StartEvent,
   StreamEvent,
 } from './types';
-import { isKnownEvent } from './types';
+import { isKnownEvent, type Dispatch, type KnownStreamEvent } from './types';
 
 export interface StreamCallbacks {
   onStart?: (data: StartData, event: StartEvent) => void;
@@ -155,6 +155,38 @@ function startStream(
 
   const reattach = runStream(() => runId ?? '', options);
 
+  // The stream client's dispatch table: one entry per event type; the terminal ones end the stream.
+  const HANDLERS: Dispatch<StreamOutcome | null> = {
+    start: (ev) => {
+      if (runId === null) {
+        runId = ev.data.run_id;
+        resolveStarted(runId);
+      }
+      safeCall(() => callbacks.onStart?.(ev.data, ev));
+      return null;
+    },
+    agent_interaction: (ev) => {
+      safeCall(() => callbacks.onAgentInteraction?.(ev.data, ev));
+      return null;
+    },
+    agent_delta: (ev) => {
+      safeCall(() => callbacks.onDelta?.(ev.data, ev));
+      return null;
+    },
+    file_changed: (ev) => {
+      safeCall(() => callbacks.onFileChanged?.(ev.data, ev));
+      return null;
+    },
+    complete: (ev) => {
+      safeCall(() => callbacks.onComplete?.(ev.data, ev));
+      return { kind: 'complete', data: ev.data };
+    },
+    error: (ev) => {
+      safeCall(() => callbacks.onError?.(ev.data, ev));
+      return { kind: 'error', data: ev.data };
+    },
+  };
+
   function deliver(ev: StreamEvent): StreamOutcome | null {
     if (typeof ev.run_id === 'string' && runId === null) {
       runId = ev.run_id;
@@ -162,30 +194,7 @@ function startStream(
     }
     safeCall(() => callbacks.onEvent?.(ev));
     if (!isKnownEvent(ev)) return null;
-    switch (ev.type) {
-      case 'start':
-        if (runId === null && typeof ev.data.run_id === 'string') {
-          runId = ev.data.run_id;
-          resolveStarted(runId);
-        }
-        safeCall(() => callbacks.onStart?.(ev.data, ev));
-        return null;
-      case 'agent_interaction':
-        safeCall(() => callbacks.onAgentInteraction?.(ev.data, ev));
-        return null;
-      case 'agent_delta':
-        safeCall(() => callbacks.onDelta?.(ev.data, ev));
-        return null;
-      case 'file_changed':
-        safeCall(() => callbacks.onFileChanged?.(ev.data, ev));
-        return null;
-      case 'complete':
-        safeCall(() => callbacks.onComplete?.(ev.data, ev));
-        return { kind: 'complete', data: ev.data };
-      case 'error':
-        safeCall(() => callbacks.onError?.(ev.data, ev));
-        return { kind: 'error', data: ev.data };
-    }
+    return (HANDLERS[ev.type] as (e: KnownStreamEvent) => StreamOutcome | null)(ev);
   }
 
   function fail(data: ErrorData): StreamOutcome {

@@ -49,8 +49,8 @@ export function delta(seq: number, text: string, type: 'thought' | 'message' = '
 }
 
 export const usage: Record<string, Usage> = {
-  Planner: { requests: 2, input_tokens: 1200, output_tokens: 300, tool_calls: 1 },
-  Coder: { requests: 3, input_tokens: 2400, output_tokens: 800, tool_calls: 4 },
+  Planner: { requests: 2, input_tokens: 1200, output_tokens: 300, tool_calls: 1, cost_usd: null },
+  Coder: { requests: 3, input_tokens: 2400, output_tokens: 800, tool_calls: 4, cost_usd: null },
 };
 
 export function change(id: number, over: Partial<CodeChange> = {}): CodeChange {
