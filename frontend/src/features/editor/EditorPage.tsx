@@ -117,7 +117,7 @@ export function EditorPage() {
         ))}
       </div>
       <div className="workspace" data-pane={pane}>
-        <FileTree projectId={projectId} openPath={openPath} onOpen={onOpen} />
+        <FileTree projectId={projectId} openPath={openPath} onOpen={onOpen} unsaved={drafts.dirty} />
         <main className="editor-area">
           {openPath ? (
             <EditorPane key={openPath} projectId={projectId} path={openPath} drafts={drafts} onGone={onGone} />

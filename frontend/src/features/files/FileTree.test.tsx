@@ -55,6 +55,13 @@ describe('FileTree', () => {
     expect(onOpen).toHaveBeenLastCalledWith(null);
   });
 
+  it('marks files with unsaved edits', async () => {
+    mockApi({ 'GET /api/v1/projects/1/files': () => f.jsonResponse([info('a.txt'), info('b.txt')]) });
+    renderWithClient(<FileTree projectId={1} openPath="a.txt" onOpen={vi.fn()} unsaved={new Set(['b.txt'])} />);
+    expect(await screen.findByRole('button', { name: /^b\.txt\s*\(unsaved\)$/ })).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'a.txt' })).toBeInTheDocument();
+  });
+
   it('refuses a path that leaves the project with a clear message, and clears it on the next success', async () => {
     const files = [info('README.md')];
     const { calls } = mockApi({

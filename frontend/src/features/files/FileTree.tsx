@@ -8,6 +8,8 @@ interface FileTreeProps {
   projectId: number;
   openPath: string | null;
   onOpen: (path: string | null) => void;
+  /** Files with unsaved edits in the editor. */
+  unsaved?: ReadonlySet<string>;
 }
 
 function PathForm({
@@ -61,7 +63,7 @@ function initiallyFolded(files: FileInfo[]): Set<string> {
   return dirs;
 }
 
-export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
+export function FileTree({ projectId, openPath, onOpen, unsaved }: FileTreeProps) {
   const files = useFiles(projectId);
   const write = useWriteFile(projectId);
   const rename = useRenameFile(projectId);
@@ -135,6 +137,12 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
           ) : (
             <button type="button" className="tree-name" data-testid="tree-file" data-path={node.path} onClick={() => onOpen(node.path)}>
               {node.name}
+              {unsaved?.has(node.path) ? (
+                <span title="Unsaved changes">
+                  <span aria-hidden="true"> ●</span>
+                  <span className="sr-only"> (unsaved)</span>
+                </span>
+              ) : null}
             </button>
           )}
           <span className="tree-actions">
