@@ -45,7 +45,7 @@ sandbox:
 	$(UV) run pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 test-frontend: install-frontend
-	@if [ -f frontend/package.json ]; then npm run --prefix frontend test && npm run --prefix frontend build && npm run --prefix frontend e2e; fi
+	@if [ -f frontend/package.json ]; then npm run --prefix frontend api:check && npm run --prefix frontend test && npm run --prefix frontend build && npm run --prefix frontend e2e; fi
 
 test: lint test-python test-frontend
 

@@ -344,11 +344,12 @@ describe('Tandem in the browser', () => {
     await page.getByRole('tab', { name: 'Changes' }).click();
     const change = page.locator('.changes-panel [data-testid="code-change"][data-path="TANDEM_NOTES.md"]').first();
     await change.getByRole('button', { name: /TANDEM_NOTES\.md/ }).click();
-    const diff = change.getByTestId('diff');
-    await diff.waitFor();
-    const diffText = await diff.innerText();
-    assert.match(diffText, /\+.*note the colour scheme/);
-    assert.match(diffText, /@@/);
+    // A real diff view on a wide screen: the file before and after, side by side, the added line marked.
+    const diff = change.locator('.merge-diff');
+    await diff.locator('.cm-mergeView').waitFor();
+    assert.match(await diff.locator('.cm-merge-a').innerText(), /original line/);
+    assert.doesNotMatch(await diff.locator('.cm-merge-a').innerText(), /note the colour scheme/);
+    assert.match(await diff.locator('.cm-merge-b .cm-changedLine').allInnerTexts().then((t) => t.join('\n')), /note the colour scheme/);
     await page.screenshot({ path: path.join(RESULTS_DIR, 'changes-diff.png') });
 
     await change.getByRole('button', { name: 'Revert' }).click();

@@ -92,7 +92,9 @@ def _install_openapi(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            event_schema = TypeAdapter(RunEvent).json_schema(ref_template="#/components/schemas/{model}")
+            event_schema = TypeAdapter(RunEvent).json_schema(
+                ref_template="#/components/schemas/{model}", mode="serialization"
+            )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(event_schema.pop("$defs", {}))
             components["RunEvent"] = event_schema

@@ -380,3 +380,13 @@ def check_models() -> None:
 
 def main() -> None:
     cli()
+
+
+@cli.command()
+def openapi() -> None:
+    """Print the OpenAPI document (the frontend's wire types are generated from it)."""
+    import json
+
+    from tandem.app import create_app
+
+    typer.echo(json.dumps(create_app().openapi(), indent=2, sort_keys=True))

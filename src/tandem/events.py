@@ -2,6 +2,20 @@
 
 Seed fields come first in each payload; Tandem's additions follow. Clients must ignore event
 types they do not know, so new types may be added here; existing fields never change.
+
+These models are the contract's one source: the OpenAPI document publishes them (`RunEvent`) and
+the frontend's types are generated from it (`frontend/src/api/schema.gen.ts`; `make test` fails
+while that file is stale).
+
+Adding an event type, the recipe:
+1. Here: its `...Data` payload and `...Event` envelope, in `RunEvent`, `EventData` and `_ENVELOPES`
+   (and `TERMINAL_TYPES` if it ends a run). A field added to an existing payload needs a default.
+2. Its emitter: what the team reports (`tandem.agents.events`), mapped to the payload by the run
+   manager's `_wire`.
+3. Its handler: `npm run --prefix frontend api:types`, then the compiler points at the rest — the
+   `KNOWN_TYPES` list and the stream client's dispatch table (`frontend/src/api/types.ts`,
+   `chat.ts`), and the reducer's case (`streamReducer.ts`) if the page shows it.
+4. Its test: the event on a real stream (tests/api) and in the reducer (Vitest); `docs/api.md`.
 """
 
 from __future__ import annotations
@@ -21,7 +35,9 @@ ErrorCode = Literal[
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # A field with a default is still always sent: the schema says so, and the generated
+    # frontend types need not treat it as optional.
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
 
 
 class Usage(_Payload):
@@ -72,6 +88,11 @@ class AgentInteractionData(_Payload):
     timestamp: datetime
     id: str = Field(description="Unique id of this interaction: `<run_id>:<seq>`.")
     tool_call_id: str | None = Field(default=None, description="Pairs a `tool_call` with its `tool_response`.")
+    failed: bool = Field(
+        default=False,
+        description="A `tool_response` whose tool failed (a refused path, a missing file): the agent reads the "
+        "error and adapts, the run goes on.",
+    )
 
 
 class AgentDeltaData(_Payload):

@@ -303,9 +303,9 @@ async def test_the_stream_gets_a_tool_output_whole_while_the_model_reads_it_cut(
 @pytest.mark.parametrize(
     ("limit", "message"),
     [
-        ({"model_requests": 4}, "The next request would exceed the request_limit of 4"),
-        ({"tool_calls": 1}, "The next tool call(s) would exceed the tool_calls_limit of 1 (tool_calls=2)."),
-        ({"total_tokens": 500}, "Exceeded the total_tokens_limit of 500 (total_tokens=606)"),
+        ({"model_requests": 4}, "the run reached its limit of 4 model requests; raise TANDEM_LIMIT_MODEL_REQUESTS"),
+        ({"tool_calls": 1}, "the run reached its limit of 1 tool calls; raise TANDEM_LIMIT_TOOL_CALLS"),
+        ({"total_tokens": 500}, "the run reached its limit of 500 tokens; raise TANDEM_LIMIT_TOTAL_TOKENS"),
     ],
 )
 @one_backend
@@ -315,14 +315,18 @@ async def test_the_limits_count_both_agents_together(
     planner, coder = hand_off_script()
     with pytest.raises(LimitExceeded) as exceeded:
         await collect(team(planner, coder, **limit), project_files, run)
-    assert exceeded.value.message.startswith(message)
+    assert exceeded.value.message == f"{message} to allow more", "names the Tandem setting, not pydantic's docs"
 
 
 @one_backend
 async def test_a_run_past_its_wall_time_ends_with_limit_exceeded(project_files: ProjectFiles, run: SeededRun) -> None:
     planner, _ = hand_off_script()
     coder = Playbook([None])
-    with pytest.raises(LimitExceeded, match=r"^the run took longer than its time limit: The agent run timed out\.$"):
+    with pytest.raises(
+        LimitExceeded,
+        match=r"^the run took longer than its time limit \(The agent run timed out\.\); "
+        r"raise TANDEM_LIMIT_WALL_SECONDS to allow more$",
+    ):
         await collect(team(planner, coder, wall_seconds=0.5), project_files, run)
     assert coder.cancelled.is_set(), "the Coder inside the hand-off shares the Planner's deadline"
 
@@ -380,9 +384,12 @@ async def test_cancelling_the_consumer_stops_the_agents_and_their_tools(
 @pytest.mark.parametrize(
     ("error", "translated"),
     [
-        (RunTimedOut("deadline"), LimitExceeded("the run took longer than its time limit: deadline")),
+        (
+            RunTimedOut("deadline"),
+            LimitExceeded("the run took longer than its time limit (deadline); raise TANDEM_LIMIT_WALL_SECONDS"),
+        ),
         (PydanticRunCancelled("stop"), RunCancelled("the run was cancelled")),
-        (UsageLimitExceeded("too many"), LimitExceeded("too many")),
+        (UsageLimitExceeded("too many"), LimitExceeded("the run reached a usage limit: too many")),
         (ModelAPIError("m", "boom"), ModelFailed("boom")),
         (UnexpectedModelBehavior("odd"), ModelFailed("odd")),
         (AgentRunError("agent"), ModelFailed("agent")),

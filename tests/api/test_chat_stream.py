@@ -114,3 +114,23 @@ async def test_session_continues_and_non_streaming_endpoint_returns_the_same(
     assert history[-1]["content"] == body["message"]["content"]
     sessions = (await client.get(f"/projects/{project_id}/sessions")).json()
     assert [s["id"] for s in sessions] == [session_id]
+
+
+async def test_a_failed_tool_result_is_marked_failed_in_the_stream_and_the_history(
+    client: httpx.AsyncClient, project_id: int
+) -> None:
+    # The scripted Coder reads TANDEM_NOTES.md before writing it: the read fails, the write works.
+    events = await stream_chat(client, project_id, "Take a note")
+    results = [e.data for e in events if e.type == "agent_interaction" and e.data["message_type"] == "tool_response"]
+    by_tool = {r["tool_name"]: r["failed"] for r in results if r["tool_name"] in ("read_file", "write_file")}
+    assert by_tool == {"read_file": True, "write_file": False}
+    assert not any(
+        e.data["failed"] for e in events if e.type == "agent_interaction" and e.data["message_type"] != "tool_response"
+    )
+
+    history = (await client.get(f"/sessions/{events[0].data['session_id']}/messages")).json()
+    stored = {
+        i["tool_name"]: i["failed"] for i in history[1]["agent_interactions"] if i["message_type"] == "tool_response"
+    }
+    assert stored["read_file"] is True
+    assert stored["write_file"] is False

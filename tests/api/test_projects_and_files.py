@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import itertools
 import zipfile
+from datetime import datetime
 
 import httpx
 
@@ -111,3 +113,51 @@ async def test_reading_a_file_goes_through_the_path_check(client: httpx.AsyncCli
         refused = await client.get(f"{base}/{unsafe}")
         assert refused.status_code == 422, (unsafe, refused.text)
         assert refused.json()["code"] == "invalid_input"
+
+
+async def test_a_second_project_of_the_same_name_is_numbered_and_a_rename_onto_one_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    names = [(await client.post("/projects", json={"name": "Site", "template": "blank"})).json() for _ in range(3)]
+    assert [p["name"] for p in names] == ["Site", "Site (2)", "Site (3)"]
+    refused = await client.patch(f"/projects/{names[2]['id']}", json={"name": " Site "})
+    assert refused.status_code == 409
+    assert refused.json() == {
+        "code": "conflict",
+        "message": "a project named 'Site' already exists; choose another name",
+    }
+    assert (await client.patch(f"/projects/{names[2]['id']}", json={"name": "Site (3)"})).status_code == 200
+    assert (await client.patch(f"/projects/{names[2]['id']}", json={"name": "Site 100%_"})).status_code == 200
+    again = (await client.post("/projects", json={"name": "Site 100%_", "template": "blank"})).json()
+    assert again["name"] == "Site 100%_ (2)"
+
+
+async def test_file_edits_and_runs_move_the_project_updated_at(client: httpx.AsyncClient, project_id: int) -> None:
+    async def updated() -> str:
+        return str((await client.get(f"/projects/{project_id}")).json()["updated_at"])
+
+    stamps = [await updated()]
+    await client.put(f"/projects/{project_id}/files/a.txt", json={"content": "a"})
+    stamps.append(await updated())
+    await client.patch(f"/projects/{project_id}/files/a.txt", json={"path": "b.txt"})
+    stamps.append(await updated())
+    await client.delete(f"/projects/{project_id}/files/b.txt")
+    stamps.append(await updated())
+    await run_to_end(client, project_id, "note this")
+    stamps.append(await updated())
+    moments = [datetime.fromisoformat(s) for s in stamps]
+    assert all(a < b for a, b in itertools.pairwise(moments)), stamps
+
+
+async def test_one_change_carries_the_whole_file_before_and_after(client: httpx.AsyncClient, project_id: int) -> None:
+    first = await run_to_end(client, project_id, "first")
+    second = await run_to_end(client, project_id, "second")
+    [created] = first["data"]["code_changes"]
+    [modified] = second["data"]["code_changes"]
+    created_detail = (await client.get(f"/changes/{created['id']}")).json()
+    assert created_detail["before"] is None
+    assert created_detail["after"].endswith("- first\n")
+    assert {k: v for k, v in created_detail.items() if k not in ("before", "after")} == created
+    modified_detail = (await client.get(f"/changes/{modified['id']}")).json()
+    assert modified_detail["before"] == created_detail["after"]
+    assert modified_detail["after"].endswith("- first\n- second\n")

@@ -1,12 +1,12 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { request } from './client';
 import { qk } from './keys';
-import type { CodeChange } from './types';
+import type { CodeChange, CodeChangeDetail } from './types';
 
 export const changesApi = {
   listForProject: (projectId: number) =>
     request<CodeChange[]>('GET', `/projects/${projectId}/changes`),
-  get: (id: number) => request<CodeChange>('GET', `/changes/${id}`),
+  get: (id: number) => request<CodeChangeDetail>('GET', `/changes/${id}`),
   revert: (id: number) => request<CodeChange>('POST', `/changes/${id}/revert`),
 };
 

@@ -5,7 +5,7 @@
 // callbacks see every event exactly once and in order.
 
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { API_BASE, ApiError, errorFromResponse, request } from './client';
+import { ApiError, apiFetch, request } from './client';
 import { qk } from './keys';
 import { SseParser, readSse } from './sse';
 import type {
@@ -24,7 +24,7 @@ import type {
   StartEvent,
   StreamEvent,
 } from './types';
-import { isKnownEvent } from './types';
+import { isKnownEvent, type Dispatch, type KnownStreamEvent } from './types';
 
 export interface StreamCallbacks {
   onStart?: (data: StartData, event: StartEvent) => void;
@@ -117,6 +117,21 @@ interface Opener {
   (signal: AbortSignal, lastEventId: string, lastSeq: number): Promise<Response>;
 }
 
+/** Re-attach to a run's stream after the last event delivered (the run id may be learnt late). */
+function runStream(runId: () => string, options: StreamOptions): Opener {
+  return (signal, lastEventId, seq) =>
+    apiFetch(
+      `/runs/${encodeURIComponent(runId())}/stream?after=${seq}`,
+      {
+        method: 'GET',
+        headers: { Accept: 'text/event-stream', 'Last-Event-ID': lastEventId || String(seq) },
+        cache: 'no-store',
+        signal,
+      },
+      options.fetch,
+    );
+}
+
 function startStream(
   initial: Opener,
   initialRunId: string | null,
@@ -124,7 +139,6 @@ function startStream(
   callbacks: StreamCallbacks,
   options: StreamOptions,
 ): StreamHandle {
-  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   const controller = new AbortController();
   const parser = new SseParser();
   const baseDelay = options.baseDelayMs ?? 250;
@@ -139,13 +153,39 @@ function startStream(
   });
   if (runId !== null) resolveStarted(runId);
 
-  const reattach: Opener = (signal, lastEventId, seq) =>
-    doFetch(`${API_BASE}/runs/${encodeURIComponent(runId ?? '')}/stream?after=${seq}`, {
-      method: 'GET',
-      headers: { Accept: 'text/event-stream', 'Last-Event-ID': lastEventId || String(seq) },
-      cache: 'no-store',
-      signal,
-    });
+  const reattach = runStream(() => runId ?? '', options);
+
+  // The stream client's dispatch table: one entry per event type; the terminal ones end the stream.
+  const HANDLERS: Dispatch<StreamOutcome | null> = {
+    start: (ev) => {
+      if (runId === null) {
+        runId = ev.data.run_id;
+        resolveStarted(runId);
+      }
+      safeCall(() => callbacks.onStart?.(ev.data, ev));
+      return null;
+    },
+    agent_interaction: (ev) => {
+      safeCall(() => callbacks.onAgentInteraction?.(ev.data, ev));
+      return null;
+    },
+    agent_delta: (ev) => {
+      safeCall(() => callbacks.onDelta?.(ev.data, ev));
+      return null;
+    },
+    file_changed: (ev) => {
+      safeCall(() => callbacks.onFileChanged?.(ev.data, ev));
+      return null;
+    },
+    complete: (ev) => {
+      safeCall(() => callbacks.onComplete?.(ev.data, ev));
+      return { kind: 'complete', data: ev.data };
+    },
+    error: (ev) => {
+      safeCall(() => callbacks.onError?.(ev.data, ev));
+      return { kind: 'error', data: ev.data };
+    },
+  };
 
   function deliver(ev: StreamEvent): StreamOutcome | null {
     if (typeof ev.run_id === 'string' && runId === null) {
@@ -154,30 +194,7 @@ function startStream(
     }
     safeCall(() => callbacks.onEvent?.(ev));
     if (!isKnownEvent(ev)) return null;
-    switch (ev.type) {
-      case 'start':
-        if (runId === null && typeof ev.data.run_id === 'string') {
-          runId = ev.data.run_id;
-          resolveStarted(runId);
-        }
-        safeCall(() => callbacks.onStart?.(ev.data, ev));
-        return null;
-      case 'agent_interaction':
-        safeCall(() => callbacks.onAgentInteraction?.(ev.data, ev));
-        return null;
-      case 'agent_delta':
-        safeCall(() => callbacks.onDelta?.(ev.data, ev));
-        return null;
-      case 'file_changed':
-        safeCall(() => callbacks.onFileChanged?.(ev.data, ev));
-        return null;
-      case 'complete':
-        safeCall(() => callbacks.onComplete?.(ev.data, ev));
-        return { kind: 'complete', data: ev.data };
-      case 'error':
-        safeCall(() => callbacks.onError?.(ev.data, ev));
-        return { kind: 'error', data: ev.data };
-    }
+    return (HANDLERS[ev.type] as (e: KnownStreamEvent) => StreamOutcome | null)(ev);
   }
 
   function fail(data: ErrorData): StreamOutcome {
@@ -194,13 +211,7 @@ function startStream(
       let received = false;
       try {
         const res = await open(signal, parser.lastEventId, lastSeq);
-        if (!res.ok) {
-          const err = await errorFromResponse(res);
-          if (!RETRYABLE_STATUS.has(res.status)) {
-            return fail({ code: err.code, message: err.message });
-          }
-          lastProblem = err.message;
-        } else if (!res.body) {
+        if (!res.body) {
           return fail({ code: 'network', message: 'The response has no body to stream' });
         } else {
           for await (const msg of readSse(res.body, parser)) {
@@ -221,6 +232,10 @@ function startStream(
         }
       } catch (e) {
         if (signal.aborted) break;
+        // An answer that no retry will change (404, 409 busy, 401…) ends the stream at once.
+        if (e instanceof ApiError && e.status !== 0 && !RETRYABLE_STATUS.has(e.status)) {
+          return fail({ code: e.code, message: e.message });
+        }
         lastProblem = e instanceof Error ? e.message : String(e);
       }
       if (signal.aborted) break;
@@ -273,21 +288,24 @@ export function sendMessageStream(
   callbacks: StreamCallbacks,
   options: StreamOptions = {},
 ): StreamHandle {
-  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   const key = options.idempotencyKey ?? randomKey();
   const query = options.onDisconnect ? `?on_disconnect=${options.onDisconnect}` : '';
   const post: Opener = (signal) =>
-    doFetch(`${API_BASE}/chat/${projectId}/stream${query}`, {
-      method: 'POST',
-      headers: {
-        'Content-Type': 'application/json',
-        Accept: 'text/event-stream',
-        'Idempotency-Key': key,
+    apiFetch(
+      `/chat/${projectId}/stream${query}`,
+      {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          Accept: 'text/event-stream',
+          'Idempotency-Key': key,
+        },
+        body: JSON.stringify({ message, session_id: sessionId }),
+        cache: 'no-store',
+        signal,
       },
-      body: JSON.stringify({ message, session_id: sessionId }),
-      cache: 'no-store',
-      signal,
-    });
+      options.fetch,
+    );
   return startStream(post, null, 0, callbacks, options);
 }
 
@@ -300,15 +318,7 @@ export function attachRunStream(
   callbacks: StreamCallbacks,
   options: StreamOptions = {},
 ): StreamHandle {
-  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
-  const open: Opener = (signal, lastEventId, seq) =>
-    doFetch(`${API_BASE}/runs/${encodeURIComponent(runId)}/stream?after=${seq}`, {
-      method: 'GET',
-      headers: { Accept: 'text/event-stream', 'Last-Event-ID': lastEventId || String(seq) },
-      cache: 'no-store',
-      signal,
-    });
-  return startStream(open, runId, after, callbacks, options);
+  return startStream(runStream(() => runId, options), runId, after, callbacks, options);
 }
 
 /** The seed's non-streaming endpoint: the whole answer once the run has ended. */

@@ -1,4 +1,4 @@
-import { API_BASE, ApiError, errorFromResponse, request } from './client';
+import { ApiError, apiUrl, errorFromResponse, request } from './client';
 
 /** An import job (`POST /projects` with a Git `source` or an archive body answers 202 with one). */
 export interface ImportJob {
@@ -40,7 +40,7 @@ export function uploadArchive(
 ): Promise<ImportJob> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', `${API_BASE}/projects?name=${encodeURIComponent(name)}`);
+    xhr.open('POST', apiUrl(`/projects?name=${encodeURIComponent(name)}`));
     xhr.setRequestHeader('Content-Type', archiveType(file));
     xhr.setRequestHeader('Accept', 'application/json');
     xhr.upload.onprogress = (e) => {

@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { request } from './client';
+import { apiUrl, request } from './client';
 import { qk } from './keys';
 import type { Project, Template } from './types';
 
@@ -24,7 +24,7 @@ export const projectsApi = {
     request<Project>('POST', '/projects', { name, template }),
   rename: (id: number, name: string) => request<Project>('PATCH', `/projects/${id}`, { name }),
   remove: (id: number) => request<void>('DELETE', `/projects/${id}`),
-  downloadUrl: (id: number) => `/api/v1/projects/${id}/download`,
+  downloadUrl: (id: number) => apiUrl(`/projects/${id}/download`),
 };
 
 export function useTemplates() {

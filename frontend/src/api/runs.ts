@@ -10,8 +10,6 @@ export const runsApi = {
     request<CodeChange[]>('GET', `/runs/${encodeURIComponent(runId)}/changes`),
   revert: (runId: string) =>
     request<CodeChange[]>('POST', `/runs/${encodeURIComponent(runId)}/revert`),
-  streamUrl: (runId: string, after: number) =>
-    `/api/v1/runs/${encodeURIComponent(runId)}/stream?after=${after}`,
 };
 
 export function useRun(runId: string | null) {

@@ -1,5 +1,8 @@
 // Shapes of the Tandem HTTP API (docs/api.md). Kept in one place so the wire contract is
 // visible at a glance and every consumer breaks at compile time when it changes.
+import type { components } from './schema.gen';
+
+type Wire = components['schemas'];
 
 export type Iso = string;
 
@@ -70,17 +73,6 @@ export interface Session {
 export type AgentName = 'Planner' | 'Coder' | 'System' | (string & {});
 export type InteractionType = 'thought' | 'tool_call' | 'tool_response' | (string & {});
 
-export interface InteractionData {
-  agent_name: AgentName;
-  message_type: InteractionType;
-  content: string;
-  tool_name: string | null;
-  tool_arguments: Record<string, unknown> | null;
-  timestamp: Iso;
-  id?: number | string | null;
-  tool_call_id?: string | null;
-}
-
 /** A stored interaction: the event data plus the event seq it arrived with. */
 export interface Interaction extends InteractionData {
   seq?: number | null;
@@ -107,25 +99,15 @@ export interface Message {
 
 export type ChangeType = 'created' | 'modified' | 'deleted';
 
-export interface CodeChange {
-  id: number;
-  run_id: string;
-  project_id: number;
-  path: string;
-  change_type: ChangeType;
-  diff: string;
-  created_at: Iso;
-  reverted: boolean;
+export type CodeChange = Wire['CodeChange'];
+
+/** One change with the whole file on both sides (`GET /changes/{id}`). */
+export interface CodeChangeDetail extends CodeChange {
+  before: string | null;
+  after: string | null;
 }
 
-export interface Usage {
-  requests: number;
-  input_tokens: number;
-  output_tokens: number;
-  tool_calls: number;
-  /** Estimated US dollars (genai-prices); null when the model's price is unknown. */
-  cost_usd?: number | null;
-}
+export type Usage = Wire['Usage'];
 
 export interface Run {
   id: string;
@@ -151,71 +133,36 @@ export interface ChatResponse {
 }
 
 // ---- Stream events -------------------------------------------------------------------------
+// Generated from the Python event models (src/tandem/events.py) through the OpenAPI document:
+// `npm run api:types` after changing them; `make test` fails while schema.gen.ts is stale.
 
-export interface StartData {
-  session_id: number;
-  user_message_id: number;
-  run_id?: string;
-  assistant_message_id?: number;
-}
 
-export interface DeltaData {
-  agent_name: AgentName;
-  message_type: 'thought' | 'message' | (string & {});
-  delta: string;
-}
-
-export interface FileChangedData {
-  path: string;
-  change_type: ChangeType;
-  change_id?: number | null;
-}
-
-export interface CompleteData {
-  session_id: number;
-  message: Message;
-  code_changes: CodeChange[];
-  usage?: Record<string, Usage>;
-}
+export type StartData = Wire['StartData'];
+export type InteractionData = Wire['AgentInteractionData'];
+export type DeltaData = Wire['AgentDeltaData'];
+export type FileChangedData = Wire['FileChangedData'];
+export type CompleteData = Wire['CompleteData'];
 
 export type ErrorCode =
-  | 'model_not_configured'
-  | 'model_error'
-  | 'cancelled'
-  | 'interrupted'
-  | 'limit_exceeded'
-  | 'busy'
-  | 'internal'
-  // Client-side: the connection could not be (re-)established.
+  | Wire['ErrorData']['code']
+  // Client-side: the connection could not be (re-)established, or an HTTP error before the stream.
   | 'network'
   | (string & {});
 
+/** A run's `error` event, or a failure the client met itself (`code: "network"`, HTTP errors). */
 export interface ErrorData {
   message: string;
   code?: ErrorCode;
 }
 
-interface Envelope<T extends string, D> {
-  type: T;
-  data: D;
-  run_id?: string;
-  seq?: number;
-}
+export type StartEvent = Wire['StartEvent'];
+export type InteractionEvent = Wire['AgentInteractionEvent'];
+export type DeltaEvent = Wire['AgentDeltaEvent'];
+export type FileChangedEvent = Wire['FileChangedEvent'];
+export type CompleteEvent = Wire['CompleteEvent'];
+export type ErrorEvent = Wire['ErrorEvent'];
 
-export type StartEvent = Envelope<'start', StartData>;
-export type InteractionEvent = Envelope<'agent_interaction', InteractionData>;
-export type DeltaEvent = Envelope<'agent_delta', DeltaData>;
-export type FileChangedEvent = Envelope<'file_changed', FileChangedData>;
-export type CompleteEvent = Envelope<'complete', CompleteData>;
-export type ErrorEvent = Envelope<'error', ErrorData>;
-
-export type KnownStreamEvent =
-  | StartEvent
-  | InteractionEvent
-  | DeltaEvent
-  | FileChangedEvent
-  | CompleteEvent
-  | ErrorEvent;
+export type KnownStreamEvent = StartEvent | InteractionEvent | DeltaEvent | FileChangedEvent | CompleteEvent | ErrorEvent;
 
 /** Anything with the envelope shape; unknown `type`s must be tolerated and ignored. */
 export interface UnknownStreamEvent {
@@ -227,14 +174,21 @@ export interface UnknownStreamEvent {
 
 export type StreamEvent = KnownStreamEvent | UnknownStreamEvent;
 
-const KNOWN_TYPES = new Set([
-  'start',
-  'agent_interaction',
-  'agent_delta',
-  'file_changed',
-  'complete',
-  'error',
-]);
+// Every generated event type, checked by the compiler: a new one in events.py fails the build
+// here until it is listed (and, through `Dispatch`, handled by the stream client).
+const KNOWN_TYPES = new Set(
+  Object.keys({
+    start: true,
+    agent_interaction: true,
+    agent_delta: true,
+    file_changed: true,
+    complete: true,
+    error: true,
+  } satisfies Record<KnownStreamEvent['type'], true>),
+);
+
+/** A handler for each known event type, typed by it: the shape of a dispatch table. */
+export type Dispatch<R> = { [T in KnownStreamEvent['type']]: (event: Extract<KnownStreamEvent, { type: T }>) => R };
 
 export function isKnownEvent(e: StreamEvent): e is KnownStreamEvent {
   return KNOWN_TYPES.has(e.type) && typeof e.data === 'object' && e.data !== null;

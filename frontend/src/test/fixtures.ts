@@ -48,9 +48,19 @@ export function delta(seq: number, text: string, type: 'thought' | 'message' = '
   };
 }
 
+/** What a running tool (`run_command`) prints. */
+export function toolOutput(seq: number, callId: string, text: string): StreamEvent {
+  return {
+    type: 'agent_delta',
+    run_id: RUN,
+    seq,
+    data: { agent_name: 'Coder', message_type: 'tool_output', delta: text, tool_call_id: callId },
+  };
+}
+
 export const usage: Record<string, Usage> = {
-  Planner: { requests: 2, input_tokens: 1200, output_tokens: 300, tool_calls: 1 },
-  Coder: { requests: 3, input_tokens: 2400, output_tokens: 800, tool_calls: 4 },
+  Planner: { requests: 2, input_tokens: 1200, output_tokens: 300, tool_calls: 1, cost_usd: null },
+  Coder: { requests: 3, input_tokens: 2400, output_tokens: 800, tool_calls: 4, cost_usd: null },
 };
 
 export function change(id: number, over: Partial<CodeChange> = {}): CodeChange {

@@ -44,6 +44,7 @@ class ToolResult:
     tool_name: str
     content: str
     tool_call_id: str
+    failed: bool = False
     at: datetime = field(default_factory=_now)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from pydantic_ai.exceptions import (
 )
 from pydantic_ai.exceptions import RunCancelled as PydanticRunCancelled
 from pydantic_ai.messages import (
+    ERROR_OUTCOMES,
     FunctionToolCallEvent,
     FunctionToolResultEvent,
     ModelMessage,
@@ -314,21 +316,41 @@ class Team:
                                         tool_name=event.part.tool_name,
                                         content=content if content is not None else event.part.model_response_str(),
                                         tool_call_id=event.tool_call_id,
+                                        failed=event.part.outcome in ERROR_OUTCOMES,
                                     )
                                 )
             assert run.result is not None
             return run.result.output
 
 
+# pydantic-ai's name for a limit → what it counts and the Tandem setting that raises it. Its own
+# message ends with advice and a link to its docs, which a Tandem user can do nothing with.
+_USAGE_LIMITS = {
+    "request_limit": ("model requests", "TANDEM_LIMIT_MODEL_REQUESTS"),
+    "tool_calls_limit": ("tool calls", "TANDEM_LIMIT_TOOL_CALLS"),
+    "total_tokens_limit": ("tokens", "TANDEM_LIMIT_TOTAL_TOKENS"),
+}
+
+
+def _usage_limit(error: UsageLimitExceeded) -> LimitExceeded:
+    found = re.search(r"\b(\w+_limit) of (\d+)", str(error))
+    if found is None or found[1] not in _USAGE_LIMITS:
+        return LimitExceeded(f"the run reached a usage limit: {error}")
+    what, setting = _USAGE_LIMITS[found[1]]
+    return LimitExceeded(f"the run reached its limit of {found[2]} {what}; raise {setting} to allow more")
+
+
 def _translate(error: BaseException) -> BaseException:
     """pydantic-ai's exceptions, as the run's outcome."""
     match error:
         case RunTimedOut():
-            return LimitExceeded(f"the run took longer than its time limit: {error}")
+            return LimitExceeded(
+                f"the run took longer than its time limit ({error}); raise TANDEM_LIMIT_WALL_SECONDS to allow more"
+            )
         case PydanticRunCancelled():
             return RunCancelled("the run was cancelled")
         case UsageLimitExceeded():
-            return LimitExceeded(str(error))
+            return _usage_limit(error)
         case ModelAPIError() | UnexpectedModelBehavior() | AgentRunError() | UserError():
             fix = explain(error)
             return ModelFailed(redact_model_error(f"{fix} The server said: {error}" if fix else str(error)))

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime, TypeDecorator
 
@@ -182,6 +193,7 @@ class AgentInteraction(Base):
     tool_name: Mapped[str | None] = mapped_column(String(100))
     tool_arguments: Mapped[dict[str, Any] | None] = mapped_column()
     tool_call_id: Mapped[str | None] = mapped_column(String(200))
+    failed: Mapped[bool] = mapped_column(default=False, server_default=false())
     timestamp: Mapped[datetime] = mapped_column()
 
 

@@ -347,6 +347,7 @@ class RunManager:
                     timestamp=event.at,
                     id=recorder.interaction_id(),
                     tool_call_id=event.tool_call_id,
+                    failed=event.failed,
                 )
             case FileChanged():
                 return FileChangedData(path=event.path, change_type=event.change_type, change_id=event.change_id)

@@ -122,6 +122,7 @@ class RunRecorder:
                     "tool_name": data.tool_name,
                     "tool_arguments": data.tool_arguments,
                     "tool_call_id": data.tool_call_id,
+                    "failed": data.failed,
                     "timestamp": data.timestamp,
                 }
             )

@@ -98,6 +98,7 @@ def interaction_out(row: AgentInteraction) -> Interaction:
             "timestamp": row.timestamp,
             "id": row.id,
             "tool_call_id": row.tool_call_id,
+            "failed": row.failed,
             "seq": row.seq,
         }
     )

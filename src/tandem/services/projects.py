@@ -3,12 +3,13 @@ deleting."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem.errors import Busy, InvalidInput, LimitReached, NotFound
+from tandem.errors import Busy, Conflict, InvalidInput, LimitReached, NotFound
 from tandem.persistence.models import Project, ProjectFile, ProjectShare, Run, User
 from tandem.services import access, audit
 from tandem.services.access import Role
@@ -37,12 +38,33 @@ async def create(session: AsyncSession, owner: Principal, name: str, template: s
     return project
 
 
+async def _taken(session: AsyncSession, owner_id: int, name: str) -> set[str]:
+    """The owner's project names that are `name` or `name (n)`."""
+    return set(
+        await session.scalars(
+            select(Project.name).where(
+                Project.owner_id == owner_id,
+                or_(Project.name == name, Project.name.startswith(f"{name} (", autoescape=True)),
+            )
+        )
+    )
+
+
+async def _free_name(session: AsyncSession, owner_id: int, name: str) -> str:
+    """`name`, or the first free `name (2)`, `name (3)`…: two projects of one owner never share a name,
+    and creating or importing one twice is not an error (as a file manager numbers a second copy)."""
+    taken = await _taken(session, owner_id, name)
+    if name not in taken:
+        return name
+    return next(f"{name} ({n})" for n in itertools.count(2) if f"{name} ({n})" not in taken)
+
+
 async def add(session: AsyncSession, owner: Principal, name: str, origin: str, *, max_projects: int) -> Project:
     """A new empty project of `owner` (`origin`: its template, or where it was imported from), within the limit."""
     count = await session.scalar(select(func.count()).select_from(Project))
     if count is not None and count >= max_projects:
         raise LimitReached(f"the server holds {count} projects, the limit (TANDEM_MAX_PROJECTS); delete one first")
-    project = Project(name=_clean_name(name), template=origin, owner_id=owner.id)
+    project = Project(name=await _free_name(session, owner.id, _clean_name(name)), template=origin, owner_id=owner.id)
     session.add(project)
     await session.flush()
     return project
@@ -101,7 +123,10 @@ async def view(session: AsyncSession, user: Principal, project_id: int) -> Proje
 
 async def rename(session: AsyncSession, user: Principal, project_id: int, name: str) -> ProjectView:
     project = await access.project(session, user, project_id, "write")
-    project.name = _clean_name(name)
+    name = _clean_name(name)
+    if name != project.name and name in await _taken(session, project.owner_id, name):
+        raise Conflict(f"a project named {name!r} already exists; choose another name")
+    project.name = name
     await session.flush()
     return await view(session, user, project_id)
 

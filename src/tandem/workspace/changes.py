@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -9,6 +10,17 @@ from tandem.errors import Conflict, NotFound
 from tandem.events import ChangeType, CodeChange
 from tandem.persistence.models import CodeChangeRow, ProjectFile
 from tandem.workspace.files import put_file
+
+
+class CodeChangeDetail(CodeChange):
+    """One change with the whole file on both sides, for a side-by-side view."""
+
+    before: str | None = Field(description="The file before the change; null when the change created it.")
+    after: str | None = Field(description="The file after the change; null when the change deleted it.")
+
+
+def detail(row: CodeChangeRow) -> CodeChangeDetail:
+    return CodeChangeDetail(**to_wire(row).model_dump(), before=row.before, after=row.after)
 
 
 def to_wire(row: CodeChangeRow) -> CodeChange:

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.errors import Conflict, InvalidInput, LimitReached, NotFound, SearchFailed, TooLarge
 from tandem.events import ChangeType
-from tandem.persistence.models import CodeChangeRow, ProjectFile
+from tandem.persistence.models import CodeChangeRow, Project, ProjectFile, utcnow
 from tandem.settings import Settings
 from tandem.workspace import grep
 from tandem.workspace.archive import export_project
@@ -89,8 +89,14 @@ async def _get(session: AsyncSession, project_id: int, path: str) -> ProjectFile
     )
 
 
+async def touch_project(session: AsyncSession, project_id: int) -> None:
+    """Its files changed: the project list sorts and dates projects by this."""
+    await session.execute(update(Project).where(Project.id == project_id).values(updated_at=utcnow()))
+
+
 async def put_file(session: AsyncSession, project_id: int, path: str, content: str | None) -> ProjectFile | None:
     """Set a file's content inside the caller's transaction; `None` deletes it."""
+    await touch_project(session, project_id)
     row = await _get(session, project_id, path)
     if content is None:
         if row is not None:
@@ -189,6 +195,7 @@ class ProjectFiles:
             # A change keeps text only: a binary file deleted by a run could not be restored by a revert.
             before = _text_of(row) if run_id is not None else row.content
             await session.delete(row)
+            await touch_project(session, self.project_id)
             change = self._record(session, run_id, path, before, None) if run_id is not None else None
             await session.flush()
             return change
@@ -202,6 +209,7 @@ class ProjectFiles:
             if new_path != path and await _get(session, self.project_id, new_path) is not None:
                 raise Conflict(f"file {new_path!r} already exists")
             row.path = new_path
+            await touch_project(session, self.project_id)
             await session.flush()
             return _info(row)
 

@@ -8,7 +8,7 @@ import { Markdown } from './Markdown';
 describe('AgentInteraction', () => {
   it('shows a thought with its agent and time', () => {
     render(<AgentInteraction interaction={storedInteraction(2, { content: 'Let me look at App.tsx' })} />);
-    expect(screen.getByText('💭')).toBeInTheDocument();
+    expect(screen.getByRole('img', { name: 'Thought' }).tagName.toLowerCase()).toBe('svg');
     expect(screen.getByText('Planner')).toBeInTheDocument();
     expect(screen.getByText('Let me look at App.tsx')).toBeInTheDocument();
     expect(screen.getByTestId('agent-interaction').querySelector('time')).toHaveAttribute(
@@ -29,10 +29,42 @@ describe('AgentInteraction', () => {
         })}
       />,
     );
-    expect(screen.getByText('🔧')).toBeInTheDocument();
+    expect(screen.getByRole('img', { name: 'Tool call' })).toBeInTheDocument();
     expect(screen.getByText('read_file')).toBeInTheDocument();
     const pre = screen.getByTestId('agent-interaction').querySelector('pre');
     expect(pre?.textContent).toBe(JSON.stringify({ filepath: 'src/App.tsx', lines: [1, 2] }, null, 2));
+  });
+
+  it('shows a failed tool result distinctly from a successful one, in SVG icons, not emoji', () => {
+    const { container } = render(
+      <>
+        <AgentInteraction
+          interaction={storedInteraction(4, {
+            agent_name: 'System',
+            message_type: 'tool_response',
+            content: 'Wrote a.txt (3 bytes).',
+            tool_name: 'write_file',
+          })}
+        />
+        <AgentInteraction
+          interaction={storedInteraction(5, {
+            agent_name: 'System',
+            message_type: 'tool_response',
+            content: "Error: file 'b.txt' does not exist",
+            tool_name: 'read_file',
+            failed: true,
+          })}
+        />
+      </>,
+    );
+    const [ok, failed] = screen.getAllByTestId('agent-interaction');
+    expect(ok).toHaveAttribute('data-failed', 'false');
+    expect(failed).toHaveAttribute('data-failed', 'true');
+    expect(screen.getByRole('img', { name: 'Tool result' })).toBeInTheDocument();
+    expect(screen.getByRole('img', { name: 'Tool failed' })).toBeInTheDocument();
+    expect(failed).toHaveTextContent('Tool failed: read_file');
+    // No emoji: Linux desktops without an emoji font draw them as empty boxes.
+    expect(container.textContent).not.toMatch(/\p{Extended_Pictographic}/u);
   });
 
   it('collapses a long tool response and expands it to the full text', async () => {
@@ -47,7 +79,7 @@ describe('AgentInteraction', () => {
         })}
       />,
     );
-    expect(screen.getByText('✅')).toBeInTheDocument();
+    expect(screen.getByRole('img', { name: 'Tool result' })).toBeInTheDocument();
     const pre = () => screen.getByTestId('agent-interaction').querySelector('pre');
     expect(pre()?.textContent).not.toContain('line 40');
     await userEvent.click(screen.getByRole('button', { name: /show full output/i }));

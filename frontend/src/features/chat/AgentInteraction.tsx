@@ -1,15 +1,16 @@
 import { memo, useState } from 'react';
 import type { Interaction } from '../../api/types';
 import { formatJson, formatTime } from '../../components/format';
+import { Icon, type IconName } from '../../components/Icon';
 
 const COLLAPSE_CHARS = 600;
 const COLLAPSE_LINES = 12;
 
-const ICONS: Record<string, string> = { thought: '💭', tool_call: '🔧', tool_response: '✅' };
-const LABELS: Record<string, string> = {
-  thought: 'Thought',
-  tool_call: 'Tool call',
-  tool_response: 'Tool result',
+const KINDS: Record<string, { icon: IconName; label: string }> = {
+  thought: { icon: 'thought', label: 'Thought' },
+  tool_call: { icon: 'tool', label: 'Tool call' },
+  tool_response: { icon: 'ok', label: 'Tool result' },
+  failed: { icon: 'failed', label: 'Tool failed' },
 };
 
 function preview(text: string): string | null {
@@ -42,18 +43,19 @@ export const AgentInteraction = memo(function AgentInteraction({
   interaction: Interaction;
 }) {
   const { message_type: type, agent_name: agent, tool_name: tool } = interaction;
-  const label = LABELS[type] ?? type;
+  const failed = type === 'tool_response' && interaction.failed === true;
+  const kind = KINDS[failed ? 'failed' : type] ?? { icon: 'step', label: type };
+  const label = kind.label;
   return (
     <div
-      className={`ai ai-${type}`}
+      className={`ai ai-${type}${failed ? ' ai-failed' : ''}`}
       data-testid="agent-interaction"
       data-seq={interaction.seq ?? undefined}
       data-type={type}
+      data-failed={String(failed)}
     >
       <div className="ai-head">
-        <span className="ai-icon" aria-hidden="true">
-          {ICONS[type] ?? '•'}
-        </span>
+        <Icon name={kind.icon} label={label} className="ai-icon" />
         <span className="ai-agent">{agent}</span>
         <span className="ai-label">
           {label}

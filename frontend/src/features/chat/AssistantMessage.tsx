@@ -1,7 +1,9 @@
 import { memo, useState } from 'react';
 import type { CodeChange, ErrorCode, Interaction, Usage } from '../../api/types';
+import { useProjectChanges } from '../../api/changes';
 import { useRunChanges } from '../../api/runs';
 import { formatTime } from '../../components/format';
+import { Icon } from '../../components/Icon';
 import { RunChangeGroup } from '../editor/ChangeList';
 import { InteractionList } from './InteractionList';
 import { Markdown } from './Markdown';
@@ -15,8 +17,9 @@ export interface AssistantMessageProps {
   status: StreamStatus;
   interactions: Interaction[];
   draft?: DraftText | null;
+  /** Live output of running tools, by `tool_call_id`. */
+  toolOutput?: Record<string, string>;
   content: string | null;
-  agentName?: string | null;
   createdAt?: string | null;
   error?: { code: ErrorCode; message: string } | null;
   usage?: Record<string, Usage> | null;
@@ -39,7 +42,7 @@ function StatusBadge({ status, stopping }: { status: StreamStatus; stopping?: bo
     case 'cancelled':
       return (
         <span className="badge badge-stopped" data-testid="run-status" data-status="stopped">
-          ⏹ Stopped
+          <Icon name="stop" /> Stopped
         </span>
       );
     case 'error':
@@ -56,6 +59,9 @@ function StatusBadge({ status, stopping }: { status: StreamStatus; stopping?: bo
 function HistoryChanges({ runId, projectId }: { runId: string; projectId: number }) {
   const [open, setOpen] = useState(false);
   const changes = useRunChanges(open ? runId : null);
+  // The project's change list (one query for every message) says which runs changed anything.
+  const project = useProjectChanges(projectId);
+  if (!project.data?.some((c) => c.run_id === runId)) return null;
   if (!open) {
     return (
       <button type="button" className="link-button" onClick={() => setOpen(true)}>
@@ -102,17 +108,27 @@ export const AssistantMessage = memo(function AssistantMessage(p: AssistantMessa
       aria-relevant={p.live ? 'additions text' : undefined}
     >
       <header className="msg-head">
-        <span className="msg-author">🤖 {p.agentName ?? 'Assistant'}</span>
+        {/* The team answers: the same name while it works and afterwards; each step names its agent. */}
+        <span className="msg-author">
+          <Icon name="assistant" /> Assistant
+        </span>
         <StatusBadge status={p.status} stopping={p.stopping} />
         <time className="msg-time">{formatTime(p.createdAt)}</time>
       </header>
       <InteractionList interactions={p.interactions} />
+      {Object.entries(p.toolOutput ?? {}).map(([callId, text]) => (
+        <div className="ai ai-tool_output" data-testid="tool-output" key={callId}>
+          <div className="ai-head">
+            <Icon name="tool" label="Output" className="ai-icon" />
+            <span className="ai-label">Output (running)</span>
+          </div>
+          <pre className="ai-output">{text}</pre>
+        </div>
+      ))}
       {draft && draft.message_type === 'thought' ? (
         <div className="ai ai-thought ai-draft" data-testid="draft">
           <div className="ai-head">
-            <span className="ai-icon" aria-hidden="true">
-              💭
-            </span>
+            <Icon name="thought" label="Thought" className="ai-icon" />
             <span className="ai-agent">{draft.agent_name}</span>
             <span className="ai-label">thinking…</span>
           </div>

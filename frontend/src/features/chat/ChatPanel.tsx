@@ -1,5 +1,6 @@
 import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef } from 'react';
-import { useCancelRun } from '../../api/runs';
+import { useProject } from '../../api/projects';
+import { runsApi, useCancelRun } from '../../api/runs';
 import { useMessages } from '../../api/sessions';
 import type { Message } from '../../api/types';
 import { AssistantMessage } from './AssistantMessage';
@@ -39,7 +40,6 @@ const HistoryMessage = memo(function HistoryMessage({ m, projectId }: { m: Messa
       status={status}
       interactions={m.agent_interactions ?? []}
       content={m.content || null}
-      agentName={m.agent_name}
       createdAt={m.created_at}
       runId={m.run_id ?? null}
       usage={m.usage && Object.keys(m.usage).length > 0 ? m.usage : null}
@@ -57,11 +57,12 @@ const HistoryMessage = memo(function HistoryMessage({ m, projectId }: { m: Messa
 
 /** The seed's chat panel: history, the live run, and the message box. */
 export function ChatPanel({ projectId, sessionId, onSessionChange }: ChatPanelProps) {
-  const { live, send, attach, clear, runId } = useChatRun({
+  const { live, refused, send, attach, clear, runId } = useChatRun({
     projectId,
     onSession: onSessionChange,
   });
   const messages = useMessages(sessionId);
+  const activeRun = useProject(projectId).data?.active_run_id ?? null;
   const cancel = useCancelRun();
   // mutate/reset are stable across renders, unlike the mutation object itself.
   const { mutate: cancelRun, reset: resetCancel } = cancel;
@@ -108,6 +109,14 @@ export function ChatPanel({ projectId, sessionId, onSessionChange }: ChatPanelPr
     },
     [clear, onSessionChange],
   );
+
+  const watchActiveRun = useCallback(() => {
+    if (!activeRun) return;
+    void runsApi.get(activeRun).then((run) => {
+      clear();
+      onSessionChange(run.session_id);
+    });
+  }, [activeRun, clear, onSessionChange]);
 
   // Between `start` naming a new session and the owner switching to it, sessionId is still null.
   const showLive =
@@ -172,8 +181,8 @@ export function ChatPanel({ projectId, sessionId, onSessionChange }: ChatPanelPr
               status={s.status}
               interactions={s.interactions}
               draft={s.draft}
+              toolOutput={s.toolOutput}
               content={s.content}
-              agentName={s.agentName}
               createdAt={s.message?.created_at ?? live.sentAt}
               error={s.error}
               usage={s.usage}
@@ -185,7 +194,24 @@ export function ChatPanel({ projectId, sessionId, onSessionChange }: ChatPanelPr
         ) : null}
       </div>
       {cancel.error ? <div className="error-text">Stop failed: {cancel.error.message}</div> : null}
-      <Composer running={running} stopping={stopping} onSend={onSend} onStop={onStop} />
+      {refused ? (
+        <div className="notice notice-error" role="alert" data-testid="busy">
+          Not sent: the project is busy with another run ({refused.message}). Your message is kept
+          below.{' '}
+          {activeRun && activeRun !== s?.runId ? (
+            <button type="button" className="link-button" onClick={watchActiveRun}>
+              Watch the running run
+            </button>
+          ) : null}
+        </div>
+      ) : null}
+      <Composer
+        restore={refused}
+        running={running}
+        stopping={stopping}
+        onSend={onSend}
+        onStop={onStop}
+      />
     </div>
   );
 }

@@ -1,15 +1,21 @@
-import { memo, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { Icon } from '../../components/Icon';
+import { memo, useEffect, useState, type FormEvent, type KeyboardEvent } from 'react';
 
 export interface ComposerProps {
   running: boolean;
   stopping: boolean;
   disabled?: boolean;
+  /** Put back into the box, e.g. a message the server refused to start. */
+  restore?: { text: string } | null;
   onSend: (text: string) => void;
   onStop: () => void;
 }
 
-function ComposerImpl({ running, stopping, disabled, onSend, onStop }: ComposerProps) {
+function ComposerImpl({ running, stopping, disabled, restore, onSend, onStop }: ComposerProps) {
   const [text, setText] = useState('');
+  useEffect(() => {
+    if (restore) setText(restore.text);
+  }, [restore]);
   const canSend = !running && !disabled && text.trim().length > 0;
 
   function submit() {
@@ -45,7 +51,13 @@ function ComposerImpl({ running, stopping, disabled, onSend, onStop }: ComposerP
       <div className="composer-actions">
         {running ? (
           <button type="button" className="danger" onClick={onStop} disabled={stopping}>
-            {stopping ? 'Stopping…' : '■ Stop'}
+            {stopping ? (
+              'Stopping…'
+            ) : (
+              <>
+                <Icon name="stop" /> Stop
+              </>
+            )}
           </button>
         ) : (
           <button type="submit" className="primary" disabled={!canSend}>

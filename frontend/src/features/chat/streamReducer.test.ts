@@ -7,6 +7,24 @@ const run = (events: StreamEvent[], s: StreamState = initialStreamState()) =>
   streamReducer(s, { type: 'events', events });
 
 describe('streamReducer', () => {
+  it('keeps what a running command prints by its call, apart from the answer, until its result', () => {
+    const s = run([
+      f.start(),
+      f.delta(2, 'The answer'),
+      f.toolOutput(3, 'call-a', 'test 1 ok\n'),
+      f.toolOutput(4, 'call-b', 'other\n'),
+      f.toolOutput(5, 'call-a', 'test 2 ok\n'),
+    ]);
+    expect(s.toolOutput).toEqual({ 'call-a': 'test 1 ok\ntest 2 ok\n', 'call-b': 'other\n' });
+    expect(s.draft?.text).toBe('The answer');
+    const done = run(
+      [f.interaction(6, { message_type: 'tool_response', tool_call_id: 'call-a', content: 'all' })],
+      s,
+    );
+    expect(done.toolOutput).toEqual({ 'call-b': 'other\n' });
+    expect(run([f.error(7, 'cancelled')], done).toolOutput).toEqual({});
+  });
+
   it('records the start event ids', () => {
     const s = run([f.start()]);
     expect(s).toMatchObject({

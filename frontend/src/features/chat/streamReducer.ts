@@ -33,9 +33,10 @@ export interface StreamState {
   interactions: Interaction[];
   /** Text growing from `agent_delta`s, replaced by the full text when it arrives. */
   draft: DraftText | null;
+  /** What running tools (`run_command`) print, by `tool_call_id`, until their `tool_response`. */
+  toolOutput: Record<string, string>;
   /** The final answer (from `complete`). */
   content: string | null;
-  agentName: string | null;
   status: StreamStatus;
   error: { code: ErrorCode; message: string } | null;
   codeChanges: CodeChange[];
@@ -60,8 +61,8 @@ export function initialStreamState(seed: Partial<StreamState> = {}): StreamState
     lastSeq: 0,
     interactions: [],
     draft: null,
+    toolOutput: {},
     content: null,
-    agentName: null,
     status: 'connecting',
     error: null,
     codeChanges: [],
@@ -117,10 +118,24 @@ function applyEvent(s: StreamState, ev: StreamEvent): StreamState {
       // thought (a retry after a broken stream) means the answer streams again from its start.
       const restarts = ev.data.agent_name === 'System' && ev.data.message_type === 'thought';
       const draft = restarts || base.draft?.message_type === 'thought' ? null : base.draft;
-      return { ...base, interactions: [...base.interactions, interaction], draft };
+      const callId = ev.data.message_type === 'tool_response' ? ev.data.tool_call_id : null;
+      let toolOutput = base.toolOutput;
+      if (callId && callId in toolOutput) {
+        // The response carries the whole output: the live copy has served its purpose.
+        toolOutput = { ...toolOutput };
+        delete toolOutput[callId];
+      }
+      return { ...base, interactions: [...base.interactions, interaction], draft, toolOutput };
     }
     case 'agent_delta': {
       const d = ev.data;
+      if (d.message_type === 'tool_output') {
+        const callId = d.tool_call_id ?? '';
+        return {
+          ...base,
+          toolOutput: { ...base.toolOutput, [callId]: (base.toolOutput[callId] ?? '') + d.delta },
+        };
+      }
       const same =
         base.draft !== null &&
         base.draft.agent_name === d.agent_name &&
@@ -141,8 +156,8 @@ function applyEvent(s: StreamState, ev: StreamEvent): StreamState {
         ...base,
         status: 'complete',
         draft: null,
+        toolOutput: {},
         content: ev.data.message.content,
-        agentName: ev.data.message.agent_name,
         message: ev.data.message,
         sessionId: ev.data.session_id ?? base.sessionId,
         assistantMessageId: ev.data.message.id ?? base.assistantMessageId,
@@ -155,6 +170,7 @@ function applyEvent(s: StreamState, ev: StreamEvent): StreamState {
         ...base,
         status: code === 'cancelled' ? 'cancelled' : 'error',
         draft: null,
+        toolOutput: {},
         error: { code, message: ev.data.message },
       };
     }
@@ -173,6 +189,7 @@ export function streamReducer(state: StreamState, action: StreamAction): StreamS
         ...state,
         status: 'error',
         draft: null,
+        toolOutput: {},
         error: { code: action.code, message: action.message },
       };
   }

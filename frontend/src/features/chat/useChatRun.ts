@@ -2,7 +2,7 @@
 // to it after a reload, feeds its events through the reducer, and keeps the rest of the page
 // (file tree, open file, history, changes) in step with what the agents did.
 
-import { useCallback, useEffect, useReducer, useRef } from 'react';
+import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { attachRunStream, sendMessageStream, type StreamCallbacks, type StreamHandle } from '../../api/chat';
 import { qk } from '../../api/keys';
@@ -58,6 +58,12 @@ function schedule(fn: () => void): void {
   else setTimeout(fn, 32);
 }
 
+/** A message the server refused to start (409 busy): kept for the composer, not shown as sent. */
+export interface Refused {
+  text: string;
+  message: string;
+}
+
 export interface UseChatRunOptions {
   projectId: number;
   /** Called once the server names the session (a new one for the first message). */
@@ -67,6 +73,7 @@ export interface UseChatRunOptions {
 export function useChatRun({ projectId, onSession }: UseChatRunOptions) {
   const qc = useQueryClient();
   const [live, dispatch] = useReducer(liveReducer, null);
+  const [refused, setRefused] = useState<Refused | null>(null);
   const handleRef = useRef<StreamHandle | null>(null);
   const queueRef = useRef<StreamEvent[]>([]);
   const scheduledRef = useRef(false);
@@ -141,10 +148,26 @@ export function useChatRun({ projectId, onSession }: UseChatRunOptions) {
     (text: string, sessionId: number | null) => {
       handleRef.current?.abort();
       queueRef.current = [];
+      setRefused(null);
       dispatch({ type: 'begin', userText: text, sessionId });
-      handleRef.current = sendMessageStream(projectId, text, sessionId, callbacks());
+      const base = callbacks();
+      handleRef.current = sendMessageStream(projectId, text, sessionId, {
+        ...base,
+        onError: (d, event) => {
+          // Another tab's run holds the project: nothing was sent, so the message goes back to
+          // the composer instead of standing in the history as a failed run.
+          if (!event && d.code === 'busy') {
+            queueRef.current = [];
+            dispatch({ type: 'clear' });
+            setRefused({ text, message: d.message });
+            void qc.invalidateQueries({ queryKey: qk.project(projectId) });
+            return;
+          }
+          base.onError?.(d, event);
+        },
+      });
     },
-    [projectId, callbacks],
+    [projectId, callbacks, qc],
   );
 
   const attach = useCallback(
@@ -163,6 +186,7 @@ export function useChatRun({ projectId, onSession }: UseChatRunOptions) {
     handleRef.current?.abort();
     handleRef.current = null;
     queueRef.current = [];
+    setRefused(null);
     dispatch({ type: 'clear' });
   }, []);
 
@@ -182,5 +206,5 @@ export function useChatRun({ projectId, onSession }: UseChatRunOptions) {
     return h.runId ?? (await h.started);
   }, []);
 
-  return { live, send, attach, clear, runId };
+  return { live, refused, send, attach, clear, runId };
 }

@@ -1,8 +1,22 @@
-import { useState } from 'react';
+import { lazy, Suspense, useState } from 'react';
 import type { CodeChange } from '../../api/types';
-import { useRevertChange } from '../../api/changes';
+import { useChange, useRevertChange } from '../../api/changes';
 import { useRevertRun } from '../../api/runs';
 import { DiffView } from './DiffView';
+// CodeMirror comes with the diff view only when one is opened.
+const MergeDiff = lazy(() => import('./MergeDiff').then((m) => ({ default: m.MergeDiff })));
+
+/** The whole file before and after, once loaded; the unified diff text until then. */
+function ChangeDiff({ change }: { change: CodeChange }) {
+  const detail = useChange(change.id);
+  const unified = <DiffView diff={change.diff} />;
+  if (!detail.data) return unified;
+  return (
+    <Suspense fallback={unified}>
+      <MergeDiff path={change.path} before={detail.data.before ?? ''} after={detail.data.after ?? ''} />
+    </Suspense>
+  );
+}
 
 const CHANGE_ICON: Record<string, string> = { created: 'A', modified: 'M', deleted: 'D' };
 
@@ -45,7 +59,7 @@ export function ChangeItem({
         )}
       </div>
       {revert.error ? <div className="error-text">{revert.error.message}</div> : null}
-      {open ? <DiffView diff={change.diff} /> : null}
+      {open ? <ChangeDiff change={change} /> : null}
     </li>
   );
 }

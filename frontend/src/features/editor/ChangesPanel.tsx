@@ -5,6 +5,8 @@ import { RunChangeGroup } from './ChangeList';
 function groupByRun(changes: CodeChange[]): [string, CodeChange[]][] {
   const groups = new Map<string, CodeChange[]>();
   for (const c of changes) {
+    // Only runs record changes, and a change goes when its run is deleted: never without one.
+    if (c.run_id === null) continue;
     const g = groups.get(c.run_id);
     if (g) g.push(c);
     else groups.set(c.run_id, [c]);

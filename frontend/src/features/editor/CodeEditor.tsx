@@ -5,6 +5,9 @@ import { EditorView, keymap } from '@codemirror/view';
 import { indentWithTab } from '@codemirror/commands';
 import { languageExtension, languageFor } from './languages';
 
+/** The text box is named after its file, as screen readers announce it. */
+const accessibleName = (path: string) => EditorView.contentAttributes.of({ 'aria-label': path });
+
 export interface CodeEditorProps {
   path: string;
   /** The text to show. Replaces the editor's document when `revision` changes. */
@@ -23,6 +26,7 @@ export function CodeEditor({ path, value, revision, readOnly, onChange, onSave }
   const view = useRef<EditorView | null>(null);
   const language = useRef(new Compartment());
   const readOnlyCompartment = useRef(new Compartment());
+  const labelCompartment = useRef(new Compartment());
   // The listeners read the latest callbacks through refs, so the view never needs rebuilding.
   const onChangeRef = useRef(onChange);
   const onSaveRef = useRef(onSave);
@@ -50,12 +54,17 @@ export function CodeEditor({ path, value, revision, readOnly, onChange, onSave }
           ]),
           language.current.of(languageExtension(languageFor(path))),
           readOnlyCompartment.current.of(EditorState.readOnly.of(readOnly ?? false)),
+          labelCompartment.current.of(accessibleName(path)),
           EditorView.updateListener.of((u) => {
             if (u.docChanged) onChangeRef.current(u.state.doc.toString());
           }),
         ],
       }),
     });
+    // The scroller scrolls on its own, so keyboard users must be able to reach it (axe:
+    // scrollable-region-focusable).
+    v.scrollDOM.tabIndex = 0;
+    v.scrollDOM.setAttribute('aria-label', `Scroll ${path}`);
     view.current = v;
     return () => {
       v.destroy();
@@ -67,8 +76,12 @@ export function CodeEditor({ path, value, revision, readOnly, onChange, onSave }
 
   useEffect(() => {
     view.current?.dispatch({
-      effects: language.current.reconfigure(languageExtension(languageFor(path))),
+      effects: [
+        language.current.reconfigure(languageExtension(languageFor(path))),
+        labelCompartment.current.reconfigure(accessibleName(path)),
+      ],
     });
+    view.current?.scrollDOM.setAttribute('aria-label', `Scroll ${path}`);
   }, [path]);
 
   useEffect(() => {

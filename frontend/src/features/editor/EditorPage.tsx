@@ -5,9 +5,23 @@ import { runsApi } from '../../api/runs';
 import { ChatPanel } from '../chat/ChatPanel';
 import { FileTree } from '../files/FileTree';
 import { ChangesPanel } from './ChangesPanel';
+import { Icon } from '../../components/Icon';
+import { useDrafts } from './drafts';
 import { EditorPane } from './EditorPane';
 
 type Tab = 'chat' | 'changes';
+/** On a phone one column shows at a time; wider screens show them all and ignore this. */
+type Pane = 'files' | 'editor' | 'side';
+
+const PANES: { label: string; pane: Pane; tab?: Tab }[] = [
+  { label: 'Files', pane: 'files' },
+  { label: 'Editor', pane: 'editor' },
+  { label: 'Chat', pane: 'side', tab: 'chat' },
+  { label: 'Changes', pane: 'side', tab: 'changes' },
+];
+
+const UNSAVED_WARNING = (paths: ReadonlySet<string>) =>
+  `Unsaved changes in ${[...paths].join(', ')} will be lost. Leave anyway?`;
 
 /** File tree, editor and the agents' panel for one project. The open file and the chat
  * session live in the URL so that a reload comes back to the same place. */
@@ -16,7 +30,10 @@ export function EditorPage() {
   const projectId = Number(params.projectId);
   const [search, setSearch] = useSearchParams();
   const [tab, setTab] = useState<Tab>('chat');
+  const [pane, setPane] = useState<Pane>('side');
+  const [gone, setGone] = useState<string | null>(null);
   const project = useProject(projectId);
+  const drafts = useDrafts();
 
   const openPath = search.get('file');
   const sessionParam = search.get('session');
@@ -36,7 +53,18 @@ export function EditorPage() {
     },
     [setSearch],
   );
-  const onOpen = useCallback((p: string | null) => setParam('file', p), [setParam]);
+  const onOpen = useCallback(
+    (p: string | null) => {
+      setGone(null);
+      setParam('file', p);
+      if (p !== null) setPane('editor');
+    },
+    [setParam],
+  );
+  const onGone = useCallback(() => {
+    setParam('file', null);
+    setGone(openPath);
+  }, [setParam, openPath]);
   const onSessionChange = useCallback(
     (id: number | null) => setParam('session', id === null ? null : String(id)),
     [setParam],
@@ -59,23 +87,49 @@ export function EditorPage() {
   return (
     <div className="editor-page">
       <header className="topbar">
-        <Link to="/">← Projects</Link>
+        <Link
+          to="/"
+          onClick={(e) => {
+            if (drafts.dirty.size > 0 && !window.confirm(UNSAVED_WARNING(drafts.dirty))) e.preventDefault();
+          }}
+        >
+          <Icon name="back" /> Projects
+        </Link>
         <h1>{project.data?.name ?? (project.isError ? 'Project not found' : '…')}</h1>
         <a className="small-link" href={projectsApi.downloadUrl(projectId)} download>
           Download .zip
         </a>
       </header>
-      <div className="workspace">
-        <FileTree projectId={projectId} openPath={openPath} onOpen={onOpen} />
+      <div className="pane-switcher" role="tablist" aria-label="Panes">
+        {PANES.map((p) => (
+          <button
+            key={p.label}
+            type="button"
+            role="tab"
+            aria-selected={pane === p.pane && (p.tab === undefined || p.tab === tab)}
+            onClick={() => {
+              setPane(p.pane);
+              if (p.tab) setTab(p.tab);
+            }}
+          >
+            {p.label}
+          </button>
+        ))}
+      </div>
+      <div className="workspace" data-pane={pane}>
+        <FileTree projectId={projectId} openPath={openPath} onOpen={onOpen} unsaved={drafts.dirty} />
         <main className="editor-area">
           {openPath ? (
-            <EditorPane key={openPath} projectId={projectId} path={openPath} />
+            <EditorPane key={openPath} projectId={projectId} path={openPath} drafts={drafts} onGone={onGone} />
           ) : (
-            <div className="muted pad">Open a file from the tree.</div>
+            <div className="muted pad" data-testid="no-file">
+              {gone ? `${gone} no longer exists (deleted, or the change that created it was reverted). ` : ''}
+              Open a file from the tree.
+            </div>
           )}
         </main>
         <aside className="side-panel">
-          <div className="tabs" role="tablist">
+          <div className="tabs side-tabs" role="tablist">
             <button type="button" role="tab" aria-selected={tab === 'chat'} onClick={() => setTab('chat')}>
               Chat
             </button>

@@ -5,7 +5,29 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { qk } from '../../api/keys';
 import * as f from '../../test/fixtures';
 import { mockApi, renderWithClient } from '../../test/render';
+import { useState } from 'react';
+import { useDrafts } from './drafts';
 import { EditorPane } from './EditorPane';
+
+/** The page's part: one pane per open file, drafts kept across them. */
+function TwoFiles() {
+  const drafts = useDrafts();
+  const [path, setPath] = useState('a.txt');
+  return (
+    <>
+      <button type="button" onClick={() => setPath(path === 'a.txt' ? 'b.txt' : 'a.txt')}>
+        switch
+      </button>
+      <EditorPane key={path} projectId={1} path={path} drafts={drafts} />
+    </>
+  );
+}
+
+function leaveIsBlocked(): boolean {
+  const e = new Event('beforeunload', { cancelable: true });
+  window.dispatchEvent(e);
+  return e.defaultPrevented;
+}
 
 afterEach(() => vi.unstubAllGlobals());
 
@@ -69,6 +91,43 @@ describe('EditorPane', () => {
     await userEvent.click(screen.getByRole('button', { name: 'Load their version' }));
     await waitFor(() => expect(editorText()).toBe('two'));
     expect(screen.queryByText(/agents changed this file/)).toBeNull();
+  });
+
+  it('keeps unsaved edits per file across switches and warns before leaving while any are unsaved', async () => {
+    const content: Record<string, string> = { 'a.txt': 'alpha', 'b.txt': 'beta' };
+    mockApi({
+      'GET /api/v1/projects/1/files/a.txt': () => f.jsonResponse({ path: 'a.txt', size: 1, updated_at: T, content: content['a.txt'] }),
+      'GET /api/v1/projects/1/files/b.txt': () => f.jsonResponse({ path: 'b.txt', size: 1, updated_at: T, content: content['b.txt'] }),
+      'PUT /api/v1/projects/1/files/a.txt': (c) => {
+        content['a.txt'] = (c.body as { content: string }).content;
+        return f.jsonResponse({ path: 'a.txt', size: 1, updated_at: T });
+      },
+    });
+    renderWithClient(<TwoFiles />);
+    await waitFor(() => expect(editorText()).toBe('alpha'));
+    expect(leaveIsBlocked()).toBe(false);
+    act(() => {
+      editorView().dispatch({ changes: { from: 0, insert: 'my ' } });
+    });
+    await waitFor(() => expect(leaveIsBlocked()).toBe(true));
+
+    await userEvent.click(screen.getByRole('button', { name: 'switch' }));
+    await waitFor(() => expect(editorText()).toBe('beta'));
+    expect(leaveIsBlocked()).toBe(true);
+    await userEvent.click(screen.getByRole('button', { name: 'switch' }));
+    await waitFor(() => expect(editorText()).toBe('my alpha'));
+    expect(screen.getByTestId('open-file')).toHaveTextContent('●');
+
+    await userEvent.click(screen.getByRole('button', { name: 'Save' }));
+    await waitFor(() => expect(leaveIsBlocked()).toBe(false));
+    expect(content['a.txt']).toBe('my alpha');
+  });
+
+  it('tells its owner when the open file is gone, e.g. its creation was reverted', async () => {
+    mockApi({});
+    const onGone = vi.fn();
+    renderWithClient(<EditorPane projectId={1} path="gone.txt" onGone={onGone} />);
+    await waitFor(() => expect(onGone).toHaveBeenCalled());
   });
 
   it('says so when the open file was deleted', async () => {

@@ -1,6 +1,8 @@
 import { lazy, Suspense, useCallback, useEffect, useState } from 'react';
+import { ApiError } from '../../api/client';
 import { useFile, useWriteFile } from '../../api/files';
 import type { FileContent } from '../../api/types';
+import type { Drafts } from './drafts';
 // CodeMirror and its language packs are most of the bundle: load them with the first open file.
 const CodeEditor = lazy(() => import('./CodeEditor').then((m) => ({ default: m.CodeEditor })));
 
@@ -14,7 +16,19 @@ interface Loaded {
 
 /** The open file: follows the server copy (agent writes, reverts) while it has no unsaved
  * edits, and asks before overwriting edits that it does have. */
-export function EditorPane({ projectId, path }: { projectId: number; path: string }) {
+export function EditorPane({
+  projectId,
+  path,
+  drafts,
+  onGone,
+}: {
+  projectId: number;
+  path: string;
+  /** Where unsaved edits outlive this pane (it is remounted per file). */
+  drafts?: Drafts;
+  /** The file no longer exists (deleted, or the change that created it reverted). */
+  onGone?: () => void;
+}) {
   const file = useFile(projectId, path);
   const write = useWriteFile(projectId);
   const [doc, setDoc] = useState<Loaded | null>(null);
@@ -28,8 +42,11 @@ export function EditorPane({ projectId, path }: { projectId: number; path: strin
     if (!server) return;
     const d = doc;
     if (!d || d.path !== path) {
+      // Edits left unsaved here earlier come back; if the server moved on meanwhile, the next
+      // pass finds base !== server and asks, as for any edit the agents overtake.
+      const kept = drafts?.get(path) ?? { base: server.content, draft: server.content };
       setIncoming(null);
-      setDoc({ path, base: server.content, draft: server.content, revision: (d?.revision ?? 0) + 1 });
+      setDoc({ path, ...kept, revision: (d?.revision ?? 0) + 1 });
     } else if (server.content === d.base) {
       // in step
     } else if (server.content === d.draft) {
@@ -41,7 +58,20 @@ export function EditorPane({ projectId, path }: { projectId: number; path: strin
     } else if (incoming?.content !== server.content) {
       setIncoming(server);
     }
-  }, [server, path, doc, incoming]);
+  }, [server, path, doc, incoming, drafts]);
+
+  useEffect(() => {
+    if (doc && doc.path === path) {
+      drafts?.set(path, doc.draft === doc.base ? null : { base: doc.base, draft: doc.draft });
+    }
+  }, [doc, path, drafts]);
+
+  const gone = file.isError && file.error instanceof ApiError && file.error.status === 404;
+  useEffect(() => {
+    if (!gone) return;
+    drafts?.set(path, null);
+    onGone?.();
+  }, [gone, path, drafts, onGone]);
 
   const onChange = useCallback(
     (text: string) => setDoc((d) => (d && d.draft !== text ? { ...d, draft: text } : d)),

@@ -1,12 +1,15 @@
 import { useMemo, useState, type FormEvent } from 'react';
 import { useDeleteFile, useFiles, useRenameFile, useWriteFile } from '../../api/files';
 import type { FileInfo } from '../../api/types';
+import { Icon } from '../../components/Icon';
 import { buildTree, type TreeNode } from './tree';
 
 interface FileTreeProps {
   projectId: number;
   openPath: string | null;
   onOpen: (path: string | null) => void;
+  /** Files with unsaved edits in the editor. */
+  unsaved?: ReadonlySet<string>;
 }
 
 function PathForm({
@@ -60,7 +63,7 @@ function initiallyFolded(files: FileInfo[]): Set<string> {
   return dirs;
 }
 
-export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
+export function FileTree({ projectId, openPath, onOpen, unsaved }: FileTreeProps) {
   const files = useFiles(projectId);
   const write = useWriteFile(projectId);
   const rename = useRenameFile(projectId);
@@ -73,6 +76,12 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
   const startFolded = useMemo(() => initiallyFolded(files.data ?? []), [files.data]);
   const collapsed = folded ?? startFolded;
   const error = write.error ?? rename.error ?? remove.error;
+  // One message at a time: a new attempt replaces whatever the last one said.
+  const clearErrors = () => {
+    write.reset();
+    rename.reset();
+    remove.reset();
+  };
 
   function toggle(dir: string) {
     const n = new Set(collapsed);
@@ -87,8 +96,8 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
       const isCollapsed = collapsed.has(node.path);
       return (
         <li key={`d:${node.path}`} role="treeitem" aria-expanded={!isCollapsed}>
-          <button type="button" className="tree-row tree-dir" style={indent} onClick={() => toggle(node.path)}>
-            {isCollapsed ? '▸' : '▾'} {node.name}
+          <button type="button" className="tree-row tree-dir" style={indent} aria-expanded={!isCollapsed} onClick={() => toggle(node.path)}>
+            <Icon name={isCollapsed ? 'collapsed' : 'expanded'} /> {node.name}
           </button>
           {isCollapsed ? null : <ul role="group">{node.children.map((c) => renderNode(c, depth + 1))}</ul>}
         </li>
@@ -102,6 +111,7 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
             label={`New path for ${node.path}`}
             onCancel={() => setRenaming(null)}
             onSubmit={(newPath) => {
+              clearErrors();
               rename.mutate(
                 { path: node.path, newPath },
                 {
@@ -127,11 +137,17 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
           ) : (
             <button type="button" className="tree-name" data-testid="tree-file" data-path={node.path} onClick={() => onOpen(node.path)}>
               {node.name}
+              {unsaved?.has(node.path) ? (
+                <span title="Unsaved changes">
+                  <span aria-hidden="true"> ●</span>
+                  <span className="sr-only"> (unsaved)</span>
+                </span>
+              ) : null}
             </button>
           )}
           <span className="tree-actions">
             <button type="button" className="icon" title={`Rename ${node.path}`} aria-label={`Rename ${node.path}`} onClick={() => setRenaming(node.path)}>
-              ✎
+              <Icon name="rename" />
             </button>
             <button
               type="button"
@@ -140,6 +156,7 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
               aria-label={`Delete ${node.path}`}
               onClick={() => {
                 if (!window.confirm(`Delete ${node.path}?`)) return;
+                clearErrors();
                 remove.mutate(node.path, {
                   onSuccess: () => {
                     if (openPath === node.path) onOpen(null);
@@ -147,7 +164,7 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
                 });
               }}
             >
-              🗑
+              <Icon name="remove" />
             </button>
           </span>
         </div>
@@ -168,7 +185,8 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
           initial=""
           label="New file path"
           onCancel={() => setCreating(false)}
-          onSubmit={(path) =>
+          onSubmit={(path) => {
+            clearErrors();
             write.mutate(
               { path, content: '' },
               {
@@ -177,11 +195,15 @@ export function FileTree({ projectId, openPath, onOpen }: FileTreeProps) {
                   onOpen(path);
                 },
               },
-            )
-          }
+            );
+          }}
         />
       ) : null}
-      {error ? <div className="error-text pad">{error.message}</div> : null}
+      {error ? (
+        <div className="error-text pad" role="alert">
+          {error.message}
+        </div>
+      ) : null}
       {files.isPending ? <div className="muted pad">Loading…</div> : null}
       {files.isError ? <div className="error-text pad">{files.error.message}</div> : null}
       {files.data ? (

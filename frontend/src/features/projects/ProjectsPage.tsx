@@ -57,6 +57,7 @@ function ProjectRow({ project }: { project: Project }) {
   function submit(e: FormEvent) {
     e.preventDefault();
     if (!name.trim()) return;
+    remove.reset();
     rename.mutate({ id: project.id, name: name.trim() }, { onSuccess: () => setEditing(false) });
   }
 
@@ -103,6 +104,7 @@ function ProjectRow({ project }: { project: Project }) {
           disabled={remove.isPending}
           onClick={() => {
             if (window.confirm(`Delete project “${project.name}” and all its files?`)) {
+              rename.reset();
               remove.mutate(project.id);
             }
           }}

@@ -46,9 +46,9 @@ async def project_changes(project_id: Id, db: Database, user: CurrentUser) -> li
 
 
 @router.get("/changes/{change_id}", tags=["changes"])
-async def get_change(change_id: ChangeId, db: Database, user: CurrentUser) -> CodeChange:
+async def get_change(change_id: ChangeId, db: Database, user: CurrentUser) -> changes.CodeChangeDetail:
     async with db() as session:
-        return changes.to_wire(await access.change(session, user, change_id, "read"))
+        return changes.detail(await access.change(session, user, change_id, "read"))
 
 
 @router.post("/changes/{change_id}/revert", tags=["changes"])
