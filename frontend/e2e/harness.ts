@@ -34,6 +34,8 @@ export interface Backend {
 
 export async function startBackend(pace: number, env: Record<string, string> = {}): Promise<Backend> {
   const port = await freePort();
+  // Not the default (port + 1), which another process may hold.
+  const previewPort = await freePort();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tandem-e2e-'));
   let output = '';
   const child: ChildProcess = spawn(
@@ -46,6 +48,7 @@ export async function startBackend(pace: number, env: Record<string, string> = {
         TANDEM_MODEL: 'scripted',
         TANDEM_SCRIPTED_PACE: String(pace),
         TANDEM_DATA_DIR: dataDir,
+        TANDEM_PREVIEW_PORT: String(previewPort),
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -17,8 +17,13 @@ export const filesApi = {
     request<void>('DELETE', `/projects/${projectId}/files/${encodePath(path)}`),
 };
 
-export function useFiles(projectId: number) {
-  return useQuery({ queryKey: qk.files(projectId), queryFn: () => filesApi.list(projectId) });
+/** `refetchMs`: also look for changes made elsewhere (another tab, another user) this often. */
+export function useFiles(projectId: number, refetchMs?: number) {
+  return useQuery({
+    queryKey: qk.files(projectId),
+    queryFn: () => filesApi.list(projectId),
+    refetchInterval: refetchMs,
+  });
 }
 
 export function useFile(projectId: number, path: string | null) {

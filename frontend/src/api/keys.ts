@@ -10,6 +10,7 @@ export const qk = {
   file: (projectId: number, path: string) => ['projects', projectId, 'files', path] as const,
   sessions: (projectId: number) => ['projects', projectId, 'sessions'] as const,
   projectChanges: (projectId: number) => ['projects', projectId, 'changes'] as const,
+  preview: (projectId: number) => ['projects', projectId, 'preview'] as const,
   session: (id: number) => ['sessions', id] as const,
   messages: (sessionId: number) => ['sessions', sessionId, 'messages'] as const,
   run: (runId: string) => ['runs', runId] as const,

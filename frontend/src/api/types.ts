@@ -19,11 +19,16 @@ export interface HealthModels {
   hint: string | null;
 }
 
+export type Sandbox = Wire['SandboxOut'];
+
 export interface Health {
   status: string;
   version: string;
   models: HealthModels;
+  sandbox: Sandbox;
 }
+
+export type PreviewLink = Wire['PreviewOut'];
 
 export interface Template {
   id: string;

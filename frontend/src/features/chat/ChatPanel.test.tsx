@@ -11,6 +11,7 @@ const health = (over: Partial<Health['models']> = {}): Health => ({
   status: 'ok',
   version: '0.1.0',
   models: { planner: 'scripted', coder: 'scripted', configured: true, scripted: false, hint: null, ...over },
+  sandbox: { available: true, detail: 'bubblewrap: no network' },
 });
 
 function baseRoutes(messages: Message[] = []) {
@@ -227,10 +228,21 @@ describe('ChatPanel', () => {
     expect(screen.queryByTestId('scripted-badge')).toBeNull();
   });
 
+  it('says when the Coder cannot run commands, and why', async () => {
+    const detail = 'bubblewrap is not installed: install the `bubblewrap` package (apt install bubblewrap)';
+    mockApi({
+      ...baseRoutes(),
+      'GET /api/v1/health': () => f.jsonResponse({ ...health(), sandbox: { available: false, detail } }),
+    });
+    renderWithClient(<Panel />);
+    expect(await screen.findByTestId('no-sandbox-banner')).toHaveTextContent(detail);
+  });
+
   it('labels the scripted model as not AI', async () => {
     mockApi({ ...baseRoutes(), 'GET /api/v1/health': () => f.jsonResponse(health({ scripted: true })) });
     renderWithClient(<Panel />);
     expect(await screen.findByTestId('scripted-badge')).toHaveTextContent('scripted model — not AI');
+    expect(screen.queryByTestId('no-sandbox-banner')).toBeNull();
   });
 
   it('renders stored interactions and stopped runs from history', async () => {

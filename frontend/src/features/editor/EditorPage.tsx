@@ -8,8 +8,9 @@ import { ChangesPanel } from './ChangesPanel';
 import { Icon } from '../../components/Icon';
 import { useDrafts } from './drafts';
 import { EditorPane } from './EditorPane';
+import { PreviewPanel } from '../preview/PreviewPanel';
 
-type Tab = 'chat' | 'changes';
+type Tab = 'chat' | 'changes' | 'preview';
 /** On a phone one column shows at a time; wider screens show them all and ignore this. */
 type Pane = 'files' | 'editor' | 'side';
 
@@ -18,6 +19,7 @@ const PANES: { label: string; pane: Pane; tab?: Tab }[] = [
   { label: 'Editor', pane: 'editor' },
   { label: 'Chat', pane: 'side', tab: 'chat' },
   { label: 'Changes', pane: 'side', tab: 'changes' },
+  { label: 'Preview', pane: 'side', tab: 'preview' },
 ];
 
 const UNSAVED_WARNING = (paths: ReadonlySet<string>) =>
@@ -141,6 +143,14 @@ export function EditorPage() {
             >
               Changes
             </button>
+            <button
+              type="button"
+              role="tab"
+              aria-selected={tab === 'preview'}
+              onClick={() => setTab('preview')}
+            >
+              Preview
+            </button>
           </div>
           {/* Chat stays mounted on the Changes tab: unmounting it would drop the live stream. */}
           <div hidden={tab !== 'chat'} className="tab-body">
@@ -149,6 +159,11 @@ export function EditorPage() {
           {tab === 'changes' ? (
             <div className="tab-body">
               <ChangesPanel projectId={projectId} />
+            </div>
+          ) : null}
+          {tab === 'preview' ? (
+            <div className="tab-body">
+              <PreviewPanel projectId={projectId} />
             </div>
           ) : null}
         </aside>

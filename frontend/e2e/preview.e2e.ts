@@ -1,0 +1,118 @@
+// The live preview in Debian's chromium: the project's page in a sandboxed frame from the preview
+// origin, reloaded when a file changes, and a page the model wrote that tries to reach the app.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import type { FrameLocator, Page } from 'playwright-core';
+import { RESULTS_DIR, api, launchBrowser, startBackend, type Backend, type Browser } from './harness';
+
+interface Project {
+  id: number;
+}
+interface FileContent {
+  content: string;
+}
+
+let backend: Backend;
+let browser: Browser;
+
+before(async () => {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  backend = await startBackend(0.01);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await backend?.stop();
+});
+
+async function project(files: Record<string, string>): Promise<number> {
+  const { id } = await api<Project>(backend.url, 'POST', '/projects', { name: 'preview', template: 'blank' });
+  for (const [file, content] of Object.entries(files)) {
+    await api(backend.url, 'PUT', `/projects/${id}/files/${file}`, { content });
+  }
+  return id;
+}
+
+async function openPreview(projectId: number, size = { width: 1440, height: 900 }): Promise<{ page: Page; frame: FrameLocator }> {
+  const page = await browser.context.newPage();
+  await page.setViewportSize(size);
+  await page.goto(`${backend.url}/#/projects/${projectId}`);
+  const tabs = size.width < 700 ? page.getByRole('tablist', { name: 'Panes' }) : page.locator('.side-tabs');
+  await tabs.getByRole('tab', { name: 'Preview' }).click();
+  return { page, frame: page.frameLocator('[data-testid=preview-frame]') };
+}
+
+test('the page shows with its stylesheet, from another origin, and follows edits', async () => {
+  const id = await project({
+    'index.html': '<!doctype html><link rel="stylesheet" href="style.css"><h1 id="t">Version one</h1>',
+    'style.css': 'h1 { color: rgb(255, 0, 0); }',
+  });
+  const { page, frame } = await openPreview(id);
+  try {
+    const heading = frame.locator('#t');
+    await heading.waitFor({ timeout: 30_000 });
+    assert.equal(await heading.textContent(), 'Version one');
+    assert.equal(await heading.evaluate((el) => getComputedStyle(el).color), 'rgb(255, 0, 0)');
+    const src = await page.getByTestId('preview-frame').getAttribute('src');
+    assert.ok(src && new URL(src).origin !== new URL(backend.url).origin, `served from another origin: ${src}`);
+    assert.equal(await page.getByTestId('preview-frame').getAttribute('sandbox'), 'allow-scripts allow-forms allow-modals allow-popups');
+
+    // Changed elsewhere (another tab, the API): the frame follows.
+    const edited = Date.now();
+    await api(backend.url, 'PUT', `/projects/${id}/files/index.html`, { content: '<h1 id="t">Version two</h1>' });
+    await frame.locator('#t', { hasText: 'Version two' }).waitFor({ timeout: 15_000 });
+    console.log(`preview followed an edit made elsewhere in ${Date.now() - edited} ms`);
+  } finally {
+    await page.close();
+  }
+});
+
+test('a page the model wrote can neither call the API nor read the sign-in', async () => {
+  const secret = 'preview-e2e-secret-93b2';
+  const attack = `<!doctype html><p id="out">running</p><script>
+    const results = [];
+    const report = () => { document.getElementById('out').textContent = results.join(' '); };
+    try { results.push('cookie:' + (document.cookie === '' ? 'empty' : 'read')); } catch (e) { results.push('cookie:blocked'); }
+    try { localStorage.setItem('x', '1'); results.push('storage:open'); } catch (e) { results.push('storage:blocked'); }
+    Promise.allSettled([
+      fetch(${JSON.stringify(backend.url)} + '/api/v1/projects/' + PROJECT + '/files/secret.txt', { credentials: 'include' }).then((r) => r.text()),
+      fetch(${JSON.stringify(backend.url)} + '/api/v1/projects/' + PROJECT, { method: 'DELETE', credentials: 'include', mode: 'no-cors' }),
+    ]).then(([read, del]) => {
+      results.push('read:' + (read.status === 'fulfilled' && read.value.includes(${JSON.stringify(secret)}) ? 'LEAKED' : 'blocked'));
+      results.push('delete:' + del.status);
+      report();
+    });
+  </script>`;
+  const id = await project({ 'secret.txt': secret, 'index.html': '' });
+  await api(backend.url, 'PUT', `/projects/${id}/files/index.html`, { content: attack.replace(/PROJECT/g, String(id)) });
+  const { page, frame } = await openPreview(id);
+  try {
+    const out = frame.locator('#out', { hasText: 'read:' });
+    await out.waitFor({ timeout: 30_000 });
+    const text = (await out.textContent()) ?? '';
+    assert.match(text, /cookie:blocked/);
+    assert.match(text, /storage:blocked/);
+    assert.match(text, /read:blocked/);
+    assert.match(text, /delete:rejected/);
+    const still = await api<FileContent>(backend.url, 'GET', `/projects/${id}/files/secret.txt`);
+    assert.equal(still.content, secret, 'the project is untouched');
+  } finally {
+    await page.close();
+  }
+});
+
+test('on a 390 px phone the preview is a pane of its own, full width', async () => {
+  const id = await project({ 'index.html': '<h1 id="t">Small screen</h1>' });
+  const { page, frame } = await openPreview(id, { width: 390, height: 844 });
+  try {
+    await frame.locator('#t').waitFor({ timeout: 30_000 });
+    const box = await page.getByTestId('preview-frame').boundingBox();
+    assert.ok(box && box.width >= 350 && box.height >= 300, `the frame is ${JSON.stringify(box)}`);
+    const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(scrollWidth <= 390, `the page is ${scrollWidth} px wide`);
+  } finally {
+    await page.close();
+  }
+});

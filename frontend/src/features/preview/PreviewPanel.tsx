@@ -1,0 +1,76 @@
+import { useMemo, useState } from 'react';
+import { useFiles } from '../../api/files';
+import { usePreviewLink } from '../../api/previews';
+import type { FileInfo } from '../../api/types';
+
+const ENTRY = 'index.html';
+/** Edits made in this tab reload the frame at once; those made elsewhere within this time. */
+const ELSEWHERE_MS = 2000;
+
+/** What a reload must follow: every file's path, size and time. */
+function signature(files: FileInfo[] | undefined): string {
+  return (files ?? []).map((f) => `${f.path}\u0000${f.size}\u0000${f.updated_at}`).join('\n');
+}
+
+/** The project's pages, live: served from the preview origin in a sandboxed frame, reloaded when any
+ * file changes (an agent's write, a save in the editor, a revert, another tab's edit). */
+export function PreviewPanel({ projectId }: { projectId: number }) {
+  const link = usePreviewLink(projectId);
+  const files = useFiles(projectId, ELSEWHERE_MS);
+  const pages = useMemo(
+    () => (files.data ?? []).filter((f) => f.path.endsWith('.html')).map((f) => f.path),
+    [files.data],
+  );
+  const [chosen, setChosen] = useState<string | null>(null);
+  const entry = chosen ?? (pages.includes(ENTRY) ? ENTRY : (pages[0] ?? ENTRY));
+  // A changed file list (the only thing every kind of edit touches) gives the frame a new URL.
+  const version = useMemo(() => signature(files.data), [files.data]);
+  const versionNumber = useMemo(() => {
+    let hash = 0;
+    for (let i = 0; i < version.length; i++) hash = (hash * 31 + version.charCodeAt(i)) | 0;
+    return (hash >>> 0).toString(36);
+  }, [version]);
+
+  if (link.isError) {
+    return (
+      <div className="pad error" role="alert" data-testid="preview-error">
+        {link.error instanceof Error ? link.error.message : 'The preview could not be opened.'}
+      </div>
+    );
+  }
+  if (!link.data || !files.data) return <div className="pad muted">Opening the preview…</div>;
+  if (pages.length === 0) {
+    return (
+      <div className="pad muted" data-testid="preview-empty">
+        This project has no HTML page to show: add an <code>index.html</code>.
+      </div>
+    );
+  }
+  const base = link.data.url.slice(0, link.data.url.length - ENTRY.length);
+  return (
+    <div className="preview-panel">
+      <div className="preview-bar">
+        <label>
+          Page{' '}
+          <select value={entry} onChange={(e) => setChosen(e.target.value)} aria-label="Page to preview">
+            {pages.map((page) => (
+              <option key={page}>{page}</option>
+            ))}
+          </select>
+        </label>
+        <a href={`${base}${entry}`} target="_blank" rel="noreferrer noopener" className="small-link">
+          Open in a new tab
+        </a>
+      </div>
+      {/* No allow-same-origin: the page runs in an opaque origin, whatever it tries. */}
+      <iframe
+        title={`Preview of ${entry}`}
+        data-testid="preview-frame"
+        className="preview-frame"
+        sandbox="allow-scripts allow-forms allow-modals allow-popups"
+        referrerPolicy="no-referrer"
+        src={`${base}${entry}?v=${versionNumber}`}
+      />
+    </div>
+  );
+}
