@@ -48,8 +48,6 @@ function liveReducer(live: LiveRun | null, a: LiveAction): LiveRun | null {
   }
 }
 
-const FILE_TOOL = /write|edit|delete|remove|create|rename|move|patch|replace/i;
-
 /** Run `fn` on the next frame (or soon, when frames are not running): batches many events
  * arriving in one frame into a single React render. */
 function schedule(fn: () => void): void {
@@ -117,12 +115,8 @@ export function useChatRun({ projectId, onSession }: UseChatRunOptions) {
         onSessionRef.current?.(d.session_id);
         void qc.invalidateQueries({ queryKey: qk.sessions(projectId) });
       },
+      // The server says which files a run changed (`file_changed`): no guessing from tool names.
       onFileChanged: refreshFiles,
-      onAgentInteraction: (d) => {
-        if (d.message_type === 'tool_response' && d.tool_name && FILE_TOOL.test(d.tool_name)) {
-          refreshFiles();
-        }
-      },
       onComplete: (d) => {
         void qc.invalidateQueries({ queryKey: qk.project(projectId) });
         void qc.invalidateQueries({ queryKey: qk.messages(d.session_id) });
