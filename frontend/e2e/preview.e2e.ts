@@ -103,6 +103,47 @@ test('a page the model wrote can neither call the API nor read the sign-in', asy
   }
 });
 
+test("the page's errors show, and one goes to the agents with a click", async () => {
+  const id = await project({
+    'index.html': '<!doctype html><html><head></head><body><h1 id="t">Broken</h1><script>notDefinedAnywhere();</script><img src="missing.png"></body></html>',
+  });
+  const { page } = await openPreview(id);
+  try {
+    const errors = page.getByTestId('preview-errors');
+    await errors.getByText(/notDefinedAnywhere is not defined/).waitFor({ timeout: 30_000 });
+    await errors.getByText('Could not load missing.png').waitFor();
+    await errors.getByRole('listitem').filter({ hasText: 'notDefinedAnywhere' }).getByRole('button', { name: 'Fix this error' }).click();
+    const composer = page.getByRole('textbox', { name: 'Message' });
+    await composer.waitFor();
+    const text = await composer.inputValue();
+    assert.match(text, /^The preview of index.html shows this error:/);
+    assert.match(text, /notDefinedAnywhere is not defined/);
+  } finally {
+    await page.close();
+  }
+});
+
+test('a reload keeps the reader where they were', async () => {
+  const tall = (label: string) => `<!doctype html><div style="height:5000px">${label}</div><p id="t">${label}</p>`;
+  const id = await project({ 'index.html': tall('first') });
+  const { page, frame } = await openPreview(id);
+  try {
+    await frame.locator('#t').waitFor({ timeout: 30_000 });
+    await frame.locator('body').evaluate(() => window.scrollTo(0, 1200));
+    await page.waitForTimeout(400); // the bridge reports the scroll position at most every 100 ms
+    await api(backend.url, 'PUT', `/projects/${id}/files/index.html`, { content: tall('second') });
+    await frame.locator('#t', { hasText: 'second' }).waitFor({ timeout: 15_000 });
+    let y = 0;
+    for (let i = 0; i < 50 && y !== 1200; i++) {
+      y = await frame.locator('body').evaluate(() => window.scrollY);
+      if (y !== 1200) await page.waitForTimeout(100);
+    }
+    assert.equal(y, 1200);
+  } finally {
+    await page.close();
+  }
+});
+
 test('on a 390 px phone the preview is a pane of its own, full width', async () => {
   const id = await project({ 'index.html': '<h1 id="t">Small screen</h1>' });
   const { page, frame } = await openPreview(id, { width: 390, height: 844 });

@@ -8,6 +8,7 @@ import asyncio
 import httpx
 import pytest
 
+from tandem.api.preview import BRIDGE
 from tests.conftest import ServerFactory
 from tests.support import Server
 
@@ -32,9 +33,13 @@ async def test_the_pages_are_served_on_the_preview_origin_with_their_types(
         page = await preview.get(url)
         assert page.status_code == 200
         assert page.headers["content-type"] == "text/html; charset=utf-8"
-        assert page.text == (await client.get(f"/projects/{project_id}/files/index.html")).json()["content"]
+        source = (await client.get(f"/projects/{project_id}/files/index.html")).json()["content"]
+        assert page.text.startswith("<!doctype html><script>(() => {\n  // Tandem's preview bridge")
+        assert page.text == source.replace("<!doctype html>", f"<!doctype html>{BRIDGE.decode()}", 1)
         assert (await preview.get(base)).text == page.text, "a folder serves its index.html"
-        assert (await preview.get(base + "style.css")).headers["content-type"] == "text/css; charset=utf-8"
+        style = await preview.get(base + "style.css")
+        assert style.headers["content-type"] == "text/css; charset=utf-8"
+        assert "preview bridge" not in style.text, "only pages get the bridge"
         assert (await preview.get(base + "script.js")).headers["content-type"] == "text/javascript; charset=utf-8"
         missing = await preview.get(base + "missing.html")
         assert missing.status_code == 404
@@ -42,7 +47,7 @@ async def test_the_pages_are_served_on_the_preview_origin_with_their_types(
 
         edited = await client.put(f"/projects/{project_id}/files/index.html", json={"content": "<p>v2</p>"})
         assert edited.status_code == 200
-        assert (await preview.get(url)).text == "<p>v2</p>", "a page is read at each request: edits show at once"
+        assert (await preview.get(url)).text == BRIDGE.decode() + "<p>v2</p>", "read at each request: edits show"
 
 
 async def test_a_page_is_sandboxed_and_can_only_talk_to_its_own_origin(site: tuple[int, str]) -> None:

@@ -9,6 +9,7 @@ any other origin (`trust.py`). The Preview tab adds the iframe's own `sandbox` o
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from starlette.applications import Starlette
@@ -39,6 +40,43 @@ PREVIEW_HEADERS = {
 }
 
 
+BRIDGE = b"""<script>(() => {
+  // Tandem's preview bridge: tells the app about errors and the scroll position, and restores it.
+  const post = (message) => { try { parent.postMessage({ tandemPreview: message }, '*'); } catch (e) {} };
+  const text = (value) => String(value && value.message || value).slice(0, 2000);
+  addEventListener('error', (e) => {
+    const target = e.target;
+    if (target && target !== window && (target.src || target.href)) {
+      post({ error: 'Could not load ' + (target.src || target.href).split('/').pop() });
+    } else {
+      post({ error: text(e.message) + (e.filename ? ' (' + e.filename.split('/').pop() + ':' + e.lineno + ')' : '') });
+    }
+  }, true);
+  addEventListener('unhandledrejection', (e) => post({ error: 'Unhandled promise rejection: ' + text(e.reason) }));
+  const consoleError = console.error.bind(console);
+  console.error = (...args) => { post({ error: args.map(text).join(' ') }); consoleError(...args); };
+  let pending = false;
+  addEventListener('scroll', () => {
+    if (pending) return;
+    pending = true;
+    setTimeout(() => { pending = false; post({ scroll: [scrollX, scrollY] }); }, 100);
+  });
+  addEventListener('message', (e) => {
+    const to = e.source === parent && e.data && e.data.tandemPreview && e.data.tandemPreview.scrollTo;
+    if (to) scrollTo(to[0], to[1]);
+  });
+})();</script>"""
+_HEAD = re.compile(rb"<head\b[^>]*>|<!doctype[^>]*>", re.IGNORECASE)
+
+
+def with_bridge(page: bytes) -> bytes:
+    """The page with the bridge first in its `<head>` (after the doctype: before it, the page would
+    render in quirks mode), so it sees the page's own errors from the start."""
+    found = _HEAD.search(page, 0, 4096)
+    at = found.end() if found is not None else 0
+    return page[:at] + BRIDGE + page[at:]
+
+
 def preview_origin(settings: Settings, *, scheme: str, host: str) -> str | None:
     """Where browsers reach previews: the configured origin, else the app's host name (from its `Host`
     header) at the preview port; None when previews are off."""
@@ -58,7 +96,8 @@ def preview_app(previews: Previews) -> Starlette:
         except TandemError as error:
             body = f"<!doctype html><title>Preview</title><p>{escape(error.message)}</p>"
             return HTMLResponse(body, status_code=error.status_code, headers=PREVIEW_HEADERS)
-        return Response(found.content, media_type=found.media_type, headers=PREVIEW_HEADERS)
+        content = with_bridge(found.content) if found.media_type == "text/html" else found.content
+        return Response(content, media_type=found.media_type, headers=PREVIEW_HEADERS)
 
     async def nothing(request: Request) -> Response:
         return HTMLResponse("<!doctype html><p>Tandem's preview origin: open a preview from the app.</p>", 404)

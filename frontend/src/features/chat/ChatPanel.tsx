@@ -1,4 +1,4 @@
-import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef } from 'react';
+import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { useProject } from '../../api/projects';
 import { runsApi, useCancelRun } from '../../api/runs';
 import { useMessages } from '../../api/sessions';
@@ -15,6 +15,8 @@ export interface ChatPanelProps {
   projectId: number;
   sessionId: number | null;
   onSessionChange: (id: number | null) => void;
+  /** Text to put into the composer for the user to send, e.g. an error of the preview. */
+  prefill?: { text: string } | null;
 }
 
 function historyStatus(m: Message): StreamStatus {
@@ -56,7 +58,7 @@ const HistoryMessage = memo(function HistoryMessage({ m, projectId }: { m: Messa
 });
 
 /** The seed's chat panel: history, the live run, and the message box. */
-export function ChatPanel({ projectId, sessionId, onSessionChange }: ChatPanelProps) {
+export function ChatPanel({ projectId, sessionId, onSessionChange, prefill = null }: ChatPanelProps) {
   const { live, refused, send, attach, clear, runId } = useChatRun({
     projectId,
     onSession: onSessionChange,
@@ -67,6 +69,10 @@ export function ChatPanel({ projectId, sessionId, onSessionChange }: ChatPanelPr
   // mutate/reset are stable across renders, unlike the mutation object itself.
   const { mutate: cancelRun, reset: resetCancel } = cancel;
   const running = live !== null && !isClosed(live.stream);
+  // The latest of a refused message and a prefill goes into the composer.
+  const [restore, setRestore] = useState<{ text: string } | null>(null);
+  useEffect(() => setRestore(refused), [refused]);
+  useEffect(() => setRestore(prefill), [prefill]);
   const stopping = running && (cancel.isPending || cancel.isSuccess);
 
   // After a reload the last assistant message may still be running: follow it from the last
@@ -206,7 +212,7 @@ export function ChatPanel({ projectId, sessionId, onSessionChange }: ChatPanelPr
         </div>
       ) : null}
       <Composer
-        restore={refused}
+        restore={restore}
         running={running}
         stopping={stopping}
         onSend={onSend}

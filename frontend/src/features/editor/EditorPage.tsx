@@ -34,6 +34,12 @@ export function EditorPage() {
   const [tab, setTab] = useState<Tab>('chat');
   const [pane, setPane] = useState<Pane>('side');
   const [gone, setGone] = useState<string | null>(null);
+  const [prefill, setPrefill] = useState<{ text: string } | null>(null);
+  const onFixError = useCallback((text: string) => {
+    setPrefill({ text });
+    setTab('chat');
+    setPane('side');
+  }, []);
   const project = useProject(projectId);
   const drafts = useDrafts();
 
@@ -154,7 +160,12 @@ export function EditorPage() {
           </div>
           {/* Chat stays mounted on the Changes tab: unmounting it would drop the live stream. */}
           <div hidden={tab !== 'chat'} className="tab-body">
-            <ChatPanel projectId={projectId} sessionId={sessionId} onSessionChange={onSessionChange} />
+            <ChatPanel
+              projectId={projectId}
+              sessionId={sessionId}
+              onSessionChange={onSessionChange}
+              prefill={prefill}
+            />
           </div>
           {tab === 'changes' ? (
             <div className="tab-body">
@@ -163,7 +174,7 @@ export function EditorPage() {
           ) : null}
           {tab === 'preview' ? (
             <div className="tab-body">
-              <PreviewPanel projectId={projectId} />
+              <PreviewPanel projectId={projectId} onFixError={onFixError} />
             </div>
           ) : null}
         </aside>
