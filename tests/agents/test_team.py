@@ -4,8 +4,7 @@ reports, in order, what each model is given, the limits, the errors, and stoppin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import pytest
 from pydantic_ai.exceptions import (
@@ -24,19 +23,12 @@ from pydantic_ai.messages import (
     ModelResponsePart,
     TextPart,
     ThinkingPart,
-    ToolCallPart,
     ToolReturnPart,
     UserPromptPart,
 )
 from pydantic_ai.models.function import (
     AgentInfo,
-    DeltaThinkingCalls,
-    DeltaThinkingPart,
-    DeltaToolCall,
-    DeltaToolCalls,
-    FunctionModel,
 )
-from pydantic_ai.usage import RequestUsage
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.agents.events import Delta, FileChanged, Finished, TeamEvent, Thought, ToolCall, ToolResult
@@ -46,67 +38,13 @@ from tandem.events import Usage
 from tandem.settings import RunLimits
 from tandem.workspace import changes
 from tandem.workspace.files import ProjectFiles
+from tests.playbook import Playbook, call
 from tests.support import SeededRun
 
 # The database is not what these tests are about: one backend keeps them fast enough to run per mutant.
 one_backend = pytest.mark.parametrize("sessions", ["sqlite"], indirect=True)
 
 Summary = tuple[object, ...]
-
-
-@dataclass
-class Playbook:
-    """One agent's responses, in order; records what each request carried. A `None` step hangs
-    until cancelled (and notes that it was)."""
-
-    steps: list[list[ModelResponsePart] | None]
-    seen: list[list[ModelMessage]] = field(default_factory=list)
-    infos: list[AgentInfo] = field(default_factory=list)
-    hung: asyncio.Event = field(default_factory=asyncio.Event)
-    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def model(self) -> FunctionModel:
-        return FunctionModel(self._respond, stream_function=self._stream)
-
-    async def _next(self, messages: list[ModelMessage], info: AgentInfo) -> list[ModelResponsePart]:
-        self.seen.append(messages)
-        self.infos.append(info)
-        parts = self.steps[len(self.seen) - 1]
-        if parts is None:
-            self.hung.set()
-            try:
-                await asyncio.Event().wait()
-            finally:
-                self.cancelled.set()
-        assert parts is not None
-        return parts
-
-    async def _respond(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        step = len(self.seen) + 1
-        parts = await self._next(messages, info)
-        return ModelResponse(parts=parts, usage=RequestUsage(input_tokens=100 * step, output_tokens=step))
-
-    async def _stream(
-        self, messages: list[ModelMessage], info: AgentInfo
-    ) -> AsyncIterator[str | DeltaToolCalls | DeltaThinkingCalls]:
-        for index, part in enumerate(await self._next(messages, info)):
-            match part:
-                case ThinkingPart():
-                    for word in part.content.split(" "):
-                        yield {100 + index: DeltaThinkingPart(content=word and f"{word} ")}
-                case TextPart():
-                    for word in part.content.split(" "):
-                        yield word and f"{word} "
-                case ToolCallPart():
-                    yield {
-                        index: DeltaToolCall(
-                            name=part.tool_name, json_args=part.args_as_json_str(), tool_call_id=part.tool_call_id
-                        )
-                    }
-
-
-def call(tool: str, call_id: str, **arguments: object) -> ToolCallPart:
-    return ToolCallPart(tool, arguments, tool_call_id=call_id)
 
 
 def summary(event: TeamEvent) -> Summary:
