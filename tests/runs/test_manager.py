@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +20,6 @@ from pydantic_ai.messages import ModelRequest, TextPart, ThinkingPart, UserPromp
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.agents.team import Team
 from tandem.errors import (
     Busy,
     IdempotencyKeyReused,
@@ -32,73 +30,20 @@ from tandem.errors import (
     TooLarge,
 )
 from tandem.events import PING_FRAME
-from tandem.persistence.models import ChatSession, Message, Run, RunEventRow
-from tandem.runs.cancellation import CancelHandler
+from tandem.persistence.models import ChatSession, Message, Run, RunEventRow, User
 from tandem.runs.eventlog import InProcessEventLog
 from tandem.runs.manager import STREAM_CHUNK_BYTES, RunManager
-from tandem.services import projects
 from tandem.services.accounts import LOCAL
-from tandem.settings import RunLimits
 from tandem.workspace.files import FileLimits
 from tests.playbook import Playbook, call
+from tests.runs.conftest import Script, SharedCancelBus, new_project
 
 pytestmark = pytest.mark.parametrize("sessions", ["sqlite"], indirect=True)
 
 Events = list[dict[str, Any]]
 
 
-@dataclass
-class Script:
-    """What the next run's team plays; a test sets it before starting the run."""
-
-    planner: Playbook = field(default_factory=lambda: Playbook([[TextPart("Nothing to do.")]] * 10))
-    coder: Playbook = field(default_factory=lambda: Playbook([]))
-    streaming: bool = False
-    model_requests: int = 50
-    broken: Exception | None = None
-    """Raised instead of building the team."""
-
-    def team(self) -> Team:
-        if self.broken is not None:
-            raise self.broken
-        return Team(
-            planner_model=self.planner.model(),
-            coder_model=self.coder.model(),
-            streaming=self.streaming,
-            limits=RunLimits(model_requests=self.model_requests),
-        )
-
-
-class SharedCancelBus:
-    """A cancel bus every manager of the test listens on, as on Redis with several processes."""
-
-    def __init__(self) -> None:
-        self.handlers: list[CancelHandler] = []
-        self.published: list[str] = []
-
-    async def start(self, handler: CancelHandler) -> None:
-        self.handlers.append(handler)
-
-    async def publish(self, run_id: str) -> None:
-        self.published.append(run_id)
-        for handler in self.handlers:
-            handler(run_id)
-
-    async def close(self) -> None:
-        pass
-
-
 NewManager = Callable[..., Awaitable[RunManager]]
-
-
-@pytest.fixture
-def script() -> Script:
-    return Script()
-
-
-@pytest.fixture
-def bus() -> SharedCancelBus:
-    return SharedCancelBus()
 
 
 @pytest.fixture
@@ -141,12 +86,6 @@ async def new_manager(
 @pytest.fixture
 async def manager(new_manager: NewManager) -> RunManager:
     return await new_manager()
-
-
-async def new_project(sessions: async_sessionmaker[AsyncSession], name: str = "p") -> int:
-    async with sessions.begin() as session:
-        project = await projects.create(session, LOCAL, name, "blank", max_projects=1_000)
-        return project.id
 
 
 @pytest.fixture
@@ -310,8 +249,23 @@ async def test_a_user_at_their_run_limit_is_told_to_wait(
         "you have 2 runs going; the limit is 2 at once (TANDEM_MAX_RUNS_PER_USER): wait for one to end or cancel it"
     )
     assert refused.value.retry_after == 10
-    # Runs started for no user (or another) are not counted against this one.
-    assert (await manager.start(third, "anonymous", session_id=None)).created
+
+
+async def test_only_a_users_own_live_runs_count_against_their_limit(
+    new_manager: NewManager, script: Script, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    manager = await new_manager(max_runs_per_user=1)
+    first, second, third = [await new_project(sessions, name) for name in ("a", "b", "c")]
+    async with sessions.begin() as session:
+        other = User(name="other")
+        session.add(other)
+        await session.flush()
+        other_id = other.id
+    script.planner = Playbook([[TextPart("done")], None, None, None])
+    await manager.wait((await manager.start(first, "ended", session_id=None, user_id=LOCAL.id)).run.id)
+    await manager.start(first, "anonymous", session_id=None)
+    await manager.start(second, "another user's", session_id=None, user_id=other_id)
+    assert (await manager.start(third, "mine", session_id=None, user_id=LOCAL.id)).created
 
 
 # -- idempotency ----------------------------------------------------------------------------------
@@ -377,6 +331,14 @@ async def test_a_key_reused_for_another_request_is_refused(
     assert elsewhere.created
     await manager.wait(elsewhere.run.id)
     assert (await manager.start(project_id, "hi", session_id=None)).run.id != first.id
+
+
+async def test_another_key_for_the_same_request_is_a_new_run(manager: RunManager, project_id: int) -> None:
+    first = (await manager.start(project_id, "hi", session_id=None, idempotency_key="k1")).run
+    await manager.wait(first.id)
+    second = await manager.start(project_id, "hi", session_id=None, idempotency_key="k2")
+    assert second.created
+    assert second.run.id != first.id
 
 
 # -- running --------------------------------------------------------------------------------------
@@ -729,6 +691,40 @@ async def test_with_a_lease_only_runs_whose_lease_lapsed_in_other_processes_are_
         await session.execute(update(Run).where(Run.id.in_([mine, lapsed])).values(heartbeat_at=long_ago))
     assert await manager.interrupt_stale(50) == 1
     assert [(await manager.get(r)).status for r in (mine, fresh, lapsed)] == ["running", "running", "interrupted"]
+
+
+async def test_the_lease_monitor_keeps_checking_even_after_a_failed_check(
+    new_manager: NewManager,
+    script: Script,
+    sessions: async_sessionmaker[AsyncSession],
+    project_id: int,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dying = await new_manager()
+    run_id, _ = await hanging_run(dying, script, project_id)
+    begin = sessions.begin
+    checks = 0
+
+    def failing_once() -> Any:
+        nonlocal checks
+        checks += 1
+        if checks == 1:
+            raise RuntimeError("the database is away")
+        return begin()
+
+    monkeypatch.setattr(sessions, "begin", failing_once)
+    with caplog.at_level(logging.ERROR, logger="tandem.runs.manager"):
+        watching = await new_manager(lease_seconds=0.1)
+        # The process dies after the first (failed) check: its run's lease lapses.
+        async with begin() as session:
+            await session.execute(
+                update(Run).where(Run.id == run_id).values(owner="dead", heartbeat_at=datetime.now(UTC) - timedelta(1))
+            )
+        assert (await watching.wait(run_id)).status == "interrupted"
+    (record,) = [r for r in caplog.records if r.name == "tandem.runs.manager"]
+    assert record.getMessage() == "checking run leases failed"
+    assert str(record.exc_info and record.exc_info[1]) == "the database is away"
 
 
 async def test_a_run_interrupted_elsewhere_ends_its_local_stream(
