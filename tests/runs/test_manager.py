@@ -756,9 +756,11 @@ async def test_a_stream_resumes_after_the_last_event_it_got(
 
 
 async def test_a_finished_runs_log_gone_the_database_replays_it(
-    new_manager: NewManager, script: Script, project_id: int
+    new_manager: NewManager, script: Script, sessions: async_sessionmaker[AsyncSession], project_id: int
 ) -> None:
     manager = await new_manager(retention=0)
+    # Another run's events are in the database too.
+    await manager.wait((await manager.start(await new_project(sessions, "other"), "hi", session_id=None)).run.id)
     hand_off_script(script)
     run = (await manager.start(project_id, "hi", session_id=None)).run
     live = await events_of(manager, run.id)
@@ -790,9 +792,12 @@ async def test_a_run_executing_in_another_process_is_followed_from_the_database(
     assert [e["type"] for e in first] == ["start"]
     # Idle: the stream polls the database and pings the client meanwhile.
     assert await anext(stream) == PING_FRAME
+    resumed = viewer.follow(run_id, 1)
+    assert await anext(resumed) == PING_FRAME
     await executing.cancel(run_id)
-    rest, _ = parse(b"".join([chunk async for chunk in stream]))
-    assert [(e["seq"], e["type"]) for e in rest] == [(2, "error")]
+    for follower in (stream, resumed):
+        rest, _ = parse(b"".join([chunk async for chunk in follower]))
+        assert [(e["seq"], e["type"]) for e in rest] == [(2, "error")]
 
 
 async def test_a_stream_of_an_unknown_run_ends_at_once(manager: RunManager) -> None:
