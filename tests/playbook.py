@@ -28,9 +28,11 @@ class Playbook:
     infos: list[AgentInfo] = field(default_factory=list)
     hung: asyncio.Event = field(default_factory=asyncio.Event)
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    model_name: str | None = None
+    """The name its responses carry (genai-prices prices some, like `gpt-4o`); a made-up one if None."""
 
     def model(self) -> FunctionModel:
-        return FunctionModel(self._respond, stream_function=self._stream)
+        return FunctionModel(self._respond, stream_function=self._stream, model_name=self.model_name)
 
     async def _next(self, messages: list[ModelMessage], info: AgentInfo) -> list[ModelResponsePart]:
         self.seen.append(messages)

@@ -7,9 +7,12 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
+from genai_prices import Usage as PriceUsage
+from genai_prices import calc_price
 from pydantic_ai.exceptions import (
     AgentRunError,
     ModelAPIError,
+    ModelHTTPError,
     RunTimedOut,
     UnexpectedModelBehavior,
     UsageLimitExceeded,
@@ -127,6 +130,28 @@ async def test_the_team_reports_each_step_in_order(
     changed = events[6]
     assert isinstance(changed, FileChanged)
     assert changed.change_id == recorded[0].id
+
+
+def _price(playbook: Playbook) -> float:
+    """What genai-prices charges for the playbook's responses (request n: 100 n tokens in, n out)."""
+    steps = range(1, len(playbook.steps) + 1)
+    return sum(
+        float(calc_price(PriceUsage(input_tokens=100 * n, output_tokens=n), model_ref="gpt-4o").total_price)
+        for n in steps
+    )
+
+
+@one_backend
+@pytest.mark.parametrize("coder_model", ["gpt-4o", None])
+async def test_each_agent_reports_its_cost_while_every_response_is_priced(
+    project_files: ProjectFiles, run: SeededRun, coder_model: str | None
+) -> None:
+    planner, coder = hand_off_script()
+    planner.model_name, coder.model_name = "gpt-4o", coder_model
+    finished = (await collect(team(planner, coder), project_files, run))[-1]
+    assert isinstance(finished, Finished)
+    assert finished.usage["Planner"].cost_usd == pytest.approx(_price(planner))
+    assert finished.usage["Coder"].cost_usd == (None if coder_model is None else pytest.approx(_price(coder)))
 
 
 @one_backend
@@ -325,6 +350,7 @@ async def test_cancelling_the_consumer_stops_the_agents_and_their_tools(
         (UnexpectedModelBehavior("odd"), ModelFailed("odd")),
         (AgentRunError("agent"), ModelFailed("agent")),
         (UserError("user"), ModelFailed("user")),
+        (ModelHTTPError(401, "m", body="no"), ModelFailed("The model server rejected the API key. Set the right key")),
     ],
 )
 def test_pydantic_ai_errors_become_run_outcomes(error: BaseException, translated: RunFailed) -> None:
