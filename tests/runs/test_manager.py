@@ -800,6 +800,43 @@ async def test_a_run_executing_in_another_process_is_followed_from_the_database(
         assert [(e["seq"], e["type"]) for e in rest] == [(2, "error")]
 
 
+async def test_a_run_that_goes_live_while_followed_from_the_database_is_then_followed_in_memory(
+    new_manager: NewManager,
+    script: Script,
+    sessions: async_sessionmaker[AsyncSession],
+    project_id: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stream that arrives between a run's creation and its launch finds it in the database first."""
+    manager = await new_manager(ping_seconds=0.1)
+    begin = sessions.begin
+    created, launch = asyncio.Event(), asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def held_after_commit() -> AsyncIterator[AsyncSession]:
+        async with begin() as session:
+            yield session
+        created.set()
+        await launch.wait()
+
+    monkeypatch.setattr(sessions, "begin", held_after_commit)
+    hand_off_script(script)
+    starting = asyncio.create_task(manager.start(project_id, "hi", session_id=None))
+    await created.wait()
+    async with sessions() as session:
+        run_id = await session.scalar(select(Run.id).where(Run.project_id == project_id))
+    assert run_id is not None
+    stream = manager.follow(run_id)
+    first, _ = parse(await anext(stream))
+    assert [e["seq"] for e in first] == [1]
+    assert await anext(stream) == PING_FRAME
+    launch.set()
+    await starting
+    rest, _ = parse(b"".join([chunk async for chunk in stream]))
+    assert [e["seq"] for e in rest] == list(range(2, 9))
+    assert rest[-1]["type"] == "complete"
+
+
 async def test_a_stream_of_an_unknown_run_ends_at_once(manager: RunManager) -> None:
     assert await read(manager, "nope") == b""
 
