@@ -38,7 +38,11 @@ from tandem.workspace.files import FileLimits
 from tests.playbook import Playbook, call
 from tests.runs.conftest import Script, SharedCancelBus, new_project
 
-pytestmark = pytest.mark.parametrize("sessions", ["sqlite"], indirect=True)
+pytestmark = [
+    pytest.mark.parametrize("sessions", ["sqlite"], indirect=True),
+    # Each takes a second or two: a stream that never ends (a mutant, a regression) fails in 30 s, not 120.
+    pytest.mark.timeout(30),
+]
 
 Events = list[dict[str, Any]]
 
