@@ -35,7 +35,7 @@ from pydantic_ai.models.function import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.agents.events import Delta, FileChanged, Finished, TeamEvent, Thought, ToolCall, ToolResult
-from tandem.agents.team import CODER_INSTRUCTIONS, PLANNER_INSTRUCTIONS, Team, Turn, _translate
+from tandem.agents.team import CODER_INSTRUCTIONS, PLANNER_INSTRUCTIONS, Retries, Team, Turn, _translate
 from tandem.errors import LimitExceeded, ModelFailed, RunCancelled, RunFailed
 from tandem.events import Usage
 from tandem.settings import RunLimits
@@ -152,6 +152,58 @@ async def test_each_agent_reports_its_cost_while_every_response_is_priced(
     assert isinstance(finished, Finished)
     assert finished.usage["Planner"].cost_usd == pytest.approx(_price(planner))
     assert finished.usage["Coder"].cost_usd == (None if coder_model is None else pytest.approx(_price(coder)))
+
+
+@one_backend
+async def test_a_run_may_cost_up_to_its_limit_and_an_unpriced_agent_counts_nothing(
+    project_files: ProjectFiles, run: SeededRun
+) -> None:
+    planner, coder = hand_off_script()
+    planner.model_name = "gpt-4o"
+    finished = (await collect(team(planner, coder, cost_usd=_price(planner)), project_files, run))[-1]
+    assert isinstance(finished, Finished)
+
+
+@one_backend
+async def test_a_run_over_its_cost_limit_ends_with_limit_exceeded(project_files: ProjectFiles, run: SeededRun) -> None:
+    planner, coder = hand_off_script()
+    planner.model_name = coder.model_name = "gpt-4o"
+    first = _price(Playbook([[]]))
+    expected = (
+        rf"^the run's estimated cost, \${first:.4f}, is over its limit of \$1e-05; "
+        r"raise TANDEM_LIMIT_COST_USD to allow more$"
+    )
+    with pytest.raises(LimitExceeded, match=expected):
+        await collect(team(planner, coder, cost_usd=0.00001), project_files, run)
+    assert len(planner.seen) == 1
+
+
+@one_backend
+async def test_a_failed_request_is_retried_within_the_wall_limit(project_files: ProjectFiles, run: SeededRun) -> None:
+    class FailingOnce(Playbook):
+        async def _next(self, messages: list[ModelMessage], info: AgentInfo) -> list[ModelResponsePart]:
+            if not self.seen:
+                self.seen.append(messages)
+                raise ModelHTTPError(503, "m", body="loading")
+            return await super()._next(messages, info)
+
+    planner = FailingOnce([[], [TextPart("ok")]])
+    running = Team(
+        planner_model=planner.model(),
+        coder_model=Playbook([]).model(),
+        streaming=False,
+        limits=RunLimits(),
+        retries=Retries(retries=1, max_wait=0.01),
+    )
+    events = await collect(running, project_files, run)
+    assert [summary(e) for e in events] == [
+        (
+            "thought",
+            "System",
+            "the model server is unavailable or overloaded (HTTP 503), retrying in 0 s (retry 1 of 1)",
+        ),
+        ("finished", "Planner", "ok"),
+    ]
 
 
 @one_backend
