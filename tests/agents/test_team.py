@@ -178,32 +178,42 @@ async def test_a_run_over_its_cost_limit_ends_with_limit_exceeded(project_files:
     assert len(planner.seen) == 1
 
 
-@one_backend
-async def test_a_failed_request_is_retried_within_the_wall_limit(project_files: ProjectFiles, run: SeededRun) -> None:
-    class FailingOnce(Playbook):
-        async def _next(self, messages: list[ModelMessage], info: AgentInfo) -> list[ModelResponsePart]:
-            if not self.seen:
-                self.seen.append(messages)
-                raise ModelHTTPError(503, "m", body="loading")
-            return await super()._next(messages, info)
+class FailingOnce(Playbook):
+    """Its first request fails as a model server that is loading would (503, which is retried)."""
 
-    planner = FailingOnce([[], [TextPart("ok")]])
+    async def _next(self, messages: list[ModelMessage], info: AgentInfo) -> list[ModelResponsePart]:
+        if not self.seen:
+            self.seen.append(messages)
+            raise ModelHTTPError(503, "m", body="loading")
+        return await super()._next(messages, info)
+
+
+@one_backend
+@pytest.mark.parametrize("failing", ["Planner", "Coder"])
+async def test_a_failed_request_is_retried_within_the_wall_limit(
+    project_files: ProjectFiles, run: SeededRun, failing: str
+) -> None:
+    planner = (FailingOnce if failing == "Planner" else Playbook)(
+        [*([[]] if failing == "Planner" else []), [call("hand_off_to_coder", "p1", plan="go")], [TextPart("ok")]]
+    )
+    coder = (FailingOnce if failing == "Coder" else Playbook)(
+        [*([[]] if failing == "Coder" else []), [TextPart("done")]]
+    )
     running = Team(
         planner_model=planner.model(),
-        coder_model=Playbook([]).model(),
+        coder_model=coder.model(),
         streaming=False,
         limits=RunLimits(),
         retries=Retries(retries=1, max_wait=0.01),
     )
-    events = await collect(running, project_files, run)
-    assert [summary(e) for e in events] == [
-        (
-            "thought",
-            "System",
-            "the model server is unavailable or overloaded (HTTP 503), retrying in 0 s (retry 1 of 1)",
-        ),
-        ("finished", "Planner", "ok"),
-    ]
+    events = [summary(e) for e in await collect(running, project_files, run)]
+    retried = (
+        "thought",
+        "System",
+        "the model server is unavailable or overloaded (HTTP 503), retrying in 0 s (retry 1 of 1)",
+    )
+    assert events.count(retried) == 1
+    assert events[-1] == ("finished", "Planner", "ok")
 
 
 @one_backend
