@@ -253,13 +253,15 @@ async def test_a_failed_transaction_fails_its_batches_and_the_loop_goes_on(
     ]
 
 
-async def test_commits_after_close_are_refused(
+async def test_close_ends_the_loop_and_later_commits_are_refused(
     sessions: async_sessionmaker[AsyncSession], new_run: NewRun, caplog: pytest.LogCaptureFixture
 ) -> None:
     run = await new_run()
     committer = GroupCommitter(sessions)
     await committer.commit(Batch(run.id, [], []))
+    [loop] = [t for t in asyncio.all_tasks() if t.get_name() == "group-commit" and not t.done()]
     await committer.close()
+    assert loop.done()
     with pytest.raises(CommitAborted) as refused:
         await asyncio.wait_for(committer.commit(Batch(run.id, _events(run.id, range(1, 2)), [])), 10)
     assert str(refused.value) == "the server is shutting down"
