@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -856,6 +857,27 @@ async def test_a_large_answer_reaches_the_stream_in_pieces_of_at_most_the_chunk_
     assert len(chunks) >= 3
     events, _ = parse(b"".join(chunks))
     assert events[-1]["data"]["message"]["content"] == answer
+
+
+async def test_a_replay_from_the_database_comes_in_pieces_as_full_as_the_chunk_size_allows(
+    new_manager: NewManager, script: Script, project_id: int
+) -> None:
+    manager = await new_manager(retention=0)
+    # Ten thoughts of about 9 KB each, with their tool calls and results between: about 95 KB of frames.
+    script.planner = Playbook(
+        [[ThinkingPart(f"{step} " * 3000), call("list_files", f"l{step}")] for step in range(10)] + [[TextPart("done")]]
+    )
+    run = (await manager.start(project_id, "hi", session_id=None)).run
+    live = await events_of(manager, run.id)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    chunks = [chunk async for chunk in manager.follow(run.id)]
+    assert all(len(chunk) <= STREAM_CHUNK_BYTES for chunk in chunks)
+    # Whole frames in each piece (`parse` reads each piece on its own), and nothing lost.
+    assert [event for chunk in chunks for event in parse(chunk)[0]] == live
+    for chunk, after in itertools.pairwise(chunks):
+        next_frame = after[: after.index(b"\n\n") + 2]
+        assert len(chunk) + len(next_frame) > STREAM_CHUNK_BYTES, "the next frame would have fitted"
 
 
 async def test_wait_returns_the_run_as_it_ended(manager: RunManager, project_id: int) -> None:
