@@ -846,16 +846,23 @@ async def test_a_stream_of_an_unknown_run_ends_at_once(manager: RunManager) -> N
     assert await read(manager, "nope") == b""
 
 
-async def test_a_large_answer_reaches_the_stream_in_pieces_of_at_most_the_chunk_size(
-    manager: RunManager, script: Script, project_id: int
+@pytest.mark.parametrize("retention", [60, 0], ids=["live", "from the database"])
+async def test_events_larger_than_the_chunk_size_reach_the_stream_cut_in_pieces(
+    new_manager: NewManager, script: Script, project_id: int, retention: float
 ) -> None:
-    answer = "word " * (STREAM_CHUNK_BYTES // 2)
-    script.planner = Playbook([[TextPart(answer)]])
+    manager = await new_manager(retention=retention)
+    thought, answer = "hmm " * (STREAM_CHUNK_BYTES // 3), "word " * (STREAM_CHUNK_BYTES // 2)
+    script.planner = Playbook([[ThinkingPart(thought), call("list_files", "l1")], [TextPart(answer)]])
     run = (await manager.start(project_id, "hi", session_id=None)).run
+    await manager.wait(run.id)
+    for _ in range(10):
+        await asyncio.sleep(0)
     chunks = [chunk async for chunk in manager.follow(run.id)]
     assert all(len(chunk) <= STREAM_CHUNK_BYTES for chunk in chunks)
-    assert len(chunks) >= 3
+    assert len(chunks) >= 5
     events, _ = parse(b"".join(chunks))
+    assert [e["type"] for e in events] == ["start", *["agent_interaction"] * 3, "complete"]
+    assert events[1]["data"]["content"] == thought
     assert events[-1]["data"]["message"]["content"] == answer
 
 
