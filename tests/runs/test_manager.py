@@ -645,6 +645,13 @@ async def test_shutdown_ends_every_live_run_as_interrupted(
         }
 
 
+async def test_shutdown_waits_for_the_lease_monitor_to_end(new_manager: NewManager) -> None:
+    manager = await new_manager(lease_seconds=3600)
+    [monitor] = [t for t in asyncio.all_tasks() if t.get_name() == "lease-monitor" and not t.done()]
+    await manager.shutdown()
+    assert monitor.done()
+
+
 async def test_a_cancel_during_shutdown_keeps_the_first_reason(
     new_manager: NewManager, script: Script, project_id: int
 ) -> None:
