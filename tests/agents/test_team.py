@@ -4,13 +4,15 @@ reports, in order, what each model is given, the limits, the errors, and stoppin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import pytest
+from genai_prices import Usage as PriceUsage
+from genai_prices import calc_price
 from pydantic_ai.exceptions import (
     AgentRunError,
     ModelAPIError,
+    ModelHTTPError,
     RunTimedOut,
     UnexpectedModelBehavior,
     UsageLimitExceeded,
@@ -24,89 +26,28 @@ from pydantic_ai.messages import (
     ModelResponsePart,
     TextPart,
     ThinkingPart,
-    ToolCallPart,
     ToolReturnPart,
     UserPromptPart,
 )
 from pydantic_ai.models.function import (
     AgentInfo,
-    DeltaThinkingCalls,
-    DeltaThinkingPart,
-    DeltaToolCall,
-    DeltaToolCalls,
-    FunctionModel,
 )
-from pydantic_ai.usage import RequestUsage
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.agents.events import Delta, FileChanged, Finished, TeamEvent, Thought, ToolCall, ToolResult
-from tandem.agents.team import CODER_INSTRUCTIONS, PLANNER_INSTRUCTIONS, Team, Turn, _translate
+from tandem.agents.team import CODER_INSTRUCTIONS, PLANNER_INSTRUCTIONS, Retries, Team, Turn, _translate
 from tandem.errors import LimitExceeded, ModelFailed, RunCancelled, RunFailed
 from tandem.events import Usage
 from tandem.settings import RunLimits
 from tandem.workspace import changes
 from tandem.workspace.files import ProjectFiles
+from tests.playbook import Playbook, call
 from tests.support import SeededRun
 
 # The database is not what these tests are about: one backend keeps them fast enough to run per mutant.
 one_backend = pytest.mark.parametrize("sessions", ["sqlite"], indirect=True)
 
 Summary = tuple[object, ...]
-
-
-@dataclass
-class Playbook:
-    """One agent's responses, in order; records what each request carried. A `None` step hangs
-    until cancelled (and notes that it was)."""
-
-    steps: list[list[ModelResponsePart] | None]
-    seen: list[list[ModelMessage]] = field(default_factory=list)
-    infos: list[AgentInfo] = field(default_factory=list)
-    hung: asyncio.Event = field(default_factory=asyncio.Event)
-    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def model(self) -> FunctionModel:
-        return FunctionModel(self._respond, stream_function=self._stream)
-
-    async def _next(self, messages: list[ModelMessage], info: AgentInfo) -> list[ModelResponsePart]:
-        self.seen.append(messages)
-        self.infos.append(info)
-        parts = self.steps[len(self.seen) - 1]
-        if parts is None:
-            self.hung.set()
-            try:
-                await asyncio.Event().wait()
-            finally:
-                self.cancelled.set()
-        assert parts is not None
-        return parts
-
-    async def _respond(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        step = len(self.seen) + 1
-        parts = await self._next(messages, info)
-        return ModelResponse(parts=parts, usage=RequestUsage(input_tokens=100 * step, output_tokens=step))
-
-    async def _stream(
-        self, messages: list[ModelMessage], info: AgentInfo
-    ) -> AsyncIterator[str | DeltaToolCalls | DeltaThinkingCalls]:
-        for index, part in enumerate(await self._next(messages, info)):
-            match part:
-                case ThinkingPart():
-                    for word in part.content.split(" "):
-                        yield {100 + index: DeltaThinkingPart(content=word and f"{word} ")}
-                case TextPart():
-                    for word in part.content.split(" "):
-                        yield word and f"{word} "
-                case ToolCallPart():
-                    yield {
-                        index: DeltaToolCall(
-                            name=part.tool_name, json_args=part.args_as_json_str(), tool_call_id=part.tool_call_id
-                        )
-                    }
-
-
-def call(tool: str, call_id: str, **arguments: object) -> ToolCallPart:
-    return ToolCallPart(tool, arguments, tool_call_id=call_id)
 
 
 def summary(event: TeamEvent) -> Summary:
@@ -189,6 +130,90 @@ async def test_the_team_reports_each_step_in_order(
     changed = events[6]
     assert isinstance(changed, FileChanged)
     assert changed.change_id == recorded[0].id
+
+
+def _price(playbook: Playbook) -> float:
+    """What genai-prices charges for the playbook's responses (request n: 100 n tokens in, n out)."""
+    steps = range(1, len(playbook.steps) + 1)
+    return sum(
+        float(calc_price(PriceUsage(input_tokens=100 * n, output_tokens=n), model_ref="gpt-4o").total_price)
+        for n in steps
+    )
+
+
+@one_backend
+@pytest.mark.parametrize("coder_model", ["gpt-4o", None])
+async def test_each_agent_reports_its_cost_while_every_response_is_priced(
+    project_files: ProjectFiles, run: SeededRun, coder_model: str | None
+) -> None:
+    planner, coder = hand_off_script()
+    planner.model_name, coder.model_name = "gpt-4o", coder_model
+    finished = (await collect(team(planner, coder), project_files, run))[-1]
+    assert isinstance(finished, Finished)
+    assert finished.usage["Planner"].cost_usd == pytest.approx(_price(planner))
+    assert finished.usage["Coder"].cost_usd == (None if coder_model is None else pytest.approx(_price(coder)))
+
+
+@one_backend
+async def test_a_run_may_cost_up_to_its_limit_and_an_unpriced_agent_counts_nothing(
+    project_files: ProjectFiles, run: SeededRun
+) -> None:
+    planner, coder = hand_off_script()
+    planner.model_name = "gpt-4o"
+    finished = (await collect(team(planner, coder, cost_usd=_price(planner)), project_files, run))[-1]
+    assert isinstance(finished, Finished)
+
+
+@one_backend
+async def test_a_run_over_its_cost_limit_ends_with_limit_exceeded(project_files: ProjectFiles, run: SeededRun) -> None:
+    planner, coder = hand_off_script()
+    planner.model_name = coder.model_name = "gpt-4o"
+    first = _price(Playbook([[]]))
+    expected = (
+        rf"^the run's estimated cost, \${first:.4f}, is over its limit of \$1e-05; "
+        r"raise TANDEM_LIMIT_COST_USD to allow more$"
+    )
+    with pytest.raises(LimitExceeded, match=expected):
+        await collect(team(planner, coder, cost_usd=0.00001), project_files, run)
+    assert len(planner.seen) == 1
+
+
+class FailingOnce(Playbook):
+    """Its first request fails as a model server that is loading would (503, which is retried)."""
+
+    async def _next(self, messages: list[ModelMessage], info: AgentInfo) -> list[ModelResponsePart]:
+        if not self.seen:
+            self.seen.append(messages)
+            raise ModelHTTPError(503, "m", body="loading")
+        return await super()._next(messages, info)
+
+
+@one_backend
+@pytest.mark.parametrize("failing", ["Planner", "Coder"])
+async def test_a_failed_request_is_retried_within_the_wall_limit(
+    project_files: ProjectFiles, run: SeededRun, failing: str
+) -> None:
+    planner = (FailingOnce if failing == "Planner" else Playbook)(
+        [*([[]] if failing == "Planner" else []), [call("hand_off_to_coder", "p1", plan="go")], [TextPart("ok")]]
+    )
+    coder = (FailingOnce if failing == "Coder" else Playbook)(
+        [*([[]] if failing == "Coder" else []), [TextPart("done")]]
+    )
+    running = Team(
+        planner_model=planner.model(),
+        coder_model=coder.model(),
+        streaming=False,
+        limits=RunLimits(),
+        retries=Retries(retries=1, max_wait=0.01),
+    )
+    events = [summary(e) for e in await collect(running, project_files, run)]
+    retried = (
+        "thought",
+        "System",
+        "the model server is unavailable or overloaded (HTTP 503), retrying in 0 s (retry 1 of 1)",
+    )
+    assert events.count(retried) == 1
+    assert events[-1] == ("finished", "Planner", "ok")
 
 
 @one_backend
@@ -394,6 +419,7 @@ async def test_cancelling_the_consumer_stops_the_agents_and_their_tools(
         (UnexpectedModelBehavior("odd"), ModelFailed("odd")),
         (AgentRunError("agent"), ModelFailed("agent")),
         (UserError("user"), ModelFailed("user")),
+        (ModelHTTPError(401, "m", body="no"), ModelFailed("The model server rejected the API key. Set the right key")),
     ],
 )
 def test_pydantic_ai_errors_become_run_outcomes(error: BaseException, translated: RunFailed) -> None:

@@ -202,6 +202,28 @@ async def test_a_crashed_loop_fails_its_waiters_and_restarts(
     assert stopped.exc_info[0] is _Crash
 
 
+async def test_a_loop_cancelled_from_outside_fails_its_waiters_and_restarts(
+    sessions: async_sessionmaker[AsyncSession], new_run: NewRun, gate: Gate, caplog: pytest.LogCaptureFixture
+) -> None:
+    run = await new_run()
+    committer = GroupCommitter(sessions)
+    try:
+        waiting = asyncio.ensure_future(committer.commit(Batch(run.id, _events(run.id, range(1, 2)), [])))
+        await gate.reached.wait()
+        [loop] = [t for t in asyncio.all_tasks() if t.get_name() == "group-commit" and not t.done()]
+        loop.cancel()
+        with pytest.raises(CommitAborted):
+            await asyncio.wait_for(waiting, 10)
+        gate.opened.set()
+        await asyncio.wait_for(committer.commit(Batch(run.id, _events(run.id, range(1, 2)), [])), 10)
+    finally:
+        await committer.close()
+    assert (await _stored(sessions, run.id))[0] == [1]
+    [stopped] = [r for r in caplog.records if r.name == "tandem.runs.committer"]
+    assert stopped.getMessage() == "the group commit loop stopped; the next commit restarts it"
+    assert stopped.exc_info is None
+
+
 async def test_a_failed_transaction_fails_its_batches_and_the_loop_goes_on(
     sessions: async_sessionmaker[AsyncSession],
     new_run: NewRun,
@@ -231,13 +253,15 @@ async def test_a_failed_transaction_fails_its_batches_and_the_loop_goes_on(
     ]
 
 
-async def test_commits_after_close_are_refused(
+async def test_close_ends_the_loop_and_later_commits_are_refused(
     sessions: async_sessionmaker[AsyncSession], new_run: NewRun, caplog: pytest.LogCaptureFixture
 ) -> None:
     run = await new_run()
     committer = GroupCommitter(sessions)
     await committer.commit(Batch(run.id, [], []))
+    [loop] = [t for t in asyncio.all_tasks() if t.get_name() == "group-commit" and not t.done()]
     await committer.close()
+    assert loop.done()
     with pytest.raises(CommitAborted) as refused:
         await asyncio.wait_for(committer.commit(Batch(run.id, _events(run.id, range(1, 2)), [])), 10)
     assert str(refused.value) == "the server is shutting down"

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tandem.runs.eventlog import Batch
 from tandem.runs.redis_log import RedisEventLog, stream_key
@@ -197,3 +198,27 @@ async def test_a_mirror_follows_a_run_silent_for_longer_than_the_socket_timeout(
             await redis.delete(stream_key(run_id))
         await reader.close()
         await writer.close()
+
+
+class ClientThatFailsToClose(Redis):
+    """Closing it fails at once (as a connection error would), without waiting for anything."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        raise RedisConnectionError("the connection is gone")
+
+
+async def test_closing_waits_for_the_mirrors_and_ignores_a_client_that_fails_to_close(
+    logs: tuple[RedisEventLog, RedisEventLog], run_id: str
+) -> None:
+    writer, _ = logs
+    client = ClientThatFailsToClose.from_url(REDIS_URL)
+    reader = RedisEventLog(client, retention=30)
+    try:
+        await writer.append(run_id, [(1, b"a")])
+        await reader.read(run_id, 0, timeout=5)
+        [mirror] = [t for t in asyncio.all_tasks() if t.get_name() == f"mirror-{run_id}"]
+        await asyncio.sleep(0.5)
+        await reader.close()
+        assert mirror.done(), "close returned before the mirror ended"
+    finally:
+        await Redis.aclose(client)
