@@ -29,7 +29,8 @@ class Script:
     broken: Exception | None = None
     """Raised instead of building the team."""
 
-    def team(self) -> Team:
+    async def team(self) -> Team:
+        """The manager's team factory: a new team for each run, as `Teams` gives one per setup."""
         if self.broken is not None:
             raise self.broken
         return Team(

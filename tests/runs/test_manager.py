@@ -21,6 +21,7 @@ from pydantic_ai.messages import ModelRequest, TextPart, ThinkingPart, UserPromp
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tandem.agents.team import Team
 from tandem.errors import (
     Busy,
     IdempotencyKeyReused,
@@ -66,12 +67,17 @@ async def new_manager(
         prepare: Callable[[], Awaitable[None]] | None = None,
         max_runs_per_user: int | None = None,
     ) -> RunManager:
+        async def team() -> Team:
+            # What the container's `Teams` does before a run: the model check, then the team.
+            if prepare is not None:
+                await prepare()
+            return await script.team()
+
         manager = RunManager(
             sessions=sessions,
             log=InProcessEventLog(retention=retention),
             cancel_bus=bus,
-            team_factory=script.team,
-            prepare=prepare,
+            team_factory=team,
             file_limits=FileLimits(max_file_bytes=1_000_000, max_files=100, max_project_bytes=10_000_000),
             max_message_chars=100,
             ping_seconds=ping_seconds,
@@ -390,6 +396,7 @@ async def test_a_run_streams_the_teams_steps_and_ends_complete(
             "tool_arguments": None,
             "id": f"{run.id}:2",
             "tool_call_id": None,
+            "failed": False,
         },
         {
             "agent_name": "Planner",
@@ -399,6 +406,7 @@ async def test_a_run_streams_the_teams_steps_and_ends_complete(
             "tool_arguments": {"plan": "write hello.txt"},
             "id": f"{run.id}:3",
             "tool_call_id": "p1",
+            "failed": False,
         },
         {
             "agent_name": "Coder",
@@ -408,6 +416,7 @@ async def test_a_run_streams_the_teams_steps_and_ends_complete(
             "tool_arguments": {"path": "hello.txt", "content": "hello\n"},
             "id": f"{run.id}:4",
             "tool_call_id": "c1",
+            "failed": False,
         },
         {
             "agent_name": "System",
@@ -417,6 +426,7 @@ async def test_a_run_streams_the_teams_steps_and_ends_complete(
             "tool_arguments": None,
             "id": f"{run.id}:6",
             "tool_call_id": "c1",
+            "failed": False,
         },
         {
             "agent_name": "System",
@@ -426,6 +436,7 @@ async def test_a_run_streams_the_teams_steps_and_ends_complete(
             "tool_arguments": None,
             "id": f"{run.id}:7",
             "tool_call_id": "p1",
+            "failed": False,
         },
     ]
     complete = data[-1]
