@@ -149,7 +149,7 @@ def _environment(settings: Settings) -> list[FromEnvironment]:
     found: list[FromEnvironment] = []
 
     def add(field: str, variable: str, value: str | None, providers: list[Provider]) -> None:
-        if value is not None:
+        if value:  # an empty variable is unset, as for the settings themselves
             found.append(FromEnvironment(field=field, variable=variable, value=value, providers=providers))
 
     add("planner_model", "TANDEM_PLANNER_MODEL", settings.planner_model, every)
