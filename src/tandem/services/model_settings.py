@@ -156,7 +156,7 @@ def _environment(settings: Settings) -> list[FromEnvironment]:
     add("coder_model", "TANDEM_CODER_MODEL", settings.coder_model, every)
     add("planner_model", "TANDEM_MODEL", None if settings.planner_model else settings.model, every)
     add("coder_model", "TANDEM_MODEL", None if settings.coder_model else settings.model, every)
-    add("base_url", "OPENAI_BASE_URL", settings.openai_base_url, ["openai-compatible"])
+    add("base_url", "OPENAI_BASE_URL", settings.openai_base_url, ["openai-compatible", "openai"])
     add("base_url", "OLLAMA_BASE_URL", settings.ollama_base_url, ["ollama"])
     keys: list[tuple[str, SecretStr | None, list[Provider]]] = [
         ("OPENAI_API_KEY", settings.openai_api_key, ["openai-compatible", "openai"]),
