@@ -16,14 +16,16 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import functools
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, get_args
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
@@ -212,3 +214,19 @@ def openai_env(url: str, **extra: str) -> dict[str, str]:
         "TANDEM_MODEL_CHECK_ON_FIRST_USE": "false",
         **extra,
     }
+
+
+def main() -> None:
+    """`python -m tests.fake_openai --port N [--api-key K] [--quirk Q ...]`: the fake as a process of its own,
+    for the browser tests (frontend/e2e/models.e2e.ts); it serves until stopped."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--api-key")
+    parser.add_argument("--quirk", action="append", default=[], choices=get_args(Quirk))
+    args = parser.parse_args()
+    script = Script(api_key=args.api_key, quirks=set(args.quirk))
+    uvicorn.run(build_app(script), host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

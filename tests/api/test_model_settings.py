@@ -83,7 +83,7 @@ async def test_the_environment_wins_and_the_api_says_which_fields_it_sets(
         assert view["limits"]["tool_calls"] == 77, "the limit in force is the environment's"
         fixed = {(f["field"], f["variable"]): f for f in view["environment"]}
         assert fixed[("planner_model", "TANDEM_MODEL")]["value"] == "openai:fake-model"
-        assert fixed[("base_url", "OPENAI_BASE_URL")]["providers"] == ["openai-compatible"]
+        assert fixed[("base_url", "OPENAI_BASE_URL")]["providers"] == ["openai-compatible", "openai"]
         assert fixed[("api_key", "OPENAI_API_KEY")]["value"] is None, "a key is never shown"
         assert ("limits.tool_calls", "TANDEM_LIMIT_TOOL_CALLS") in fixed
         _, events = await run_chat(api)

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
 SCRIPTED = "scripted"
-MODELS_PAGE = "/settings/models"
+MODELS_PAGE = "/#/settings/models"
+"""The Models page's address on this server (the UI routes by the URL's fragment)."""
 NOT_CONFIGURED_HINT = (
     f"No model is configured: choose one on the Models page ({MODELS_PAGE}), or set TANDEM_MODEL "
     "(README, Models). TANDEM_MODEL=scripted runs the offline demo script (not AI)."

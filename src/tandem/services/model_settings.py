@@ -37,6 +37,7 @@ _PREFIX: dict[Provider, str] = {
 _PROVIDER: TypeAdapter[Provider] = TypeAdapter(Provider)
 _USES_BASE_URL: tuple[Provider, ...] = ("openai-compatible", "ollama")
 _ROW_ID = 1
+OLLAMA_DEFAULT_URL = "http://localhost:11434/v1"
 
 
 def _one_url(value: str) -> str:
@@ -149,14 +150,14 @@ def _environment(settings: Settings) -> list[FromEnvironment]:
     found: list[FromEnvironment] = []
 
     def add(field: str, variable: str, value: str | None, providers: list[Provider]) -> None:
-        if value is not None:
+        if value:  # an empty variable is unset, as for the settings themselves
             found.append(FromEnvironment(field=field, variable=variable, value=value, providers=providers))
 
     add("planner_model", "TANDEM_PLANNER_MODEL", settings.planner_model, every)
     add("coder_model", "TANDEM_CODER_MODEL", settings.coder_model, every)
     add("planner_model", "TANDEM_MODEL", None if settings.planner_model else settings.model, every)
     add("coder_model", "TANDEM_MODEL", None if settings.coder_model else settings.model, every)
-    add("base_url", "OPENAI_BASE_URL", settings.openai_base_url, ["openai-compatible"])
+    add("base_url", "OPENAI_BASE_URL", settings.openai_base_url, ["openai-compatible", "openai"])
     add("base_url", "OLLAMA_BASE_URL", settings.ollama_base_url, ["ollama"])
     keys: list[tuple[str, SecretStr | None, list[Provider]]] = [
         ("OPENAI_API_KEY", settings.openai_api_key, ["openai-compatible", "openai"]),
@@ -164,7 +165,7 @@ def _environment(settings: Settings) -> list[FromEnvironment]:
         ("OLLAMA_API_KEY", settings.ollama_api_key, ["ollama"]),
     ]
     for variable, key, providers in keys:
-        if key is not None:
+        if _value(key) is not None:
             found.append(FromEnvironment(field="api_key", variable=variable, value=None, providers=providers))
     for name in sorted(settings.limits.model_fields_set & set(RunBudget.model_fields)):
         add(f"limits.{name}", f"TANDEM_LIMIT_{name.upper()}", str(getattr(settings.limits, name)), every)
@@ -176,18 +177,22 @@ def _endpoint(settings: Settings, name: str | None, saved: _Saved | None) -> End
     provider = _provider_of(name)
     mine = saved is not None and _PREFIX[saved.provider] == provider
     env_url = {"openai": settings.openai_base_url, "ollama": settings.ollama_base_url}.get(provider)
-    env_key: SecretStr | None = {
-        "openai": settings.openai_api_key,
-        "anthropic": settings.anthropic_api_key,
-        "ollama": settings.ollama_api_key,
-    }.get(provider)
+    env_key = _value(
+        {
+            "openai": settings.openai_api_key,
+            "anthropic": settings.anthropic_api_key,
+            "ollama": settings.ollama_api_key,
+        }.get(provider)
+    )
     saved_url = saved.base_url if saved is not None and mine else None
     if provider == "ollama" and mine and saved_url is None:
-        saved_url = "http://localhost:11434/v1"
-    return Endpoint(
-        base_url=env_url or saved_url,
-        api_key=env_key.get_secret_value() if env_key is not None else (saved.api_key if saved and mine else None),
-    )
+        saved_url = OLLAMA_DEFAULT_URL
+    return Endpoint(base_url=env_url or saved_url, api_key=env_key or (saved.api_key if saved and mine else None))
+
+
+def _value(secret: SecretStr | None) -> str | None:
+    """An environment variable's secret; an empty one is unset."""
+    return (secret.get_secret_value() or None) if secret is not None else None
 
 
 def combine(settings: Settings, saved: _Saved | None) -> ModelSetup:

@@ -14,7 +14,8 @@ function HealthBannerImpl() {
       {!models.configured ? (
         <div className="banner banner-warn" role="alert" data-testid="no-model-banner">
           <strong>No AI model is configured.</strong> The agents cannot run until one is:{' '}
-          <Link to={MODELS_PAGE}>choose one on the Models page</Link>.
+          <Link to={MODELS_PAGE}>choose one on the Models page</Link>.{' '}
+          {models.hint ? <span className="muted">{models.hint}</span> : null}
         </div>
       ) : null}
       {sandbox && !sandbox.available ? (

@@ -92,8 +92,8 @@ function Field({ label, children, note }: { label: string; children: ReactNode; 
 }
 
 function keyState(s: ModelSettings): string {
-  if (!s.api_key.set) return 'No key saved.';
-  if (!s.api_key.readable) return 'A key is saved but cannot be read (TANDEM_SECRET_KEY changed?): enter it again.';
+  if (!s.api_key.set) return 'No key saved';
+  if (!s.api_key.readable) return 'A key is saved but cannot be read (TANDEM_SECRET_KEY changed?): enter it again';
   return s.api_key.last4 ? `Set ··· ${s.api_key.last4}` : 'Set';
 }
 
@@ -171,7 +171,7 @@ function ModelsForm({ settings }: { settings: ModelSettings }) {
         note={
           <>
             <span className="muted" data-testid="key-state">
-              {keyState(settings)} Stored encrypted; never shown again.
+              {keyState(settings)}. A key is stored encrypted and never shown again.
             </span>
             {envNote('api_key')}
           </>
