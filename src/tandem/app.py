@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migrate(container.engine)
         await container.runs.begin()
+        await container.imports.begin()
         try:
             yield
         finally:

@@ -232,6 +232,9 @@ class ImportJob(Base):
     files_total: Mapped[int | None] = mapped_column(Integer)
     bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
+    owner: Mapped[str | None] = mapped_column(String(100))
+    """The process doing the work; with `heartbeat_at`, how a job whose process died is found."""
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     binary_files: Mapped[int] = mapped_column(Integer, default=0)

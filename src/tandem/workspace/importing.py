@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import gzip
 import io
+import ipaddress
 import os
 import re
 import shutil
+import socket
 import stat
 import struct
 import tarfile
+import tempfile
 import threading
 import zipfile
 import zlib
@@ -32,7 +36,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Self
 from urllib.parse import urlsplit, urlunsplit
 
-from tandem.errors import Cancelled, ImportFailed, InvalidInput, LimitReached, TooLarge
+from tandem.errors import Cancelled, Forbidden, ImportFailed, InvalidInput, LimitReached, TooLarge
 from tandem.workspace.files import FileLimits
 from tandem.workspace.paths import UnsafePath, project_path
 
@@ -375,6 +379,46 @@ def check_git_url(url: str, protocols: list[str]) -> None:
         )
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ssh": 22, "git": 9418}
+
+
+def _internal(address: str) -> bool:
+    ip = ipaddress.ip_address(address.partition("%")[0])  # an IPv6 zone (`fe80::1%eth0`) is no part of it
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_unspecified
+
+
+async def resolve_git_host(url: str, *, allow_internal: bool) -> list[str]:
+    """Refuse a Git URL whose host resolves to a loopback, private, link-local, multicast or reserved
+    address (the server's own network, cloud metadata) unless `allow_internal`; returns `git -c`
+    options that pin the host to the addresses checked here, so a second lookup by `git` (DNS
+    rebinding) cannot swap them."""
+    parts = urlsplit(url)
+    host = parts.hostname
+    if not host:
+        return []
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 0)
+    except ValueError as error:
+        raise InvalidInput(f"Git URL is malformed: {error}") from None
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise ImportFailed(f"the Git host {host!r} cannot be resolved: {error}") from None
+    addresses = sorted({str(info[4][0]) for info in found})
+    internal = [address for address in addresses if _internal(address)]
+    if internal and not allow_internal:
+        raise Forbidden(
+            f"the Git host {host!r} is at {internal[0]}, an internal address (loopback, private, link-local, "
+            "multicast or reserved): only an admin may import from one, unless TANDEM_IMPORT_GIT_INTERNAL_HOSTS is set"
+        )
+    if parts.scheme not in ("http", "https"):
+        return []
+    pinned = ",".join(f"[{address}]" if ":" in address else address for address in addresses)
+    return ["-c", f"http.curloptResolve={host}:{port}:{pinned}"]
+
+
 async def _run_git(args: list[str], env: dict[str, str]) -> bytes:
     """`git` with `args`; its output, or `ImportFailed` with its last error line."""
     child = await asyncio.create_subprocess_exec(
@@ -428,10 +472,14 @@ class GitRepository:
         limits: FileLimits,
         stop: threading.Event,
         progress: ProgressSink,
+        pinned: list[str],
     ) -> None:
-        """Fetch `ref` (a branch or tag; the default branch if None) into a bare repository.
-        Stopped when cancelled or when the download outgrows the project's size limit."""
-        args = ["clone", "--bare", "--single-branch", "--no-tags", "--progress"]
+        """Fetch `ref` (a branch or tag; the default branch if None) into a bare repository, from the
+        addresses `pinned` (`resolve_git_host`). Stopped when cancelled or when the download outgrows
+        the project's size limit."""
+        # A redirect would lead to a host nobody checked: git follows the first one by default.
+        args = [*pinned, "-c", "http.followRedirects=false", "clone", "--bare", "--single-branch", "--no-tags"]
+        args += ["--progress"]
         if ref is not None:
             args += ["--branch", ref]
         if depth is not None:
@@ -622,3 +670,59 @@ async def read_folder(picked: list[Picked]) -> AsyncGenerator[list[tuple[str, by
 
 def remove_scratch(scratch: Path) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+class ScratchSpace:
+    """Where one process unpacks and clones: `<root>/<owner>/`, claimed by holding `<root>/<owner>.lock`
+    locked (`flock`) for the process's life. The kernel drops the lock when the process dies however
+    it dies, so `reap` knows which folders are left over: those whose lock it can take (or that have
+    none). Processes sharing a data folder never remove each other's work."""
+
+    def __init__(self, root: Path, owner: str) -> None:
+        self._root = root
+        self._owner = owner
+        self._lock: IO[bytes] | None = None
+
+    def new(self) -> Path:
+        """A new private folder for one import (blocking)."""
+        if self._lock is None:
+            self._root.mkdir(parents=True, exist_ok=True)
+            # Locked under a name `reap` ignores, then renamed (the lock stays with the file): no
+            # moment where another process could see this lock unlocked.
+            claiming = self._root / f"{self._owner}.claiming"
+            lock = claiming.open("wb")
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            claiming.rename(self._root / f"{self._owner}.lock")
+            self._lock = lock  # the lock before the folder: a folder without a held lock is left over
+            (self._root / self._owner).mkdir(exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="import-", dir=self._root / self._owner))
+
+    def reap(self) -> int:
+        """Remove what dead processes left (blocking); returns how many of their folders there were."""
+        if not self._root.is_dir():
+            return 0
+        reaped = 0
+        for entry in list(self._root.iterdir()):
+            name = entry.name.removesuffix(".lock")
+            if name == self._owner or not (entry.is_dir() or entry.suffix == ".lock"):
+                continue
+            lock_path = self._root / f"{name}.lock"
+            # "ab" makes a lock for a folder that has none (left by a process that never took one).
+            with lock_path.open("ab") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:  # its process is alive
+                    continue
+                if (self._root / name).exists():
+                    reaped += 1
+                    remove_scratch(self._root / name)
+                lock_path.unlink(missing_ok=True)
+        return reaped
+
+    def release(self) -> None:
+        if self._lock is None:
+            return
+        remove_scratch(self._root / self._owner)
+        (self._root / f"{self._owner}.lock").unlink(missing_ok=True)
+        self._lock.close()
+        self._lock = None
