@@ -9,6 +9,7 @@ export const qk = {
   file: (projectId: number, path: string) => ['projects', projectId, 'files', path] as const,
   sessions: (projectId: number) => ['projects', projectId, 'sessions'] as const,
   projectChanges: (projectId: number) => ['projects', projectId, 'changes'] as const,
+  history: (projectId: number) => ['projects', projectId, 'history'] as const,
   session: (id: number) => ['sessions', id] as const,
   messages: (sessionId: number) => ['sessions', sessionId, 'messages'] as const,
   run: (runId: string) => ['runs', runId] as const,

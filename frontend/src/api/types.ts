@@ -118,6 +118,25 @@ export interface CodeChange {
   reverted: boolean;
 }
 
+export interface CommitFile {
+  path: string;
+  change_type: ChangeType;
+  diff: string;
+}
+
+/** One commit of the project's history as Git (GET /projects/{id}/history), newest first. */
+export interface Commit {
+  sha: string;
+  parent_sha: string | null;
+  kind: 'initial' | 'edits' | 'run' | 'revert' | 'restore';
+  run_id: string | null;
+  message: string;
+  author: string;
+  committer: string;
+  committed_at: Iso;
+  files: CommitFile[];
+}
+
 export interface Usage {
   requests: number;
   input_tokens: number;
