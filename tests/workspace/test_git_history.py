@@ -6,14 +6,20 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.persistence.models import GitObject
+from tandem.persistence.models import GitObject, Run
 from tandem.workspace import git_history
 from tandem.workspace.files import ProjectFiles
 from tests.git_support import git
 from tests.support import SeededRun
+
+
+async def finish(sessions: async_sessionmaker[AsyncSession], run: SeededRun) -> None:
+    """End the seeded run: edits outside runs are committed only when none is active."""
+    async with sessions.begin() as session:
+        await session.execute(update(Run).where(Run.id == run.id).values(active_project_id=None))
 
 
 async def write_out(sessions: async_sessionmaker[AsyncSession], project_id: int, head: str, folder: Path) -> Path:
@@ -36,6 +42,7 @@ async def test_git_reads_the_history_back(
     sessions: async_sessionmaker[AsyncSession], project_files: ProjectFiles, run: SeededRun, tmp_path: Path
 ) -> None:
     project = run.project_id
+    await finish(sessions, run)
     await project_files.write("src/app.py", "print(1)\n")
     await project_files.write("src/lib/util.py", "x = 1\n")
     await project_files.write("a-b.txt", "dash\n")  # sorts between 'a' entries the way Git wants
@@ -82,6 +89,7 @@ async def test_a_restore_is_a_new_commit_and_loses_nothing(
     sessions: async_sessionmaker[AsyncSession], project_files: ProjectFiles, run: SeededRun
 ) -> None:
     project = run.project_id
+    await finish(sessions, run)
     await project_files.write("keep.txt", "v1\n")
     async with sessions.begin() as session:
         first = await git_history.commit_edits(session, project)

@@ -199,6 +199,11 @@ class RunManager:
         fingerprint: str | None,
         user_id: int | None,
     ) -> Run:
+        # Edits made since the last commit are theirs, not this run's. A transaction of its own: the
+        # one below must not wait for the project's row lock while it holds a share of it, which
+        # the end of the previous run (its commit) may be waiting for.
+        async with self._sessions.begin() as session:
+            await git_history.commit_edits(session, project_id)
         async with self._sessions.begin() as session:
             if user_id is not None:
                 await self._admit(session, user_id)
@@ -239,8 +244,6 @@ class RunManager:
             session.add(run)
             await session.flush()
             session.add(RunEventRow(run_id=run_id, seq=1, type="start", payload=_start_payload(run)))
-            # Edits made since the last commit are theirs, not this run's: committed before it starts.
-            await git_history.commit_edits(session, project_id)
         return run
 
     async def _launch(self, run: Run, message: str) -> None:

@@ -17,8 +17,7 @@ async def history(
     """Newest first. Edits not committed yet are committed first (they are batched until someone
     looks or a run starts), except during a run, whose own commit will hold what it changes."""
     await access.require(session, user, project_id, "read")
-    if await projects.active_run_id(session, project_id) is None:
-        await git_history.commit_edits(session, project_id)
+    await git_history.commit_edits(session, project_id)
     return await git_history.log(session, project_id, limit=limit, offset=offset)
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.errors import NotFound
-from tandem.persistence.models import GitObject, Project, ProjectCommit, ProjectFile
+from tandem.persistence.models import GitObject, Project, ProjectCommit, ProjectFile, Run
 from tandem.workspace.files import unified_diff
 
 AGENTS = "Tandem agents <agents@tandem.invalid>"
@@ -159,8 +159,10 @@ async def commit(
     run_id: str | None = None,
 ) -> ProjectCommit | None:
     """Commit the project's files as they are in this transaction, unless they are exactly the last
-    commit's; returns the new commit. The project's row lock orders commits from several processes."""
-    await session.get(Project, project_id, with_for_update=True)
+    commit's; returns the new commit. The project's row lock orders commits from several processes:
+    FOR NO KEY UPDATE, which a run starting (FOR KEY SHARE) does not wait for, nor this for it. The
+    end of a run commits after updating its run row, which a start's insert may be waiting on."""
+    await session.get(Project, project_id, with_for_update={"key_share": True})
     rows = list(await session.scalars(select(ProjectFile).where(ProjectFile.project_id == project_id)))
     blobs = {row.path: _bytes(row) for row in rows}
     files = {path: object_id("blob", data) for path, data in blobs.items()}
@@ -197,7 +199,14 @@ async def commit(
 
 async def commit_edits(session: AsyncSession, project_id: int) -> ProjectCommit | None:
     """Commit what changed since the last commit outside runs (batched editor edits), or the first
-    snapshot of a project that has no history yet."""
+    snapshot of a project that has no history yet. Not during a run: its own commit will hold
+    what changed (the project's row lock keeps a run from starting meanwhile)."""
+    # FOR UPDATE: no run starts until this commit is made (call it in a transaction that holds no
+    # other lock a run's start or end waits for).
+    if await session.get(Project, project_id, with_for_update=True) is None:
+        return None  # deleted meanwhile
+    if await session.scalar(select(Run.id).where(Run.active_project_id == project_id)) is not None:
+        return None
     first = await head(session, project_id) is None
     return await commit(
         session,
