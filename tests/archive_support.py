@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import tarfile
 import zipfile
@@ -61,4 +62,28 @@ def write_zip_bomb(path: Path) -> Path:
     ):
         for _ in range(1024):
             entry.write(zeros)
+    return path
+
+
+def understate_entries(archive: bytes, count: int) -> bytes:
+    """The zip with its end record's entry counts (this disk's and the total) set to `count`."""
+    data = bytearray(archive)
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 8 : end + 12] = count.to_bytes(2, "little") * 2
+    return bytes(data)
+
+
+def write_header_bomb(path: Path, kind: bytes, size: int) -> Path:
+    """A tar.gz whose first header is a pax or GNU long-name header claiming `size` bytes (zeros,
+    a few hundred KB compressed), followed by a small file."""
+    header = tarfile.TarInfo("././@LongLink" if kind == tarfile.GNUTYPE_LONGNAME else "pax")
+    header.type = kind
+    header.size = size
+    with gzip.open(path, "wb") as out:
+        out.write(header.tobuf(tarfile.GNU_FORMAT))
+        zeros = bytes(1024 * 1024)
+        for _ in range(size // len(zeros)):
+            out.write(zeros)
+        out.write(tarfile.TarInfo("a.txt").tobuf(tarfile.GNU_FORMAT))
+        out.write(bytes(2 * tarfile.BLOCKSIZE))
     return path

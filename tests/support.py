@@ -19,6 +19,8 @@ import httpx
 from redis import Redis
 from redis.exceptions import RedisError
 
+from tandem.services.projects import ProjectLimits
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -145,8 +147,13 @@ UNLIMITED_PER_USER = {
     "TANDEM_MAX_RUNS_PER_USER": "100000",
     "TANDEM_RUNS_PER_MINUTE": "100000",
     "TANDEM_DOWNLOADS_PER_MINUTE": "100000",
+    "TANDEM_MAX_PROJECTS_PER_USER": "100000",
+    "TANDEM_MAX_IMPORTS_PER_USER": "100000",
+    "TANDEM_IMPORTS_PER_MINUTE": "100000",
 }
 """Test servers start many runs and downloads as one user; the tests of these limits set their own."""
+
+UNLIMITED_PROJECTS = ProjectLimits(max_projects=1_000_000, max_projects_per_user=1_000_000)
 
 
 @dataclass

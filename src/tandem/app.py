@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await migrate(container.engine)
         await container.commands.detect()
         await container.runs.begin()
+        await container.imports.begin()
         try:
             yield
         finally:

@@ -246,12 +246,12 @@ def _fail(message: str) -> NoReturn:
 
 
 async def _import(owner: str, name: str, source: Source) -> None:
+    from tandem.container import build_importer
     from tandem.errors import TandemError
     from tandem.persistence.database import create_engine, create_sessionmaker, migrate
     from tandem.services.accounts import principal_of, user_named
-    from tandem.services.imports import Importer, LiveImport
+    from tandem.services.imports import LiveImport
     from tandem.settings import Settings
-    from tandem.workspace.files import FileLimits
 
     settings = Settings()
     engine = create_engine(settings.resolved_database_url)
@@ -263,13 +263,7 @@ async def _import(owner: str, name: str, source: Source) -> None:
                 user = principal_of(await user_named(session, owner))
             except TandemError as error:
                 _fail(error.message)
-        importer = Importer(
-            sessions,
-            limits=FileLimits.of(settings),
-            max_projects=settings.max_projects,
-            scratch_root=settings.data_dir / "imports",
-            git_protocols=settings.import_git_protocols,
-        )
+        importer = build_importer(settings, sessions, operator=True)
         live = LiveImport()
         work = asyncio.create_task(importer.run(user, name, source, importer.scratch(), live=live))
         shown = ""
@@ -280,6 +274,7 @@ async def _import(owner: str, name: str, source: Source) -> None:
                 typer.echo(f"\r{line}", err=True, nl=False)
                 shown = line
             await asyncio.wait({work}, timeout=0.2)
+        await importer.shutdown()  # gives back its scratch space
         try:
             imported = work.result()
         except TandemError as error:

@@ -22,10 +22,11 @@ from tandem.sandbox.command import Sandbox
 from tandem.sandbox.scratch import default_root
 from tandem.services.accounts import Accounts
 from tandem.services.chat import ChatService
-from tandem.services.imports import Importer
+from tandem.services.imports import Importer, ImportPolicy
 from tandem.services.model_checks import ModelChecks
 from tandem.services.model_settings import ModelSettings, ModelSetup
 from tandem.services.previews import Previews
+from tandem.services.projects import ProjectLimits
 from tandem.services.secrets import SecretBox
 from tandem.settings import Settings
 from tandem.workspace.files import FileLimits
@@ -109,6 +110,28 @@ def build_events(settings: Settings) -> tuple[EventLog, CancelBus]:
     return RedisEventLog(redis, retention=settings.event_retention_seconds), RedisCancelBus(redis)
 
 
+def build_importer(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], *, operator: bool = False
+) -> Importer:
+    """`operator`: for `tandem import`, run on the server's machine by whoever runs the server, who
+    may read its network anyway."""
+    policy = ImportPolicy(
+        files=FileLimits.of(settings),
+        projects=ProjectLimits.of(settings),
+        git_protocols=settings.import_git_protocols,
+        git_internal_hosts=operator or settings.import_git_internal_hosts,
+        max_per_user=settings.max_imports_per_user,
+        per_minute=settings.imports_per_minute,
+    )
+    return Importer(
+        sessions,
+        policy=policy,
+        scratch_root=settings.data_dir / "imports",
+        # Like runs: one process owns every import unless several share events (and so a database).
+        lease_seconds=settings.run_lease_seconds if settings.events_url else None,
+    )
+
+
 def build_container(settings: Settings) -> Container:
     engine = create_engine(settings.resolved_database_url)
     sessions = create_sessionmaker(engine)
@@ -134,13 +157,7 @@ def build_container(settings: Settings) -> Container:
         lease_seconds=settings.run_lease_seconds if settings.events_url else None,
         max_runs_per_user=settings.max_runs_per_user,
     )
-    imports = Importer(
-        sessions,
-        limits=FileLimits.of(settings),
-        max_projects=settings.max_projects,
-        scratch_root=settings.data_dir / "imports",
-        git_protocols=settings.import_git_protocols,
-    )
+    imports = build_importer(settings, sessions)
     return Container(
         settings=settings,
         engine=engine,

@@ -167,6 +167,9 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(default=1_000_000, ge=1, description="Largest project file, in bytes.")
     max_message_chars: int = Field(default=100_000, ge=1, description="Longest chat message.")
     max_projects: int = Field(default=1_000, ge=1, description="Projects the server holds; creating one more is 422.")
+    max_projects_per_user: int = Field(
+        default=100, ge=1, description="Projects one user may own; creating or importing one more is 422."
+    )
     max_project_files: int = Field(
         default=10_000, ge=1, description="Files in one project; creating one more is 422 (users and agents alike)."
     )
@@ -185,6 +188,17 @@ class Settings(BaseSettings):
         default=["https", "http", "file"],
         description="URL schemes a Git import may clone from, comma-separated (`ssh` too if the server's "
         "account has keys; `file` reads repositories on the server's own disk: admins only).",
+    )
+    import_git_internal_hosts: bool = Field(
+        default=False,
+        description="Let every user import from Git hosts at internal addresses (loopback, private, link-local, "
+        "multicast, reserved); otherwise only admins may (the server's own network, cloud metadata services).",
+    )
+    max_imports_per_user: int = Field(
+        default=2, ge=1, description="Imports one user may have going at once, across every process; one more is 429."
+    )
+    imports_per_minute: int = Field(
+        default=10, ge=1, description="Imports one user may start per minute; more are 429."
     )
     ping_seconds: float = Field(default=15.0, gt=0, description="Idle time before an SSE `: ping` comment.")
     stream_backlog_bytes: int = Field(

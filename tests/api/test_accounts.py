@@ -35,6 +35,8 @@ REACHES_OWNED: dict[Route, dict[str, Any] | None] = {
     ("POST", "/projects/{project_id}/preview"): None,
     ("GET", "/projects/{project_id}/sessions"): None,
     ("GET", "/projects/{project_id}/changes"): None,
+    ("GET", "/projects/{project_id}/history"): None,
+    ("POST", "/projects/{project_id}/history/{sha}/restore"): None,
     ("POST", "/chat/{project_id}/stream"): {"message": "taken", "session_id": "{session_id}"},
     ("POST", "/chat/{project_id}"): {"message": "taken"},
     ("GET", "/runs/{run_id}"): None,
@@ -103,6 +105,7 @@ async def alice(new_member: MemberFactory) -> World:
         headers={"Content-Type": "application/zip"},
     )
     job = await imported(client, upload)  # settled, so that the snapshots below compare a job at rest
+    first = (await client.get(f"/projects/{project['id']}/history")).json()[-1]
     return World(
         owner=alice,
         ids={
@@ -113,6 +116,7 @@ async def alice(new_member: MemberFactory) -> World:
             "path": change["path"],
             "token_id": token_id,
             "import_id": job["id"],
+            "sha": first["sha"],
         },
     )
 
@@ -127,6 +131,7 @@ async def _snapshot(world: World) -> dict[str, object]:
         f"/projects/{project}/files/{ids['path']}",
         f"/projects/{project}/sessions",
         f"/projects/{project}/changes",
+        f"/projects/{project}/history",
         f"/projects/{project}/shares",
         f"/sessions/{ids['session_id']}/messages",
         f"/runs/{ids['run_id']}",

@@ -101,7 +101,8 @@ def escaped() -> bool:
 
 
 def scratch_left(server: Server) -> list[Path]:
-    return list((server.data_dir / "imports").glob("*"))
+    """Import folders in the server's scratch space (each process has a folder and a lock there)."""
+    return list((server.data_dir / "imports").glob("*/import-*"))
 
 
 async def test_a_file_url_imports_the_default_branch(
@@ -177,7 +178,7 @@ async def test_a_failed_clone_leaves_nothing_and_no_credentials(
         )
     assert job["status"] == "failed"
     assert job["error_code"] == "import_failed"
-    assert "git clone of http://127.0.0.1" in job["error_message"]
+    assert f"git clone of {base}/missing.git failed" in job["error_message"]  # the port kept
     assert "s3cr3t-token" not in job["error_message"]
     assert job["project_id"] is None
     assert await project_count(api) == before
@@ -420,3 +421,35 @@ async def test_another_process_sees_and_cancels_an_import(start_server: ServerFa
             assert (await two.post(f"/imports/{job['id']}/cancel")).status_code == 202
             job = await finished(two, job)
         assert job["status"] == "cancelled"
+
+
+async def test_a_member_may_not_import_from_the_servers_network(new_member: MemberFactory, tmp_path: Path) -> None:
+    user = await new_member("user")
+    with serve_git(tmp_path) as base:
+        refused = await user.client.post("/projects", json={"name": "x", "source": {"url": f"{base}/demo.git"}})
+    assert refused.status_code == 403, refused.text
+    assert "TANDEM_IMPORT_GIT_INTERNAL_HOSTS" in refused.json()["message"]
+
+
+@pytest.mark.timeout(400)
+async def test_an_import_whose_server_was_killed_fails_and_leaves_nothing(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    with StalledGit() as stalled:
+        server = start_server(data_dir=data)
+        async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as api:
+            before = await project_count(api)
+            job = await started(await api.post("/projects", json={"name": "slow", "source": {"url": stalled.url}}))
+            while job["phase"] != "cloning":
+                await asyncio.sleep(0.1)
+                job = (await api.get(f"/imports/{job['id']}")).json()
+            assert scratch_left(server)
+            server.kill()
+    restarted = start_server(data_dir=data)
+    async with httpx.AsyncClient(base_url=f"{restarted.url}/api/v1", timeout=60) as api:
+        job = await finished(api, job)  # at once on one process; after the lease with several
+        assert await project_count(api) == before
+    assert (job["status"], job["error_code"]) == ("failed", "interrupted")
+    assert "start the import again" in job["error_message"]
+    assert list((data / "imports").glob("*/import-*")) == []

@@ -35,6 +35,7 @@ async def finished_run(client: httpx.AsyncClient, project_id: int) -> dict[str, 
         headers={"Content-Type": "application/zip"},
     )
     job = await imported(client, upload)
+    first = (await client.get(f"/projects/{project_id}/history")).json()[-1]
     return {
         "project_id": project_id,
         "run_id": events[0].data["run_id"],
@@ -44,6 +45,7 @@ async def finished_run(client: httpx.AsyncClient, project_id: int) -> dict[str, 
         "token_id": 1,
         "user_name": "someone",
         "import_id": job["id"],
+        "sha": first["sha"],
     }
 
 
@@ -58,6 +60,7 @@ async def _snapshot(client: httpx.AsyncClient, ids: dict[str, Any]) -> dict[str,
         "messages": (await client.get(f"/sessions/{ids['session_id']}/messages")).json(),
         "run": (await client.get(f"/runs/{ids['run_id']}")).json(),
         "import": (await client.get(f"/imports/{ids['import_id']}")).json(),
+        "history": (await client.get(f"/projects/{project}/history")).json(),
     }
 
 

@@ -20,6 +20,7 @@ from tandem.runs.manager import RunManager
 from tandem.services import history, projects
 from tandem.services.accounts import LOCAL
 from tandem.workspace.files import FileLimits
+from tests.support import UNLIMITED_PROJECTS
 
 
 async def no_team() -> Team:
@@ -43,7 +44,7 @@ def manager(sessions: async_sessionmaker[AsyncSession]) -> RunManager:
 
 async def project_with_session(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, int]:
     async with sessions.begin() as session:
-        project = await projects.create(session, LOCAL, "races", "blank", max_projects=1_000_000)
+        project = await projects.create(session, LOCAL, "races", "blank", limits=UNLIMITED_PROJECTS)
         chat = ChatSession(project_id=project.id, title="t")
         session.add(chat)
         await session.flush()

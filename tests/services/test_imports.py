@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -11,20 +14,43 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.errors import TooLarge
 from tandem.persistence.models import Project, ProjectFile
-from tandem.services.accounts import LOCAL
-from tandem.services.imports import FolderSource, Importer
+from tandem.services.accounts import LOCAL, Principal, create_user, principal_of
+from tandem.services.imports import FolderSource, Importer, ImportPolicy
 from tandem.workspace import importing
 from tandem.workspace.files import FileLimits
 from tandem.workspace.importing import Picked
+from tests.support import UNLIMITED_PROJECTS
 
 LIMITS = FileLimits(max_file_bytes=5_000_000, max_files=100, max_project_bytes=20_000_000)
+POLICY = ImportPolicy(
+    files=LIMITS,
+    projects=UNLIMITED_PROJECTS,
+    git_protocols=["file", "http"],
+    git_internal_hosts=False,
+    max_per_user=1_000,
+    per_minute=1_000,
+)
+
+
+def make_importer(
+    sessions: async_sessionmaker[AsyncSession], tmp_path: Path, *, lease: float | None = None, **policy: Any
+) -> Importer:
+    return Importer(sessions, policy=replace(POLICY, **policy), scratch_root=tmp_path / "scratch", lease_seconds=lease)
 
 
 @pytest.fixture
 def importer(sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> Importer:
-    return Importer(
-        sessions, limits=LIMITS, max_projects=1_000_000, scratch_root=tmp_path / "scratch", git_protocols=["file"]
-    )
+    return make_importer(sessions, tmp_path)
+
+
+async def member(sessions: async_sessionmaker[AsyncSession]) -> Principal:
+    async with sessions.begin() as session:
+        return principal_of(await create_user(session, f"m{uuid.uuid4().hex[:8]}", "pw-long-enough", is_admin=False))
+
+
+def leftovers(scratch: Path) -> list[Path]:
+    """Import folders in the scratch space (each process's folder and lock are its own)."""
+    return list(scratch.glob("*/import-*"))
 
 
 async def counts(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, int]:
@@ -53,7 +79,7 @@ async def test_a_file_that_grows_past_its_limit_mid_import_leaves_nothing(
     with pytest.raises(TooLarge, match=r"'b.txt' is larger than 5000000 bytes"):
         await importer.run(LOCAL, "grows", FolderSource(path=folder), importer.scratch())
     assert await counts(sessions) == before
-    assert list((tmp_path / "scratch").iterdir()) == []
+    assert leftovers(tmp_path / "scratch") == []
 
 
 async def test_a_folder_is_stored_with_its_binary_files(

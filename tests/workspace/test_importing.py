@@ -12,8 +12,16 @@ import pytest
 
 from tandem.errors import Cancelled, InvalidInput, LimitReached, TandemError, TooLarge
 from tandem.workspace.files import FileLimits
-from tandem.workspace.importing import pick_folder, unpack
-from tests.archive_support import lie_about_size, tar_file, tar_link, write_tar, write_zip
+from tandem.workspace.importing import MAX_TAR_HEADER, pick_folder, public_url, unpack
+from tests.archive_support import (
+    lie_about_size,
+    tar_file,
+    tar_link,
+    understate_entries,
+    write_header_bomb,
+    write_tar,
+    write_zip,
+)
 
 LIMITS = FileLimits(max_file_bytes=1_000_000, max_files=10_000, max_project_bytes=100_000_000)
 PROTOCOLS = ["file"]
@@ -118,7 +126,7 @@ def test_an_archive_listing_too_many_entries_is_refused_before_they_are_read(
     archive = write_zip(tmp_path / "many.zip", {f"node_modules/{i}": b"" for i in range(101)})
     root = tmp_path / "root"
     root.mkdir()
-    with pytest.raises(LimitReached, match=r"lists 101 entries"):
+    with pytest.raises(LimitReached, match=r"holds more than 100 entries"):
         unpack(archive, root, limits, threading.Event())
 
 
@@ -237,3 +245,61 @@ async def test_a_folder_over_a_limit_is_refused(
     scratch.mkdir()
     with pytest.raises(error, match=expected):
         await pick_folder(folder, scratch, limits, protocols=PROTOCOLS)
+
+
+def test_a_zip_whose_end_record_understates_its_entries_is_counted_by_its_directory(tmp_path: Path) -> None:
+    limits = FileLimits(max_file_bytes=100, max_files=5, max_project_bytes=1000)
+    honest = write_zip(tmp_path / "many.zip", {f"node_modules/{i}": b"" for i in range(101)})
+    archive = tmp_path / "liar.zip"
+    archive.write_bytes(understate_entries(honest.read_bytes(), 1))
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(LimitReached, match=r"more than 100 entries"):
+        unpack(archive, root, limits, threading.Event())
+
+
+@pytest.mark.parametrize(
+    "kind", [pytest.param(tarfile.XHDTYPE, id="pax"), pytest.param(tarfile.GNUTYPE_LONGNAME, id="gnu-long-name")]
+)
+def test_a_tar_header_bomb_is_refused_before_it_is_read(
+    tmp_path: Path, unpacked: Callable[[Path], Path], kind: bytes
+) -> None:
+    archive = write_header_bomb(tmp_path / "bomb.tgz", kind, 64 * MAX_TAR_HEADER)
+    with pytest.raises(InvalidInput, match=rf"{64 * MAX_TAR_HEADER}-byte extended header"):
+        unpacked(archive)
+
+
+def test_a_tar_stream_is_bounded_even_where_its_entries_are_skipped(tmp_path: Path) -> None:
+    archive = write_tar(
+        tmp_path / "deps.tgz", [tar_file("node_modules/big.bin")], {"node_modules/big.bin": bytes(50_000)}
+    )
+    limits = FileLimits(max_file_bytes=1000, max_files=1, max_project_bytes=1000)
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(TooLarge, match=r"unpacks to more than \d+ bytes.*TANDEM_MAX_PROJECT_BYTES"):
+        unpack(archive, root, limits, threading.Event())
+
+
+@pytest.mark.parametrize(
+    "write", [write_zip, lambda path, entries: write_tar(path, [tar_file(n) for n in entries], entries)]
+)
+def test_a_name_too_long_for_the_file_system_is_refused_by_name(
+    tmp_path: Path, unpacked: Callable[[Path], Path], write: Callable[[Path, dict[str, bytes]], Path]
+) -> None:
+    name = "é" * 200  # 200 characters, 400 bytes
+    archive = write(tmp_path / "long", {f"src/{name}.txt": b"x"})
+    with pytest.raises(InvalidInput, match=rf"archive entry 'src/{name}.txt' has a name longer than 255 bytes"):
+        unpacked(archive)
+
+
+@pytest.mark.parametrize(
+    ("url", "public"),
+    [
+        ("http://someone:s3cr3t@127.0.0.1:8080/x.git", "http://127.0.0.1:8080/x.git"),
+        ("https://token@[::1]:8443/x.git", "https://[::1]:8443/x.git"),
+        ("https://[2001:db8::1]/x.git", "https://[2001:db8::1]/x.git"),
+        ("https://user:p%40ss@example.com/x.git", "https://example.com/x.git"),
+    ],
+)
+def test_the_public_url_keeps_the_port_and_brackets_and_drops_credentials(url: str, public: str) -> None:
+    assert public_url(url) == public

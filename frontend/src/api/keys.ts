@@ -11,6 +11,7 @@ export const qk = {
   sessions: (projectId: number) => ['projects', projectId, 'sessions'] as const,
   projectChanges: (projectId: number) => ['projects', projectId, 'changes'] as const,
   preview: (projectId: number) => ['projects', projectId, 'preview'] as const,
+  history: (projectId: number) => ['projects', projectId, 'history'] as const,
   session: (id: number) => ['sessions', id] as const,
   messages: (sessionId: number) => ['sessions', sessionId, 'messages'] as const,
   run: (runId: string) => ['runs', runId] as const,

@@ -142,6 +142,22 @@ export interface paths {
     /** Rename File */
     patch: operations["rename_file_api_v1_projects__project_id__files__path__patch"];
   };
+  "/api/v1/projects/{project_id}/history": {
+    /**
+     * Project History
+     * @description The project's history as Git commits, newest first, each with its diff against its parent:
+     * one commit per run that changed files, batched edits outside runs, reverts and restores.
+     */
+    get: operations["project_history_api_v1_projects__project_id__history_get"];
+  };
+  "/api/v1/projects/{project_id}/history/{sha}/restore": {
+    /**
+     * Restore Commit
+     * @description Make the project's files exactly those of commit `sha`, as a new commit (nothing is lost:
+     * the commits after it stay, and uncommitted edits are committed first). 409 during a run.
+     */
+    post: operations["restore_commit_api_v1_projects__project_id__history__sha__restore_post"];
+  };
   "/api/v1/projects/{project_id}/preview": {
     /**
      * Open Preview
@@ -469,6 +485,51 @@ export interface components {
       reverted: boolean;
       /** Run Id */
       run_id: string | null;
+    };
+    /** CommitFileOut */
+    CommitFileOut: {
+      /**
+       * Change Type
+       * @description created, modified or deleted
+       */
+      change_type: string;
+      /**
+       * Diff
+       * @description Unified diff against the parent commit; one line for a binary file.
+       */
+      diff: string;
+      /** Path */
+      path: string;
+    };
+    /** CommitOut */
+    CommitOut: {
+      /** Author */
+      author: string;
+      /**
+       * Committed At
+       * Format: date-time
+       */
+      committed_at: string;
+      /** Committer */
+      committer: string;
+      /** Files */
+      files: components["schemas"]["CommitFileOut"][];
+      /**
+       * Kind
+       * @description initial, edits (batched edits outside runs), run, revert or restore
+       */
+      kind: string;
+      /** Message */
+      message: string;
+      /** Parent Sha */
+      parent_sha: string | null;
+      /** Run Id */
+      run_id: string | null;
+      /**
+       * Sha
+       * @description The Git commit id (SHA-1), the same `git` computes for these objects.
+       */
+      sha: string;
     };
     /** CompleteData */
     CompleteData: {
@@ -3100,6 +3161,152 @@ export interface operations {
       200: {
         content: {
           "application/json": components["schemas"]["FileInfoOut"];
+        };
+      };
+      /** @description `unauthorized`: sign in, or send `Authorization: Bearer <token>` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `cross_origin`: a state change from another web origin; `forbidden`: a read-only share, or an admin's endpoint */
+      403: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Unknown id */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Conflict (`busy`: a run is active on the project) */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Too large (`too_large`: the message names the limit's setting) */
+      413: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `host_not_allowed`: a `Host` not in TANDEM_ALLOWED_HOSTS */
+      421: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Invalid input, or a count limit reached (`limit_reached`) */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `rate_limited`: the message names the per-user limit's setting; `Retry-After` says when */
+      429: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /**
+   * Project History
+   * @description The project's history as Git commits, newest first, each with its diff against its parent:
+   * one commit per run that changed files, batched edits outside runs, reverts and restores.
+   */
+  project_history_api_v1_projects__project_id__history_get: {
+    parameters: {
+      query?: {
+        /** @description Commits per page, newest first. */
+        limit?: number;
+        /** @description Commits to skip. */
+        offset?: number;
+      };
+      path: {
+        /** @description An id (`integer` column: at most 2^31-1). */
+        project_id: number;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["CommitOut"][];
+        };
+      };
+      /** @description `unauthorized`: sign in, or send `Authorization: Bearer <token>` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `cross_origin`: a state change from another web origin; `forbidden`: a read-only share, or an admin's endpoint */
+      403: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Unknown id */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Conflict (`busy`: a run is active on the project) */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Too large (`too_large`: the message names the limit's setting) */
+      413: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `host_not_allowed`: a `Host` not in TANDEM_ALLOWED_HOSTS */
+      421: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Invalid input, or a count limit reached (`limit_reached`) */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `rate_limited`: the message names the per-user limit's setting; `Retry-After` says when */
+      429: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /**
+   * Restore Commit
+   * @description Make the project's files exactly those of commit `sha`, as a new commit (nothing is lost:
+   * the commits after it stay, and uncommitted edits are committed first). 409 during a run.
+   */
+  restore_commit_api_v1_projects__project_id__history__sha__restore_post: {
+    parameters: {
+      path: {
+        /** @description An id (`integer` column: at most 2^31-1). */
+        project_id: number;
+        /** @description A commit id (40 hex digits). */
+        sha: string;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["CommitOut"];
         };
       };
       /** @description `unauthorized`: sign in, or send `Authorization: Bearer <token>` */

@@ -112,6 +112,25 @@ export interface CodeChangeDetail extends CodeChange {
   after: string | null;
 }
 
+export interface CommitFile {
+  path: string;
+  change_type: ChangeType;
+  diff: string;
+}
+
+/** One commit of the project's history as Git (GET /projects/{id}/history), newest first. */
+export interface Commit {
+  sha: string;
+  parent_sha: string | null;
+  kind: 'initial' | 'edits' | 'run' | 'revert' | 'restore';
+  run_id: string | null;
+  message: string;
+  author: string;
+  committer: string;
+  committed_at: Iso;
+  files: CommitFile[];
+}
+
 export type Usage = Wire['Usage'];
 
 export interface Run {

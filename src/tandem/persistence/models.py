@@ -117,6 +117,37 @@ class ProjectFile(Base):
     data: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
+class GitObject(Base):
+    """A Git object (blob, tree, commit) of a project's history, stored as Git hashes it: its id is
+    the SHA-1 of `<kind> <size> NUL <data>`, so any process, and `git` itself, agrees on it."""
+
+    __tablename__ = "git_objects"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    sha: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ProjectCommit(Base):
+    """One commit of a project's history, newest last; `sha` names its commit object in `git_objects`."""
+
+    __tablename__ = "project_commits"
+    __table_args__ = (UniqueConstraint("project_id", "sha"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    sha: Mapped[str] = mapped_column(String(40))
+    parent_sha: Mapped[str | None] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(20))
+    """initial, edits, run, revert or restore"""
+    run_id: Mapped[str | None] = mapped_column(String(36))
+    """No foreign key: the commit stays when its run's chat session is deleted."""
+    message: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(200))
+    committed_at: Mapped[datetime] = mapped_column()
+
+
 class ChatSession(Base):
     __tablename__ = "chat_sessions"
 
@@ -244,6 +275,9 @@ class ImportJob(Base):
     files_total: Mapped[int | None] = mapped_column(Integer)
     bytes_done: Mapped[int] = mapped_column(BigInteger, default=0)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
+    owner: Mapped[str | None] = mapped_column(String(100))
+    """The process doing the work; with `heartbeat_at`, how a job whose process died is found."""
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
     project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     binary_files: Mapped[int] = mapped_column(Integer, default=0)

@@ -45,7 +45,7 @@ from tandem.runs.eventlog import EventLog
 from tandem.runs.recorder import RunRecorder, publish_persisted
 from tandem.services import projects
 from tandem.services.history import message_out
-from tandem.workspace import changes
+from tandem.workspace import changes, git_history
 from tandem.workspace.files import FileLimits, ProjectFiles
 
 logger = logging.getLogger(__name__)
@@ -198,6 +198,11 @@ class RunManager:
         fingerprint: str | None,
         user_id: int | None,
     ) -> Run:
+        # Edits made since the last commit are theirs, not this run's. A transaction of its own: the
+        # one below must not wait for the project's row lock while it holds a share of it, which
+        # the end of the previous run (its commit) may be waiting for.
+        async with self._sessions.begin() as session:
+            await git_history.commit_edits(session, project_id)
         async with self._sessions.begin() as session:
             if user_id is not None:
                 await self._admit(session, user_id)
@@ -394,6 +399,17 @@ class RunManager:
                     code_changes=await changes.list_for_run(session, run.id),
                     usage={name: Usage(**u) for name, u in usage.items()},
                 )
+            request = await session.get(Message, run.user_message_id)
+            assert request is not None  # deleted only with the run
+            # Whatever the run's outcome: what it changed before it stopped stays, and in history.
+            await git_history.commit(
+                session,
+                run.project_id,
+                kind="run",
+                message=f"{request.content}\n\nRun: {run.id}",
+                author=git_history.AGENTS,
+                run_id=run.id,
+            )
             await session.execute(
                 update(Run)
                 .where(Run.id == run.id)

@@ -17,22 +17,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import tempfile
+import os
+import socket
 import threading
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.errors import Cancelled, Conflict, Forbidden, NotFound, TandemError
-from tandem.persistence.models import ImportJob, Project, ProjectFile
+from tandem.errors import Cancelled, Conflict, Forbidden, NotFound, RateLimited, TandemError
+from tandem.persistence.models import ImportJob, Project, ProjectFile, User
 from tandem.services import audit, projects
 from tandem.services.accounts import Principal
+from tandem.services.projects import ProjectLimits
 from tandem.workspace import importing
 from tandem.workspace.files import FileLimits
 from tandem.workspace.importing import Picked, Progress
@@ -40,6 +42,7 @@ from tandem.workspace.importing import Picked, Progress
 logger = logging.getLogger(__name__)
 
 _TICK = 0.5
+IMPORTS_RETRY_AFTER_SECONDS = 10
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,33 +141,80 @@ def _text(data: bytes) -> str | None:
         return None
 
 
+@dataclass(frozen=True, kw_only=True)
+class ImportPolicy:
+    """What imports may do, and how much of it one user may."""
+
+    files: FileLimits
+    projects: ProjectLimits
+    git_protocols: list[str]
+    git_internal_hosts: bool
+    """Every user may clone from internal addresses, not only admins."""
+    max_per_user: int
+    """At once (TANDEM_MAX_IMPORTS_PER_USER)."""
+    per_minute: int
+    """Started by one user (TANDEM_IMPORTS_PER_MINUTE)."""
+
+
 class Importer:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         *,
-        limits: FileLimits,
-        max_projects: int,
+        policy: ImportPolicy,
         scratch_root: Path,
-        git_protocols: list[str],
+        lease_seconds: float | None,
     ) -> None:
+        """`lease_seconds`: None when this is the only process on its database (every job found
+        running at `begin` is then a dead process's); else how long a job's heartbeat may lapse."""
         self._sessions = sessions
-        self._limits = limits
-        self._max_projects = max_projects
-        self._scratch_root = scratch_root
-        self._protocols = git_protocols
+        self._policy = policy
+        self._limits = policy.files
+        self._protocols = policy.git_protocols
+        self._lease_seconds = lease_seconds
+        self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._scratch = importing.ScratchSpace(scratch_root, self.owner)
         self._live: dict[str, LiveImport] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._monitor: asyncio.Task[None] | None = None
 
     def scratch(self) -> Path:
         """A new private folder for one import; `run` and `start` remove it when they are done."""
-        self._scratch_root.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix="import-", dir=self._scratch_root))
+        return self._scratch.new()
 
-    def check(self, source: Source) -> None:
-        """Refuse a source that cannot work before a job is made for it."""
-        if isinstance(source, GitSource):
-            importing.check_git_url(source.url, self._protocols)
+    async def _check(self, owner: Principal, source: Source) -> list[str]:
+        """Refuse a source that cannot work or that `owner` may not read; for a Git URL, the `git -c`
+        options that pin its host to the addresses checked."""
+        if not isinstance(source, GitSource):
+            return []
+        importing.check_git_url(source.url, self._protocols)
+        return await importing.resolve_git_host(
+            source.url, allow_internal=owner.is_admin or self._policy.git_internal_hosts
+        )
+
+    async def _admit(self, session: AsyncSession, owner: Principal) -> None:
+        """Refuse an import past the owner's limits. Their row's lock serialises their starts across
+        processes, so two cannot both see one free place."""
+        await session.get(User, owner.id, with_for_update={"key_share": True})
+        going = await session.scalar(
+            select(func.count())
+            .select_from(ImportJob)
+            .where(ImportJob.user_id == owner.id, ImportJob.status == "running")
+        )
+        if going is not None and going >= self._policy.max_per_user:
+            raise RateLimited(
+                f"you have {going} imports going; the limit is {self._policy.max_per_user} at once "
+                "(TANDEM_MAX_IMPORTS_PER_USER): wait for one to end or cancel it",
+                retry_after=IMPORTS_RETRY_AFTER_SECONDS,
+            )
+        await audit.throttle(
+            session,
+            action="project.import",
+            limit=self._policy.per_minute,
+            setting="TANDEM_IMPORTS_PER_MINUTE",
+            what="imports",
+            user_id=owner.id,
+        )
 
     async def run(
         self, owner: Principal, name: str, source: Source, scratch: Path, *, live: LiveImport | None = None
@@ -172,23 +222,34 @@ class Importer:
         """Import now, as a project of `owner`; the scratch folder is removed whatever happens."""
         live = live or LiveImport()
         try:
-            self.check(source)
+            pinned = await self._check(owner, source)
 
             def report(progress: Progress) -> None:
                 live.progress = progress
 
-            picked, skipped, files = await self._pick(source, scratch, live.stop, report)
+            picked, skipped, files = await self._pick(source, pinned, scratch, live.stop, report)
             return await self._store(owner, name, source, picked, skipped, files, live)
         finally:
             await asyncio.to_thread(importing.remove_scratch, scratch)
 
     async def _pick(
-        self, source: Source, scratch: Path, stop: threading.Event, report: importing.ProgressSink
+        self,
+        source: Source,
+        pinned: list[str],
+        scratch: Path,
+        stop: threading.Event,
+        report: importing.ProgressSink,
     ) -> tuple[list[Picked], int, AsyncGenerator[list[tuple[str, bytes]]]]:
         if isinstance(source, GitSource):
             repository = importing.GitRepository(scratch, protocols=self._protocols)
             await repository.clone(
-                source.url, ref=source.ref, depth=source.depth, limits=self._limits, stop=stop, progress=report
+                source.url,
+                ref=source.ref,
+                depth=source.depth,
+                limits=self._limits,
+                stop=stop,
+                progress=report,
+                pinned=pinned,
             )
             report(Progress(phase="listing"))
             picked, skipped = await repository.pick(self._limits)
@@ -223,7 +284,7 @@ class Importer:
         binary = 0
         async with contextlib.aclosing(files), self._sessions.begin() as session:
             project = await projects.add(
-                session, owner, name, f"import:{source_kind(source)}", max_projects=self._max_projects
+                session, owner, name, f"import:{source_kind(source)}", limits=self._policy.projects
             )
             async for batch in files:
                 budget.check_stop()
@@ -252,13 +313,21 @@ class Importer:
     async def start(self, owner: Principal, name: str, source: Source, scratch: Path) -> ImportStatus:
         """Create the job and run it in the background; poll it with `get`."""
         try:
-            self.check(source)
+            await self._check(owner, source)  # refused now, not as a failed job; checked again by `run`
             if isinstance(source, GitSource) and urlsplit(source.url).scheme == "file" and not owner.is_admin:
                 # The server's own disk (other people's checkouts, its own code): not for every user.
                 raise Forbidden("a file:// repository is on the server's own disk: only an admin may import one")
             job_id = str(uuid.uuid4())
             async with self._sessions.begin() as session:
-                row = ImportJob(id=job_id, name=name, source=source_kind(source), user_id=owner.id)
+                await self._admit(session, owner)
+                row = ImportJob(
+                    id=job_id,
+                    name=name,
+                    source=source_kind(source),
+                    user_id=owner.id,
+                    owner=self.owner,
+                    heartbeat_at=datetime.now(UTC),
+                )
                 session.add(row)
                 await session.flush()
                 await audit.record(session, owner, "project.import", f"import {job_id} ({row.source}: {name})")
@@ -274,7 +343,9 @@ class Importer:
 
     async def upload(self, owner: Principal, name: str, chunks: AsyncIterator[bytes]) -> ImportStatus:
         """Receive an archive to disk, a chunk at a time, and import it in the background."""
-        scratch = self.scratch()
+        async with self._sessions.begin() as session:  # before the body is read; `start` checks again
+            await self._admit(session, owner)
+        scratch = await asyncio.to_thread(self.scratch)
         path = scratch / "upload"
         try:
             # Chunks are small (64 KB): a write to the page cache does not stall the loop.
@@ -329,7 +400,8 @@ class Importer:
         """Publish progress to the job row and pick up a cancel made in another process."""
         while True:
             await asyncio.sleep(_TICK)
-            if live.storing:  # the final transaction holds SQLite's write lock: poll only
+            if live.storing and self._lease_seconds is None:
+                # The final transaction holds SQLite's write lock: poll only. (One process: no lease to renew.)
                 async with self._sessions() as session:
                     row = await session.get(ImportJob, job_id)
                     if row is not None and row.cancel_requested:
@@ -342,6 +414,7 @@ class Importer:
                     return
                 if row.cancel_requested:
                     live.stop.set()
+                row.heartbeat_at = datetime.now(UTC)
                 row.phase = progress.phase
                 row.files_done = progress.files_done
                 row.files_total = progress.files_total
@@ -365,11 +438,58 @@ class Importer:
             await session.flush()
             return _status(row, None)
 
+    async def begin(self) -> None:
+        """Clean up after imports whose process died: their scratch folders, and their jobs (failed).
+
+        Without a lease (one process) every `running` job is from a dead process; with one (several
+        processes), only jobs whose heartbeat lapsed are, checked every lease/2 seconds."""
+        reaped = await asyncio.to_thread(self._scratch.reap)
+        if reaped:
+            logger.info("removed %d scratch folders of imports interrupted by a process that died", reaped)
+        if self._lease_seconds is None:
+            await self.fail_stale(None)
+        else:
+            self._monitor = asyncio.create_task(self._watch_leases(self._lease_seconds), name="import-leases")
+
+    async def _watch_leases(self, lease: float) -> None:
+        while True:
+            try:
+                await self.fail_stale(lease)
+            except Exception:
+                logger.exception("checking import leases failed")
+            await asyncio.sleep(lease / 2)
+
+    async def fail_stale(self, lease: float | None) -> int:
+        """Mark jobs whose process died as failed; returns how many. Their transaction never
+        committed, so they left no project."""
+        condition = ImportJob.status == "running"
+        if lease is not None:
+            cutoff = datetime.now(UTC) - timedelta(seconds=lease)
+            lapsed = or_(ImportJob.heartbeat_at.is_(None), ImportJob.heartbeat_at < cutoff)
+            condition = condition & lapsed & or_(ImportJob.owner.is_(None), ImportJob.owner != self.owner)
+        async with self._sessions.begin() as session:
+            failed = await session.scalars(
+                update(ImportJob)
+                .where(condition)
+                .values(
+                    status="failed",
+                    error_code="interrupted",
+                    error_message="the server doing this import stopped before it finished; nothing was kept: "
+                    "start the import again",
+                )
+                .returning(ImportJob.id)
+            )
+            return len(failed.all())
+
     async def shutdown(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+            await asyncio.gather(self._monitor, return_exceptions=True)
         for live in self._live.values():
             live.stop.set()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.to_thread(self._scratch.release)
 
 
 async def _owned(session: AsyncSession, user: Principal, job_id: str, *, for_update: bool = False) -> ImportJob:

@@ -14,7 +14,20 @@ from tandem.persistence.models import Project, ProjectFile, ProjectShare, Run, U
 from tandem.services import access, audit
 from tandem.services.access import Role
 from tandem.services.accounts import Principal, user_named
+from tandem.settings import Settings
 from tandem.workspace.templates import TEMPLATES
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProjectLimits:
+    max_projects: int
+    """On the server, all users together (TANDEM_MAX_PROJECTS)."""
+    max_projects_per_user: int
+    """Owned by one user (TANDEM_MAX_PROJECTS_PER_USER)."""
+
+    @classmethod
+    def of(cls, settings: Settings) -> ProjectLimits:
+        return cls(max_projects=settings.max_projects, max_projects_per_user=settings.max_projects_per_user)
 
 
 def _clean_name(name: str) -> str:
@@ -24,11 +37,13 @@ def _clean_name(name: str) -> str:
     return name
 
 
-async def create(session: AsyncSession, owner: Principal, name: str, template: str, *, max_projects: int) -> Project:
+async def create(
+    session: AsyncSession, owner: Principal, name: str, template: str, *, limits: ProjectLimits
+) -> Project:
     chosen = TEMPLATES.get(template)
     if chosen is None:
         raise InvalidInput(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}")
-    project = await add(session, owner, name, template, max_projects=max_projects)
+    project = await add(session, owner, name, template, limits=limits)
     session.add_all(
         ProjectFile(project_id=project.id, path=path, content=content, size=len(content.encode()))
         for path, content in chosen.files.items()
@@ -59,10 +74,18 @@ async def _free_name(session: AsyncSession, owner_id: int, name: str) -> str:
     return next(f"{name} ({n})" for n in itertools.count(2) if f"{name} ({n})" not in taken)
 
 
-async def add(session: AsyncSession, owner: Principal, name: str, origin: str, *, max_projects: int) -> Project:
-    """A new empty project of `owner` (`origin`: its template, or where it was imported from), within the limit."""
+async def add(session: AsyncSession, owner: Principal, name: str, origin: str, *, limits: ProjectLimits) -> Project:
+    """A new empty project of `owner` (`origin`: its template, or where it was imported from), within the limits."""
+    # The owner's row lock serialises their creations across processes: two cannot both see the last free place.
+    # NO KEY UPDATE: rows that merely reference the user (audit events) are not held up.
+    await session.get(User, owner.id, with_for_update={"key_share": True})
+    owned = await session.scalar(select(func.count()).select_from(Project).where(Project.owner_id == owner.id))
+    if owned is not None and owned >= limits.max_projects_per_user:
+        raise LimitReached(
+            f"you own {owned} projects, the limit per user (TANDEM_MAX_PROJECTS_PER_USER); delete one first"
+        )
     count = await session.scalar(select(func.count()).select_from(Project))
-    if count is not None and count >= max_projects:
+    if count is not None and count >= limits.max_projects:
         raise LimitReached(f"the server holds {count} projects, the limit (TANDEM_MAX_PROJECTS); delete one first")
     project = Project(name=await _free_name(session, owner.id, _clean_name(name)), template=origin, owner_id=owner.id)
     session.add(project)

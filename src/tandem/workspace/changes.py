@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tandem.errors import Conflict, NotFound
 from tandem.events import ChangeType, CodeChange
 from tandem.persistence.models import CodeChangeRow, ProjectFile
+from tandem.workspace import git_history
 from tandem.workspace.files import put_file
 
 
@@ -49,8 +50,12 @@ async def list_for_project(session: AsyncSession, project_id: int) -> list[CodeC
     return [to_wire(row) for row in rows]
 
 
-async def _revert_rows(session: AsyncSession, rows: list[CodeChangeRow]) -> None:
-    """Undo `rows` newest first; refuse all of them if any file changed since its change."""
+async def _revert_rows(session: AsyncSession, rows: list[CodeChangeRow], message: str) -> None:
+    """Undo `rows` newest first, as one new commit; refuse all of them if any file changed since its change."""
+    if not rows:
+        return
+    project_id = rows[0].project_id
+    await git_history.commit_edits(session, project_id)  # edits before the revert stay apart from it
     current: dict[str, str | None] = {}
     for row in rows:
         if row.path not in current:
@@ -65,6 +70,7 @@ async def _revert_rows(session: AsyncSession, rows: list[CodeChangeRow]) -> None
     for row in rows:
         await put_file(session, row.project_id, row.path, row.before)
         row.reverted = True
+    await git_history.commit(session, project_id, kind="revert", message=message, author=git_history.EDITOR)
 
 
 async def revert_change(sessions: async_sessionmaker[AsyncSession], change_id: int) -> CodeChange:
@@ -74,7 +80,7 @@ async def revert_change(sessions: async_sessionmaker[AsyncSession], change_id: i
             raise NotFound(f"code change {change_id} does not exist")
         if row.reverted:
             raise Conflict(f"code change {change_id} is already reverted")
-        await _revert_rows(session, [row])
+        await _revert_rows(session, [row], f"Revert change {change_id} ({row.path})")
         return to_wire(row)
 
 
@@ -87,5 +93,5 @@ async def revert_run(sessions: async_sessionmaker[AsyncSession], run_id: str) ->
                 .order_by(CodeChangeRow.id.desc())
             )
         )
-        await _revert_rows(session, rows)
+        await _revert_rows(session, rows, f"Revert run {run_id}")
         return [to_wire(row) for row in reversed(rows)]

@@ -15,24 +15,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import gzip
+import io
+import ipaddress
 import os
 import re
 import shutil
+import socket
 import stat
 import struct
 import tarfile
+import tempfile
 import threading
 import zipfile
 import zlib
 from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Self
 from urllib.parse import urlsplit, urlunsplit
 
-from tandem.errors import Cancelled, ImportFailed, InvalidInput, LimitReached, TooLarge
+from tandem.errors import Cancelled, Forbidden, ImportFailed, InvalidInput, LimitReached, TooLarge
 from tandem.workspace.files import FileLimits
 from tandem.workspace.paths import UnsafePath, project_path
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 SKIPPED_DIRS = (
     ".git",
@@ -97,6 +106,19 @@ def _safe(name: str, what: str) -> str:
         raise InvalidInput(f"{what} {name!r} is refused: {error.message}") from None
 
 
+NAME_MAX = 255
+"""Longest file name, in bytes, that the scratch folder's file system takes (ext4, xfs, tmpfs...)."""
+
+
+def _entry_path(name: str) -> str:
+    """An archive entry's project path; it is written to disk before it is stored, so each name in it
+    must also fit the file system there."""
+    path = _safe(name, "archive entry")
+    if any(len(part.encode()) > NAME_MAX for part in path.split("/")):
+        raise InvalidInput(f"archive entry {name!r} has a name longer than {NAME_MAX} bytes in UTF-8")
+    return path
+
+
 class Budget:
     """Counts files and bytes against the limits as they are unpacked, so the first file past a
     limit stops the import, whatever the archive's headers claim."""
@@ -152,34 +174,50 @@ def _write_entry(budget: Budget, path: str, source: IO[bytes], root: Path) -> No
             out.write(chunk)
 
 
-def _zip_entry_count(file: IO[bytes]) -> int:
-    """The entry count of the zip's end record (zip64 too), read before `zipfile` loads the whole
-    directory into memory. Zero when there is no end record (then `zipfile` calls it corrupt)."""
+def _zip_entry_count(file: IO[bytes], cap: int) -> int:
+    """How many entries the zip's central directory holds, counted by walking its records (up to
+    `cap` + 1), before `zipfile` loads the whole directory into memory. The end record's own count is
+    not trusted: `zipfile` walks the directory by its size, whatever that count says. Zero when there
+    is no end record (then `zipfile` calls the archive corrupt)."""
     file.seek(0, os.SEEK_END)
-    size = file.tell()
-    tail_start = max(0, size - 65_557)  # the end record (22 bytes) plus the longest comment
+    tail_start = max(0, file.tell() - 65_557)  # the end record (22 bytes) plus the longest comment
     file.seek(tail_start)
     tail = file.read()
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) < at + 22:
         return 0
-    count: int = struct.unpack("<H", tail[at + 10 : at + 12])[0]
+    size, _ = struct.unpack("<II", tail[at + 12 : at + 20])
+    end = tail_start + at
     locator = at - 20
-    if count == 0xFFFF and locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
-        (record,) = struct.unpack("<Q", tail[locator + 8 : locator + 16])
-        file.seek(record)
-        head = file.read(40)
-        if head[:4] == b"PK\x06\x06":
-            (count,) = struct.unpack("<Q", head[32:40])
+    if locator >= 56 and tail[locator : locator + 4] == b"PK\x06\x07":
+        # zip64: the record right before the locator holds the directory's 64-bit size.
+        record = tail[locator - 56 : locator]
+        if record[:4] == b"PK\x06\x06":
+            (size,) = struct.unpack("<Q", record[40:48])
+            end = tail_start + locator - 56
+    # Where `zipfile` looks too: right before the end record, whatever prefix the file has.
+    position = end - size
+    if position < 0:
+        return 0
+    file.seek(position)
+    count = 0
+    while count <= cap and position + 46 <= end:
+        head = file.read(46)
+        if head[:4] != b"PK\x01\x02":
+            break
+        name, extra, comment = struct.unpack("<HHH", head[28:34])
+        file.seek(name + extra + comment, os.SEEK_CUR)
+        position += 46 + name + extra + comment
+        count += 1
     return count
 
 
 def _unzip(archive: Path, root: Path, budget: Budget) -> None:
     with archive.open("rb") as file:
-        listed = _zip_entry_count(file)
-        if listed > ENTRY_FACTOR * budget.limits.max_files:
+        cap = ENTRY_FACTOR * budget.limits.max_files
+        if _zip_entry_count(file, cap) > cap:
             raise LimitReached(
-                f"the archive lists {listed} entries; an import reads at most {ENTRY_FACTOR} × "
+                f"the archive holds more than {cap} entries; an import reads at most {ENTRY_FACTOR} × "
                 f"{budget.limits.max_files} (TANDEM_MAX_PROJECT_FILES)"
             )
         file.seek(0)
@@ -190,7 +228,7 @@ def _unzip(archive: Path, root: Path, budget: Budget) -> None:
                     raise InvalidInput(f"archive entry {info.filename!r} is a symbolic link; links are refused")
                 if info.is_dir():
                     continue
-                path = _safe(info.filename, "archive entry")
+                path = _entry_path(info.filename)
                 if skipped(path):
                     continue
                 budget.add_file(path)
@@ -201,13 +239,66 @@ def _unzip(archive: Path, root: Path, budget: Budget) -> None:
                     _write_entry(budget, path, source, root)
 
 
+MAX_TAR_HEADER = 1 << 20
+"""Largest pax or GNU long-name header: `tarfile` reads each one whole into memory, and a path needs
+a few KB of one."""
+
+_LONG_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE, b"X")
+
+
+class _CappedTarInfo(tarfile.TarInfo):
+    """Refuses an oversized pax or long-name header as soon as its 512-byte block is parsed, before
+    `tarfile` reads what that header claims to hold."""
+
+    @classmethod
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> Self:
+        info = super().frombuf(buf, encoding, errors)
+        if info.type in _LONG_HEADERS and info.size > MAX_TAR_HEADER:
+            raise InvalidInput(
+                f"the archive has a {info.size}-byte extended header; at most {MAX_TAR_HEADER} bytes are read"
+            )
+        return info
+
+
+class _Capped(io.RawIOBase):
+    """What a decompressed stream yields, refused past `limit` bytes: skipped entries and headers
+    pass through the stream too, and are counted by nothing else."""
+
+    def __init__(self, source: gzip.GzipFile, limit: int) -> None:
+        super().__init__()
+        self._source = source
+        self._limit = limit
+        self._read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        count = self._source.readinto(buffer)
+        self._read += count
+        if self._read > self._limit:
+            raise TooLarge(
+                f"the archive unpacks to more than {self._limit} bytes, twice the limit per project plus room for "
+                "its headers (TANDEM_MAX_PROJECT_BYTES)"
+            )
+        return count
+
+
 def _untar(archive: Path, root: Path, budget: Budget) -> None:
+    cap = ENTRY_FACTOR * budget.limits.max_files
+    # Headers of every entry the cap lets through (two blocks each) on top of twice the files' bytes.
+    limit = 2 * budget.limits.max_project_bytes + cap * 2 * tarfile.BLOCKSIZE
     entries = 0
-    with tarfile.open(archive, mode="r|gz") as tar:
+    # Decompressed here, not by `tarfile` ("r|gz"), so the bytes it reads are counted; "r|" still
+    # reads the archive as a stream, one block after the other, never seeking.
+    with (
+        gzip.open(archive, "rb") as unzipped,
+        tarfile.open(fileobj=_Capped(unzipped, limit), mode="r|", tarinfo=_CappedTarInfo) as tar,
+    ):
         for member in tar:
             budget.check_stop()
             entries += 1
-            if entries > ENTRY_FACTOR * budget.limits.max_files:
+            if entries > cap:
                 raise LimitReached(
                     f"the archive holds more than {ENTRY_FACTOR} × {budget.limits.max_files} entries "
                     "(TANDEM_MAX_PROJECT_FILES)"
@@ -218,7 +309,7 @@ def _untar(archive: Path, root: Path, budget: Budget) -> None:
                 continue
             if not member.isfile():
                 raise InvalidInput(f"archive entry {member.name!r} is a device or pipe, not a file")
-            path = _safe(member.name, "archive entry")
+            path = _entry_path(member.name)
             if skipped(path):
                 continue
             budget.add_file(path)
@@ -269,7 +360,8 @@ def public_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None and parts.username is None:
         return url
-    return urlunsplit(parts._replace(netloc=parts.hostname or ""))
+    # Everything after the credentials, as written: the port, an IPv6 address's brackets.
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 _RECEIVING = re.compile(rb"Receiving objects:\s+(\d+)%")
@@ -285,6 +377,46 @@ def check_git_url(url: str, protocols: list[str]) -> None:
             f"Git URL scheme {scheme or '(none)'!r} is not allowed; use one of {', '.join(protocols)} "
             "(TANDEM_IMPORT_GIT_PROTOCOLS)"
         )
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ssh": 22, "git": 9418}
+
+
+def _internal(address: str) -> bool:
+    ip = ipaddress.ip_address(address.partition("%")[0])  # an IPv6 zone (`fe80::1%eth0`) is no part of it
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_unspecified
+
+
+async def resolve_git_host(url: str, *, allow_internal: bool) -> list[str]:
+    """Refuse a Git URL whose host resolves to a loopback, private, link-local, multicast or reserved
+    address (the server's own network, cloud metadata) unless `allow_internal`; returns `git -c`
+    options that pin the host to the addresses checked here, so a second lookup by `git` (DNS
+    rebinding) cannot swap them."""
+    parts = urlsplit(url)
+    host = parts.hostname
+    if not host:
+        return []
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 0)
+    except ValueError as error:
+        raise InvalidInput(f"Git URL is malformed: {error}") from None
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise ImportFailed(f"the Git host {host!r} cannot be resolved: {error}") from None
+    addresses = sorted({str(info[4][0]) for info in found})
+    internal = [address for address in addresses if _internal(address)]
+    if internal and not allow_internal:
+        raise Forbidden(
+            f"the Git host {host!r} is at {internal[0]}, an internal address (loopback, private, link-local, "
+            "multicast or reserved): only an admin may import from one, unless TANDEM_IMPORT_GIT_INTERNAL_HOSTS is set"
+        )
+    if parts.scheme not in ("http", "https"):
+        return []
+    pinned = ",".join(f"[{address}]" if ":" in address else address for address in addresses)
+    return ["-c", f"http.curloptResolve={host}:{port}:{pinned}"]
 
 
 async def _run_git(args: list[str], env: dict[str, str]) -> bytes:
@@ -340,10 +472,14 @@ class GitRepository:
         limits: FileLimits,
         stop: threading.Event,
         progress: ProgressSink,
+        pinned: list[str],
     ) -> None:
-        """Fetch `ref` (a branch or tag; the default branch if None) into a bare repository.
-        Stopped when cancelled or when the download outgrows the project's size limit."""
-        args = ["clone", "--bare", "--single-branch", "--no-tags", "--progress"]
+        """Fetch `ref` (a branch or tag; the default branch if None) into a bare repository, from the
+        addresses `pinned` (`resolve_git_host`). Stopped when cancelled or when the download outgrows
+        the project's size limit."""
+        # A redirect would lead to a host nobody checked: git follows the first one by default.
+        args = [*pinned, "-c", "http.followRedirects=false", "clone", "--bare", "--single-branch", "--no-tags"]
+        args += ["--progress"]
         if ref is not None:
             args += ["--branch", ref]
         if depth is not None:
@@ -534,3 +670,59 @@ async def read_folder(picked: list[Picked]) -> AsyncGenerator[list[tuple[str, by
 
 def remove_scratch(scratch: Path) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+class ScratchSpace:
+    """Where one process unpacks and clones: `<root>/<owner>/`, claimed by holding `<root>/<owner>.lock`
+    locked (`flock`) for the process's life. The kernel drops the lock when the process dies however
+    it dies, so `reap` knows which folders are left over: those whose lock it can take (or that have
+    none). Processes sharing a data folder never remove each other's work."""
+
+    def __init__(self, root: Path, owner: str) -> None:
+        self._root = root
+        self._owner = owner
+        self._lock: IO[bytes] | None = None
+
+    def new(self) -> Path:
+        """A new private folder for one import (blocking)."""
+        if self._lock is None:
+            self._root.mkdir(parents=True, exist_ok=True)
+            # Locked under a name `reap` ignores, then renamed (the lock stays with the file): no
+            # moment where another process could see this lock unlocked.
+            claiming = self._root / f"{self._owner}.claiming"
+            lock = claiming.open("wb")
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            claiming.rename(self._root / f"{self._owner}.lock")
+            self._lock = lock  # the lock before the folder: a folder without a held lock is left over
+            (self._root / self._owner).mkdir(exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="import-", dir=self._root / self._owner))
+
+    def reap(self) -> int:
+        """Remove what dead processes left (blocking); returns how many of their folders there were."""
+        if not self._root.is_dir():
+            return 0
+        reaped = 0
+        for entry in list(self._root.iterdir()):
+            name = entry.name.removesuffix(".lock")
+            if name == self._owner or not (entry.is_dir() or entry.suffix == ".lock"):
+                continue
+            lock_path = self._root / f"{name}.lock"
+            # "ab" makes a lock for a folder that has none (left by a process that never took one).
+            with lock_path.open("ab") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:  # its process is alive
+                    continue
+                if (self._root / name).exists():
+                    reaped += 1
+                    remove_scratch(self._root / name)
+                lock_path.unlink(missing_ok=True)
+        return reaped
+
+    def release(self) -> None:
+        if self._lock is None:
+            return
+        remove_scratch(self._root / self._owner)
+        (self._root / f"{self._owner}.lock").unlink(missing_ok=True)
+        self._lock.close()
+        self._lock = None

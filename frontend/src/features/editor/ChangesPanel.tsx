@@ -1,6 +1,7 @@
 import { useProjectChanges } from '../../api/changes';
 import type { CodeChange } from '../../api/types';
 import { RunChangeGroup } from './ChangeList';
+import { HistoryTimeline } from './HistoryTimeline';
 
 function groupByRun(changes: CodeChange[]): [string, CodeChange[]][] {
   const groups = new Map<string, CodeChange[]>();
@@ -15,7 +16,7 @@ function groupByRun(changes: CodeChange[]): [string, CodeChange[]][] {
 }
 
 /** Every change the agents made to the project, newest run first. */
-export function ChangesPanel({ projectId }: { projectId: number }) {
+function RunChanges({ projectId }: { projectId: number }) {
   const changes = useProjectChanges(projectId);
   if (changes.isPending) return <div className="muted pad">Loading changes…</div>;
   if (changes.isError) return <div className="error-text pad">{changes.error.message}</div>;
@@ -23,10 +24,20 @@ export function ChangesPanel({ projectId }: { projectId: number }) {
     return <div className="muted pad">No code changes yet. The Coder's edits show up here.</div>;
   }
   return (
-    <div className="changes-panel">
+    <>
       {groupByRun(changes.data).map(([runId, list]) => (
         <RunChangeGroup key={runId} runId={runId} changes={list} projectId={projectId} />
       ))}
+    </>
+  );
+}
+
+/** The agents' changes by run (each revertable), then the whole history as a timeline to restore from. */
+export function ChangesPanel({ projectId }: { projectId: number }) {
+  return (
+    <div className="changes-panel">
+      <RunChanges projectId={projectId} />
+      <HistoryTimeline projectId={projectId} />
     </div>
   );
 }

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi import Path as PathParam
 
 from tandem.api.deps import Chat, CurrentUser, Database
 from tandem.api.errors import ERROR_RESPONSES
-from tandem.api.routes.schemas import ChangeId, Id
+from tandem.api.routes.schemas import ChangeId, CommitFileOut, CommitOut, Id
 from tandem.events import CodeChange
-from tandem.services import access, history
+from tandem.persistence.models import INT_MAX
+from tandem.services import access, commits, history
 from tandem.services.history import MessageWithInteractions, SessionOut
 from tandem.workspace import changes
+from tandem.workspace.git_history import CommitView
 
 router = APIRouter(tags=["history"], responses=ERROR_RESPONSES)
 
@@ -54,3 +59,44 @@ async def get_change(change_id: ChangeId, db: Database, user: CurrentUser) -> ch
 @router.post("/changes/{change_id}/revert", tags=["changes"])
 async def revert_change(change_id: ChangeId, chat: Chat, user: CurrentUser) -> CodeChange:
     return await chat.revert_change(user, change_id)
+
+
+CommitSha = Annotated[str, PathParam(pattern=r"^[0-9a-f]{40}$", description="A commit id (40 hex digits).")]
+
+
+def _commit_out(view: CommitView) -> CommitOut:
+    return CommitOut(
+        sha=view.sha,
+        parent_sha=view.parent_sha,
+        kind=view.kind,
+        run_id=view.run_id,
+        message=view.message,
+        author=view.author,
+        committer=view.committer,
+        committed_at=view.committed_at,
+        files=[CommitFileOut(path=f.path, change_type=f.change_type, diff=f.diff) for f in view.files],
+    )
+
+
+@router.get("/projects/{project_id}/history", tags=["changes"])
+async def project_history(
+    project_id: Id,
+    db: Database,
+    user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=200, description="Commits per page, newest first.")] = 50,
+    offset: Annotated[int, Query(ge=0, le=INT_MAX, description="Commits to skip.")] = 0,
+) -> list[CommitOut]:
+    """The project's history as Git commits, newest first, each with its diff against its parent:
+    one commit per run that changed files, batched edits outside runs, reverts and restores."""
+    async with db.begin() as session:
+        return [
+            _commit_out(view) for view in await commits.history(session, user, project_id, limit=limit, offset=offset)
+        ]
+
+
+@router.post("/projects/{project_id}/history/{sha}/restore", tags=["changes"])
+async def restore_commit(project_id: Id, sha: CommitSha, db: Database, user: CurrentUser) -> CommitOut:
+    """Make the project's files exactly those of commit `sha`, as a new commit (nothing is lost:
+    the commits after it stay, and uncommitted edits are committed first). 409 during a run."""
+    async with db.begin() as session:
+        return _commit_out(await commits.restore(session, user, project_id, sha))

@@ -131,7 +131,9 @@ async def create_project(
         source = GitSource(url=body.source.url, ref=body.source.ref, depth=body.source.depth)
         return _accepted(await imports.start(user, body.name, source, imports.scratch()))
     async with db.begin() as session:
-        project = await projects.create(session, user, body.name, body.template, max_projects=settings.max_projects)
+        project = await projects.create(
+            session, user, body.name, body.template, limits=projects.ProjectLimits.of(settings)
+        )
         created = _out(await projects.view(session, user, project.id))
     return JSONResponse(created.model_dump(mode="json"), status_code=status.HTTP_201_CREATED)
 

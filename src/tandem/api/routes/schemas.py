@@ -222,3 +222,21 @@ class HealthOut(BaseModel):
     version: str
     models: ModelsOut
     sandbox: SandboxOut
+
+
+class CommitFileOut(BaseModel):
+    path: str
+    change_type: str = Field(description="created, modified or deleted")
+    diff: str = Field(description="Unified diff against the parent commit; one line for a binary file.")
+
+
+class CommitOut(BaseModel):
+    sha: str = Field(description="The Git commit id (SHA-1), the same `git` computes for these objects.")
+    parent_sha: str | None
+    kind: str = Field(description="initial, edits (batched edits outside runs), run, revert or restore")
+    run_id: str | None
+    message: str
+    author: str
+    committer: str
+    committed_at: datetime
+    files: list[CommitFileOut]
