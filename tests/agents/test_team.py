@@ -35,9 +35,18 @@ from pydantic_ai.models.function import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.agents.events import Delta, FileChanged, Finished, TeamEvent, Thought, ToolCall, ToolResult
-from tandem.agents.team import CODER_INSTRUCTIONS, PLANNER_INSTRUCTIONS, Retries, Team, Turn, _translate
+from tandem.agents.team import (
+    CODER_COMMANDS,
+    CODER_INSTRUCTIONS,
+    PLANNER_INSTRUCTIONS,
+    Retries,
+    Team,
+    Turn,
+    _translate,
+)
 from tandem.errors import LimitExceeded, ModelFailed, RunCancelled, RunFailed
 from tandem.events import Usage
+from tandem.sandbox.command import Sandbox
 from tandem.settings import RunLimits
 from tandem.workspace import changes
 from tandem.workspace.files import ProjectFiles
@@ -249,6 +258,22 @@ async def test_each_agent_gets_its_instructions_tools_and_prompt(project_files: 
     for info in (*planner.infos, *coder.infos):
         assert info.model_settings is not None
         assert info.model_settings.get("parallel_tool_calls") is True
+
+
+@one_backend
+async def test_with_a_sandbox_only_the_coder_may_run_commands_and_is_told_so(
+    project_files: ProjectFiles, run: SeededRun, sandbox: Sandbox
+) -> None:
+    planner, coder = hand_off_script()
+    with_commands = Team(
+        planner_model=planner.model(), coder_model=coder.model(), streaming=False, limits=RunLimits(), sandbox=sandbox
+    )
+    await collect(with_commands, project_files, run)
+    assert "run_command" in {t.name for t in coder.infos[0].function_tools}
+    assert "run_command" not in {t.name for t in planner.infos[0].function_tools}
+    coder_first = coder.seen[0][0]
+    assert isinstance(coder_first, ModelRequest)
+    assert coder_first.instructions == f"{CODER_INSTRUCTIONS}\n{CODER_COMMANDS}"
 
 
 @one_backend
