@@ -34,14 +34,14 @@ services:
 	@for i in $$(seq 30); do pg_isready -h 127.0.0.1 -q && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && exit 0; sleep 1; done; \
 		echo "PostgreSQL or Redis did not start" >&2; exit 1
 
+# The Coder's command sandbox (bubblewrap), and pytest inside it for the tests: Debian packages, if missing.
+sandbox:
+	@sh scripts/ensure-sandbox.sh
+
 # Two workers (pytest-xdist), a test file each at a time: most tests wait on servers and streams, not the CPU.
 PYTEST_WORKERS ?= 2
 
 test-python: install-python services sandbox
-
-# The Coder's command sandbox (bubblewrap), and pytest inside it for the tests: Debian packages, if missing.
-sandbox:
-	@sh scripts/ensure-sandbox.sh
 	$(UV) run pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 test-frontend: install-frontend

@@ -84,7 +84,12 @@ async def test_an_overloaded_error_event_mid_stream_is_retried(
     fake_script.stream_error = "overloaded_error"
     _, events = await run_chat(fake_api)
     assert [e.type for e in events[:3]] == ["start", "agent_delta", "agent_interaction"]
-    assert events[1].data == {"agent_name": "Planner", "message_type": "thought", "delta": "The Pla"}
+    assert events[1].data == {
+        "agent_name": "Planner",
+        "message_type": "thought",
+        "delta": "The Pla",
+        "tool_call_id": None,
+    }
     assert events[2].data["agent_name"] == "System"
     assert "overloaded" in events[2].data["content"]
     assert events[-1].type == "complete", "the retry got the answer"

@@ -132,6 +132,14 @@ async def test_a_second_project_of_the_same_name_is_numbered_and_a_rename_onto_o
     assert again["name"] == "Site 100%_ (2)"
 
 
+async def test_a_second_project_of_a_name_at_the_length_limit_still_fits(client: httpx.AsyncClient) -> None:
+    long = "n" * 200
+    first, second = [(await client.post("/projects", json={"name": long, "template": "blank"})) for _ in range(2)]
+    assert (first.status_code, second.status_code) == (201, 201), second.text
+    assert first.json()["name"] == long
+    assert second.json()["name"] == "n" * 190 + " (2)", "shortened so that the number fits (PostgreSQL: 200)"
+
+
 async def test_file_edits_and_runs_move_the_project_updated_at(client: httpx.AsyncClient, project_id: int) -> None:
     async def updated() -> str:
         return str((await client.get(f"/projects/{project_id}")).json()["updated_at"])

@@ -16,6 +16,7 @@ from tandem.services import projects
 from tandem.services.accounts import LOCAL
 from tandem.settings import RunLimits
 from tests.playbook import Playbook
+from tests.support import UNLIMITED_PROJECTS
 
 
 @dataclass
@@ -72,7 +73,7 @@ def bus() -> SharedCancelBus:
 
 async def new_project(sessions: async_sessionmaker[AsyncSession], name: str = "p") -> int:
     async with sessions.begin() as session:
-        project = await projects.create(session, LOCAL, name, "blank", max_projects=1_000)
+        project = await projects.create(session, LOCAL, name, "blank", limits=UNLIMITED_PROJECTS)
         return project.id
 
 

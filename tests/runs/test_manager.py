@@ -839,8 +839,12 @@ async def test_a_run_that_goes_live_while_followed_from_the_database_is_then_fol
     async def held_after_commit() -> AsyncIterator[AsyncSession]:
         async with begin() as session:
             yield session
-        created.set()
-        await launch.wait()
+            rows = [*session.new, *session.identity_map.values()]
+            creates_the_run = any(isinstance(row, Run) and row.project_id == project_id for row in rows)
+        # Only the transaction that creates the run (others come first, such as the history's commit).
+        if creates_the_run and not created.is_set():
+            created.set()
+            await launch.wait()
 
     monkeypatch.setattr(sessions, "begin", held_after_commit)
     hand_off_script(script)

@@ -30,11 +30,16 @@ class ProjectLimits:
         return cls(max_projects=settings.max_projects, max_projects_per_user=settings.max_projects_per_user)
 
 
+NAME_MAX = 200
+"""The `projects.name` column's length."""
+_NUMBER_ROOM = len(" (1000000)")
+
+
 def _clean_name(name: str) -> str:
     name = " ".join(name.split())
     if not name:
         raise InvalidInput("project name is empty")
-    return name
+    return name[:NAME_MAX].rstrip()
 
 
 async def create(
@@ -71,6 +76,9 @@ async def _free_name(session: AsyncSession, owner_id: int, name: str) -> str:
     taken = await _taken(session, owner_id, name)
     if name not in taken:
         return name
+    if len(name) > NAME_MAX - _NUMBER_ROOM:  # shortened, so that its number still fits the column
+        name = name[: NAME_MAX - _NUMBER_ROOM].rstrip()
+        taken = await _taken(session, owner_id, name)
     return next(f"{name} ({n})" for n in itertools.count(2) if f"{name} ({n})" not in taken)
 
 
