@@ -77,10 +77,17 @@ async function testSetup(page: Page, baseUrl: string, key: string): Promise<stri
   await page.getByLabel('Base URL').fill(baseUrl);
   await page.getByLabel('Model (Planner and Coder)').fill('fake-model');
   await page.getByLabel('API key').fill(key);
-  await page.getByRole('button', { name: 'Save and test' }).click();
   const result = page.getByTestId('model-check');
-  await result.waitFor({ timeout: TIMEOUT });
-  return (await result.textContent()) ?? '';
+  const before = (await result.count()) > 0 ? await result.textContent() : null;
+  await page.getByRole('button', { name: 'Save and test' }).click();
+  // The previous setup's result may still be on screen for a moment: wait for this check's own.
+  const deadline = Date.now() + TIMEOUT;
+  for (;;) {
+    const text = (await result.count()) > 0 ? await result.first().textContent() : null;
+    if (text !== null && text !== before) return text;
+    assert.ok(Date.now() < deadline, `no new check result within ${TIMEOUT} ms`);
+    await page.waitForTimeout(100);
+  }
 }
 
 describe('the Models page', () => {
