@@ -238,3 +238,17 @@ class Server:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def running(*argv: str) -> list[int]:
+    """The processes of this machine whose command line is exactly `argv` (found in /proc)."""
+    wanted = "".join(f"{arg}\0" for arg in argv).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes() == wanted:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fake_models import Script
-from tests.support import Event, Server, read_events, run_chat
+from tests.support import Event, Server, read_events, run_chat, running
 
 pytestmark = pytest.mark.parametrize("served", ["openai"], indirect=True, scope="module")
 
@@ -49,17 +48,6 @@ async def test_output_streams_live_and_the_files_a_command_writes_are_the_runs_c
     assert (await fake_api.get(f"/projects/{project_id}/files/made.txt")).json()["content"] == "made\n"
 
 
-def _sleeping(marker: str) -> int:
-    count = 0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                count += (entry / "cmdline").read_bytes() == f"sleep\0{marker}\0".encode()
-            except OSError:
-                continue
-    return count
-
-
 async def test_stop_kills_a_running_command_and_its_children(
     fake_api: httpx.AsyncClient, fake_script: Script, served: tuple[Script, Server]
 ) -> None:
@@ -72,12 +60,12 @@ async def test_stop_kills_a_running_command_and_its_children(
         async for event in read_events(response):
             live.append(event)
             if event.type == "agent_delta" and event.data["message_type"] == "tool_output":
-                assert _sleeping(marker) >= 1
+                assert len(running("sleep", marker)) >= 1
                 assert (await fake_api.post(f"/runs/{event.raw['run_id']}/cancel")).status_code == 202
     assert live[-1].type == "error"
     assert live[-1].data["code"] == "cancelled"
     for _ in range(100):  # the run has ended; the kernel may still be reaping the namespace
-        if _sleeping(marker) == 0:
+        if len(running("sleep", marker)) == 0:
             break
         await asyncio.sleep(0.05)
-    assert _sleeping(marker) == 0, "no process of the command outlives Stop"
+    assert len(running("sleep", marker)) == 0, "no process of the command outlives Stop"

@@ -13,6 +13,7 @@ from tandem.sandbox.bubblewrap import Commands, probe
 from tandem.sandbox.command import CommandResult, Sandbox
 from tandem.settings import CommandLimits
 from tests.conftest import SMALL_COMMANDS as SMALL
+from tests.support import running
 
 
 async def _sandbox(limits: CommandLimits, root: Path) -> Sandbox:
@@ -110,18 +111,6 @@ async def test_cpu_time_and_file_size_have_limits(sandbox: Sandbox) -> None:
     assert "TANDEM_COMMAND_FILE_MB" in (big.note or ""), big
 
 
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "cmdline").read_bytes() == f"sleep\0{marker}\0".encode():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
 async def test_cancelling_kills_every_process_of_the_command(sandbox: Sandbox) -> None:
     marker = "4242.5"  # a sleep no other process runs
     started = asyncio.Event()
@@ -135,18 +124,18 @@ async def test_cancelling_kills_every_process_of_the_command(sandbox: Sandbox) -
         task = asyncio.create_task(sandbox.run(command, folder=folder, on_output=seen))
         await asyncio.wait_for(started.wait(), 30)
         for _ in range(500):
-            if len(_processes_with(marker)) == 3:
+            if len(running("sleep", marker)) == 3:
                 break
             await asyncio.sleep(0.02)
-        assert len(_processes_with(marker)) == 3
+        assert len(running("sleep", marker)) == 3
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(task, 30)
     for _ in range(50):  # the kernel ends a PID namespace's processes as its first one dies
-        if not _processes_with(marker):
+        if not running("sleep", marker):
             break
         await asyncio.sleep(0.02)
-    assert _processes_with(marker) == []
+    assert running("sleep", marker) == []
     assert not folder.exists(), "the command's folder is removed"
 
 

@@ -14,12 +14,16 @@ type Tab = 'chat' | 'changes' | 'preview';
 /** On a phone one column shows at a time; wider screens show them all and ignore this. */
 type Pane = 'files' | 'editor' | 'side';
 
+const SIDE_TABS: { label: string; tab: Tab }[] = [
+  { label: 'Chat', tab: 'chat' },
+  { label: 'Changes', tab: 'changes' },
+  { label: 'Preview', tab: 'preview' },
+];
+
 const PANES: { label: string; pane: Pane; tab?: Tab }[] = [
   { label: 'Files', pane: 'files' },
   { label: 'Editor', pane: 'editor' },
-  { label: 'Chat', pane: 'side', tab: 'chat' },
-  { label: 'Changes', pane: 'side', tab: 'changes' },
-  { label: 'Preview', pane: 'side', tab: 'preview' },
+  ...SIDE_TABS.map((side) => ({ ...side, pane: 'side' as const })),
 ];
 
 const UNSAVED_WARNING = (paths: ReadonlySet<string>) =>
@@ -138,25 +142,17 @@ export function EditorPage() {
         </main>
         <aside className="side-panel">
           <div className="tabs side-tabs" role="tablist">
-            <button type="button" role="tab" aria-selected={tab === 'chat'} onClick={() => setTab('chat')}>
-              Chat
-            </button>
-            <button
-              type="button"
-              role="tab"
-              aria-selected={tab === 'changes'}
-              onClick={() => setTab('changes')}
-            >
-              Changes
-            </button>
-            <button
-              type="button"
-              role="tab"
-              aria-selected={tab === 'preview'}
-              onClick={() => setTab('preview')}
-            >
-              Preview
-            </button>
+            {SIDE_TABS.map((side) => (
+              <button
+                key={side.tab}
+                type="button"
+                role="tab"
+                aria-selected={tab === side.tab}
+                onClick={() => setTab(side.tab)}
+              >
+                {side.label}
+              </button>
+            ))}
           </div>
           {/* Chat stays mounted on the Changes tab: unmounting it would drop the live stream. */}
           <div hidden={tab !== 'chat'} className="tab-body">
