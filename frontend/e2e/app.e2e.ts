@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { RESULTS_DIR, api, launchBrowser, startBackend, startProxy, type Backend, type Browser, type Proxy } from './harness';
+import { RESULTS_DIR, api, launchBrowser, startBackend, startProxy, type Backend, type Browser, type Proxy, scenario as shared } from './harness';
 
 interface Project {
   id: number;
@@ -99,22 +99,8 @@ function assertUnique(seqs: number[]): void {
   assert.equal(new Set(seqs).size, seqs.length, `an interaction is shown twice: ${seqs.join(',')}`);
 }
 
-/** Run a scenario; on failure keep a screenshot of every open page for the CI artifacts. */
 function scenario(name: string, fn: () => Promise<void>): void {
-  test(name, async () => {
-    try {
-      await fn();
-    } catch (e) {
-      const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40);
-      const pages = browser?.context.pages() ?? [];
-      await Promise.all(
-        pages.map((p, i) =>
-          p.screenshot({ path: path.join(RESULTS_DIR, `failure-${slug}-${i}.png`) }).catch(() => undefined),
-        ),
-      );
-      throw e;
-    }
-  });
+  shared(name, fn, () => browser);
 }
 
 before(async () => {

@@ -6,6 +6,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
 import { chromium, type BrowserContext } from 'playwright-core';
 
 export const FRONTEND_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -168,4 +169,30 @@ export async function startProxy(target: string): Promise<Proxy> {
         server.close(() => r());
       }),
   };
+}
+
+/** A test that, when it fails, keeps a screenshot of every open page of `browser()` for the CI
+ * artifacts; with `closePages`, the pages are closed after it either way. */
+export function scenario(
+  name: string,
+  fn: () => Promise<void>,
+  browser: () => Browser | undefined,
+  { closePages = false }: { closePages?: boolean } = {},
+): void {
+  test(name, async () => {
+    try {
+      await fn();
+    } catch (e) {
+      const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40);
+      const pages = browser()?.context.pages() ?? [];
+      await Promise.all(
+        pages.map((p, i) =>
+          p.screenshot({ path: path.join(RESULTS_DIR, `failure-${slug}-${i}.png`) }).catch(() => undefined),
+        ),
+      );
+      throw e;
+    } finally {
+      if (closePages) await Promise.all((browser()?.context.pages() ?? []).map((p) => p.close().catch(() => undefined)));
+    }
+  });
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { RESULTS_DIR, api, launchBrowser, startBackend, type Backend, type Browser } from './harness';
+import { RESULTS_DIR, api, launchBrowser, startBackend, type Backend, type Browser, scenario as shared } from './harness';
 
 const UPLOAD_BYTES_PER_SECOND = 256 * 1024;
 const TIMEOUT = 120_000;
@@ -84,19 +84,7 @@ async function watchProgress(page: Page): Promise<void> {
 }
 
 function scenario(name: string, fn: () => Promise<void>): void {
-  test(name, async () => {
-    try {
-      await fn();
-    } catch (e) {
-      const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40);
-      await Promise.all(
-        browser.context
-          .pages()
-          .map((p, i) => p.screenshot({ path: path.join(RESULTS_DIR, `failure-${slug}-${i}.png`) }).catch(() => undefined)),
-      );
-      throw e;
-    }
-  });
+  shared(name, fn, () => browser);
 }
 
 before(async () => {

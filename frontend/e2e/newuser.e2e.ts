@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { RESULTS_DIR, api, launchBrowser, startBackend, type Backend, type Browser } from './harness';
+import { RESULTS_DIR, api, launchBrowser, startBackend, type Backend, type Browser, scenario as shared } from './harness';
 
 interface Project {
   id: number;
@@ -69,22 +69,7 @@ async function assertOnScreen(page: Page, name: string, box: { x: number; y: num
 }
 
 function scenario(name: string, fn: () => Promise<void>): void {
-  test(name, async () => {
-    try {
-      await fn();
-    } catch (e) {
-      const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40);
-      const pages = browser?.context.pages() ?? [];
-      await Promise.all(
-        pages.map((p, i) =>
-          p.screenshot({ path: path.join(RESULTS_DIR, `failure-${slug}-${i}.png`) }).catch(() => undefined),
-        ),
-      );
-      throw e;
-    } finally {
-      await Promise.all((browser?.context.pages() ?? []).map((p) => p.close().catch(() => undefined)));
-    }
-  });
+  shared(name, fn, () => browser, { closePages: true });
 }
 
 before(async () => {
