@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -15,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import TypeAdapter
 from starlette.responses import FileResponse
 
+from tandem.agents.models import load_agents
 from tandem.api.deps import API_PREFIX, current_user
 from tandem.api.errors import allowed_methods, install_error_handlers
 from tandem.api.limits import BodySizeLimit
@@ -48,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await container.commands.detect()
         await container.runs.begin()
         await container.imports.begin()
+        # The first run needs pydantic-ai (~1.5 s to import): loaded meanwhile, while the server answers.
+        threading.Thread(target=load_agents, name="load-agents", daemon=True).start()
         try:
             yield
         finally:

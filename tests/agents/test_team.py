@@ -34,14 +34,13 @@ from pydantic_ai.models.function import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.agents.events import Delta, FileChanged, Finished, TeamEvent, Thought, ToolCall, ToolResult
+from tandem.agents.events import Delta, FileChanged, Finished, TeamEvent, Thought, ToolCall, ToolResult, Turn
 from tandem.agents.team import (
     CODER_COMMANDS,
     CODER_INSTRUCTIONS,
     PLANNER_INSTRUCTIONS,
     Retries,
     Team,
-    Turn,
     _translate,
 )
 from tandem.errors import LimitExceeded, ModelFailed, RunCancelled, RunFailed

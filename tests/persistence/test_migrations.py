@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tandem.persistence.database import alembic_config, migrate
+from tandem.persistence.database import alembic_config, head_revision, migrate
 from tandem.persistence.models import LOCAL_USER, LOCAL_USER_ID, Base
 
 
@@ -44,3 +45,7 @@ async def test_projects_made_before_accounts_belong_to_the_local_admin(engine: A
         local_id = await connection.scalar(text("SELECT id FROM users WHERE name = 'local'"))
     assert [tuple(row) for row in owners] == [(LOCAL_USER, True)]
     assert local_id == LOCAL_USER_ID
+
+
+def test_the_head_read_from_the_file_names_is_alembics_head() -> None:
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()

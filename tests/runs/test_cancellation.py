@@ -11,7 +11,8 @@ import pytest
 from redis.asyncio import Redis
 
 from tandem.errors import Unavailable
-from tandem.runs.cancellation import CANCEL_CHANNEL, LocalCancelBus, RedisCancelBus
+from tandem.runs.cancellation import CANCEL_CHANNEL, LocalCancelBus
+from tandem.runs.redis_cancellation import RedisCancelBus
 from tests.conftest import REDIS_URL
 from tests.support import free_port
 

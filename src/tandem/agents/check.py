@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Literal
 
 import httpx
-from pydantic import BaseModel
 from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior
 from pydantic_ai.messages import (
     ModelMessage,
@@ -29,10 +27,10 @@ from pydantic_ai.tools import ToolDefinition
 
 from tandem.agents.adapt import null_content
 from tandem.agents.adapt.quirks import ServerQuirks
+from tandem.agents.check_report import CheckStep, ModelCheck, StepName
 from tandem.agents.diagnose import WHERE, explain, no_tool_support
 from tandem.agents.models import redact_model_error
 
-StepName = Literal["reachable", "auth", "text", "tool_call", "streamed_tool_call", "tool_result", "context_window"]
 _SETTINGS = ModelSettings(max_tokens=200, temperature=0, max_retries=0, timeout=60)
 _TOOL = ToolDefinition(
     name="save_note",
@@ -45,31 +43,6 @@ _TOOL = ToolDefinition(
 )
 _TOOLS = ModelRequestParameters(function_tools=[_TOOL], allow_text_output=False)
 _ASK_TOOL = "Call the save_note tool with the note 'hello'."
-
-
-class CheckStep(BaseModel):
-    name: StepName
-    ok: bool | None
-    """None: not tried, because an earlier step failed."""
-    detail: str
-    fix: str | None = None
-
-
-class ModelCheck(BaseModel):
-    model: str
-    base_url: str | None
-    ok: bool
-    """Runs can use this model: every step that matters passed (streaming is optional)."""
-    streaming: bool
-    """Runs stream this model's answers (its server can stream tool calls)."""
-    null_content_rejected: bool
-    context_window: int | None
-    steps: list[CheckStep]
-    checked_at: datetime
-
-    def apply(self, quirks: ServerQuirks) -> None:
-        quirks.stream_tool_calls = self.streaming
-        quirks.null_content_rejected = self.null_content_rejected
 
 
 def _failure(error: Exception) -> tuple[str, str | None]:

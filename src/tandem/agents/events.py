@@ -63,3 +63,11 @@ class Finished:
 
 
 TeamEvent = Thought | Delta | ToolCall | ToolResult | FileChanged | Finished
+
+
+@dataclass(frozen=True, kw_only=True)
+class Turn:
+    """One earlier exchange of the chat session, for the Planner's context."""
+
+    user: str
+    assistant: str

@@ -1,21 +1,24 @@
-"""Turning `provider:model` strings into pydantic-ai models."""
+"""Turning `provider:model` strings into pydantic-ai models.
+
+pydantic-ai and the provider SDKs are imported when a model is built, not with this module: they cost
+~1.5 s that the server's start-up and its health check do not need (`bench/startup.py`)."""
 
 from __future__ import annotations
 
+import importlib
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from pydantic_ai.models import Model, infer_model
-from pydantic_ai.providers import Provider
-
 from tandem.agents.adapt.quirks import ServerQuirks
-from tandem.agents.scripted import ScriptedModel
 from tandem.errors import ModelNotConfigured
 from tandem.redaction import REDACTED, redact_secrets
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
+    from pydantic_ai.models import Model
+    from pydantic_ai.providers import Provider
 
 SCRIPTED = "scripted"
 MODELS_PAGE = "/#/settings/models"
@@ -28,6 +31,19 @@ NOT_CONFIGURED_HINT = (
 MAX_ERROR_CHARS = 2_000
 _KEYS_IN_USE: set[str] = set()
 """API keys handed to model clients that are not in the environment (saved on the Models page): redacted too."""
+
+
+_LOADING = threading.Lock()
+
+
+def load_agents() -> None:
+    """Imports what models and teams are built from: pydantic-ai and the provider SDKs. A warm-up thread
+    calls it at start-up, and so does every builder before its own imports: one thread imports these
+    modules at a time, because two threads importing them in different orders can deadlock on CPython's
+    per-module import locks or see a half-initialised module."""
+    with _LOADING:
+        for module in ("tandem.agents.team", "tandem.agents.check", "tandem.agents.scripted"):
+            importlib.import_module(module)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,7 +80,10 @@ def resolve_model(
 ) -> Model:
     if not name:
         raise ModelNotConfigured(NOT_CONFIGURED_HINT)
+    load_agents()
     if name == SCRIPTED:
+        from tandem.agents.scripted import ScriptedModel
+
         return ScriptedModel(role, pace=scripted_pace, repeat=scripted_repeat)
     provider, _, model_name = name.partition(":")
     if not model_name:
@@ -72,7 +91,6 @@ def resolve_model(
     if endpoint.api_key is not None:
         _KEYS_IN_USE.add(endpoint.api_key)
     try:
-        # Imported here: the OpenAI and Anthropic SDKs cost ~1 s of start-up that scripted setups skip.
         if provider in ("openai", "ollama"):
             from tandem.agents.adapt.chat_model import CompatChatModel
 
@@ -86,6 +104,8 @@ def resolve_model(
             return AnthropicModel(
                 model_name, provider=AnthropicProvider(api_key=endpoint.api_key, base_url=endpoint.base_url)
             )
+        from pydantic_ai.models import infer_model
+
         return infer_model(name)
     except Exception as error:  # provider constructors raise assorted errors for missing keys/URLs
         raise ModelNotConfigured(redact_model_error(f"model {name!r} cannot be used: {error}")) from None

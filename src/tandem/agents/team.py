@@ -41,7 +41,7 @@ from pydantic_ai.usage import RunUsage, UsageLimits
 from tandem.agents.adapt.model import AdaptedModel
 from tandem.agents.adapt.quirks import ServerQuirks
 from tandem.agents.diagnose import explain
-from tandem.agents.events import Delta, Finished, TeamEvent, Thought, ToolCall, ToolResult
+from tandem.agents.events import Delta, Finished, TeamEvent, Thought, ToolCall, ToolResult, Turn
 from tandem.agents.models import redact_model_error
 from tandem.agents.retries import RetryPolicy
 from tandem.agents.tools import READ_TOOLS, WRITE_TOOLS, TeamDeps, hand_off_to_coder, run_command
@@ -67,14 +67,6 @@ report what you changed in a few sentences."""
 CODER_COMMANDS = """\
 You can run commands with run_command (tests, a build, a script) to check your work; run the
 project's tests after changing code when it has them."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Turn:
-    """One earlier exchange of the chat session, for the Planner's context."""
-
-    user: str
-    assistant: str
 
 
 class _Done:

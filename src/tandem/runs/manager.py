@@ -16,13 +16,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.agents.events import Delta, FileChanged, Finished, TeamEvent, Thought, ToolCall, ToolResult
-from tandem.agents.team import Team, Turn
+from tandem.agents.events import Delta, FileChanged, Finished, TeamEvent, Thought, ToolCall, ToolResult, Turn
 from tandem.errors import Busy, IdempotencyKeyReused, InvalidInput, NotFound, RateLimited, RunFailed, TooLarge
 from tandem.events import (
     PING_FRAME,
@@ -48,9 +48,12 @@ from tandem.services.history import message_out
 from tandem.workspace import changes, git_history
 from tandem.workspace.files import FileLimits, ProjectFiles
 
+if TYPE_CHECKING:
+    from tandem.agents.team import Team  # the team loads pydantic-ai: built on the first run, not at start-up
+
 logger = logging.getLogger(__name__)
 
-TeamFactory = Callable[[], Awaitable[Team]]
+TeamFactory = Callable[[], Awaitable["Team"]]
 """The team for a run about to start; it keeps it to the end."""
 _DB_POLL_SECONDS = 0.25
 _TERMINAL = ("complete", "error")

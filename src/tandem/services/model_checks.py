@@ -6,17 +6,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.agents.adapt.quirks import KnownQuirks
-from tandem.agents.check import CheckStep, ModelCheck, check_model
+from tandem.agents.check_report import CheckStep, ModelCheck
 from tandem.agents.models import SCRIPTED, Endpoint, resolve_model
 from tandem.errors import InvalidInput, ModelNotConfigured
 from tandem.persistence.models import ModelCheckRow
 from tandem.services.model_settings import ModelSettings, ModelSetup
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["ModelCheck", "ModelChecks"]
 
@@ -40,6 +43,8 @@ class ModelChecks:
     async def check(self, *, force: bool, setup: ModelSetup | None = None) -> list[ModelCheck]:
         """The check of each model of `setup` (default: the one in force): the stored one unless `force`,
         else (or if none) a new one."""
+        import httpx  # ~0.25 s of start-up, only needed by a check
+
         setup = setup or await self._models.setup()
         results: list[ModelCheck] = []
         async with self._lock, httpx.AsyncClient(timeout=10) as http:
@@ -80,6 +85,8 @@ class ModelChecks:
         if not force and (stored := await self._stored(base_url, name)) is not None:
             stored.apply(quirks)
             return stored
+        from tandem.agents.check import check_model  # needs pydantic-ai, which the model above has loaded
+
         result = await check_model(name, model, quirks, http=http)
         async with self._sessions.begin() as session:
             await session.execute(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tandem.agents.adapt.quirks import ServerQuirks
-from tandem.agents.models import resolve_model
+from tandem.agents.models import SCRIPTED, resolve_model
 from tandem.errors import ModelNotConfigured
 from tandem.services.model_settings import ModelSetup
 
@@ -12,6 +12,8 @@ def model_status(setup: ModelSetup) -> str | None:
     """What to set if the setup's models cannot be used, else None."""
     agents = ((setup.planner, setup.planner_endpoint, "planner"), (setup.coder, setup.coder_endpoint, "coder"))
     for name, endpoint, role in agents:
+        if name == SCRIPTED:  # always usable; building it would load pydantic-ai on the health check
+            continue
         try:
             resolve_model(
                 name,

@@ -1,0 +1,57 @@
+"""Start-up stays light: what the server needs before its first answer, and nothing else (bench/startup.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Each costs 0.25–1.5 s of import on this machine; none is needed to answer the first request.
+HEAVY = ("pydantic_ai", "openai", "anthropic", "redis", "httpx", "alembic")
+
+START = """
+import asyncio, json, sys
+from tandem.app import create_app
+from tandem.persistence.database import migrate
+from tandem.services.models import model_status
+from tandem.settings import Settings
+
+async def start() -> None:
+    settings = Settings()
+    container = create_app(settings).state.container
+    await migrate(container.engine)
+    await container.commands.detect()
+    await container.runs.begin()
+    model_status(await container.model_settings.setup())
+    await container.runs.shutdown()
+    await container.engine.dispose()
+
+asyncio.run(start())
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+def _loaded(data_dir: Path, **env: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", START],
+        env={**os.environ, "TANDEM_DATA_DIR": str(data_dir), "TANDEM_MODEL": "", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("model", ["", "scripted"])
+def test_a_restart_loads_no_model_library_and_no_migration_tool(tmp_path: Path, model: str) -> None:
+    _loaded(tmp_path)  # creates and migrates the database
+    assert _loaded(tmp_path, TANDEM_MODEL=model).isdisjoint(HEAVY)
+
+
+def test_a_new_database_is_migrated_with_alembic(tmp_path: Path) -> None:
+    assert "alembic" in _loaded(tmp_path)
