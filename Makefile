@@ -4,12 +4,12 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test sandbox install install-python install-frontend frontend lint test-python test-frontend services bench bench-quick mutation mutation-report
+.PHONY: run test sandbox install install-python install-frontend install-toolchain frontend lint test-python test-frontend services bench bench-quick mutation mutation-report
 
 run: install frontend
 	$(UV) run tandem serve --host $(HOST) --port $(PORT)
 
-install: install-python install-frontend
+install: install-python install-frontend install-toolchain
 
 install-python:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -17,6 +17,10 @@ install-python:
 
 install-frontend:
 	@if [ -f frontend/package.json ]; then npm ci --prefix frontend --no-audit --no-fund; fi
+
+# esbuild and React for the preview's builds of TypeScript/JSX projects (src/tandem/services/bundles.py).
+install-toolchain:
+	npm ci --prefix toolchain --no-audit --no-fund
 
 frontend:
 	@if [ -f frontend/package.json ]; then npm run --prefix frontend build; fi
@@ -41,7 +45,7 @@ sandbox:
 # Two workers (pytest-xdist), a test file each at a time: most tests wait on servers and streams, not the CPU.
 PYTEST_WORKERS ?= 2
 
-test-python: install-python services sandbox
+test-python: install-python install-toolchain services sandbox
 	$(UV) run pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 test-frontend: install-frontend

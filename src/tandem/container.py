@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -19,6 +20,7 @@ from tandem.sandbox.bubblewrap import Commands
 from tandem.sandbox.command import Sandbox
 from tandem.sandbox.scratch import default_root
 from tandem.services.accounts import Accounts
+from tandem.services.bundles import Bundles, Toolchain
 from tandem.services.chat import ChatService
 from tandem.services.imports import Importer, ImportPolicy
 from tandem.services.model_checks import ModelChecks
@@ -153,7 +155,13 @@ def build_container(settings: Settings) -> Container:
     checks = ModelChecks(
         models=models, sessions=sessions, quirks=quirks, on_first_use=settings.model_check_on_first_use
     )
-    commands = Commands(limits=settings.commands, root=settings.commands.scratch_dir or default_root())
+    toolchain = Toolchain.find(
+        settings.preview_toolchain or Path(__file__).resolve().parents[2] / "toolchain" / "node_modules"
+    )
+    limits = settings.commands
+    if toolchain is not None:  # builds run as commands: they read esbuild and React where they are
+        limits = limits.model_copy(update={"read_only_paths": [*limits.read_only_paths, toolchain.node_modules]})
+    commands = Commands(limits=limits, root=limits.scratch_dir or default_root())
     runs = RunManager(
         sessions=sessions,
         log=log,
@@ -178,7 +186,14 @@ def build_container(settings: Settings) -> Container:
         model_checks=checks,
         model_settings=models,
         commands=commands,
-        previews=Previews(sessions, box=box, minutes=settings.preview_minutes),
+        previews=Previews(
+            sessions,
+            box=box,
+            minutes=settings.preview_minutes,
+            bundles=Bundles(
+                sessions, toolchain=toolchain, sandbox=lambda: (commands.found.sandbox, commands.found.status)
+            ),
+        ),
         accounts=Accounts(
             sessions,
             session_lifetime=timedelta(days=settings.session_days),

@@ -253,6 +253,11 @@ class Settings(BaseSettings):
     preview_minutes: float = Field(
         default=720.0, gt=0, description="How long a preview link (as the Preview tab opens it) works."
     )
+    preview_toolchain: Path | None = Field(
+        default=None,
+        description="A node_modules folder with esbuild, React and React DOM, which build TypeScript/JSX pages "
+        "for the preview; default: the checkout's toolchain/node_modules (`make install`).",
+    )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default=["localhost", "127.0.0.1", "::1"],
         description="Host names this server answers for, comma-separated (a port is ignored); any other "

@@ -20,6 +20,7 @@ from tandem.errors import Forbidden, NotFound, TandemError
 from tandem.persistence.models import ProjectFile, User
 from tandem.services import access
 from tandem.services.accounts import Principal
+from tandem.services.bundles import BUNDLES, Bundles, entries, with_bundles
 from tandem.services.secrets import SecretBox, SecretUnreadable
 from tandem.workspace.paths import project_path
 
@@ -41,9 +42,15 @@ def media_type(path: str) -> str:
 
 class Previews:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, box: Callable[[], SecretBox], minutes: float
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        box: Callable[[], SecretBox],
+        minutes: float,
+        bundles: Bundles,
     ) -> None:
         self._sessions = sessions
+        self._bundles = bundles
         self._box = box
         self._seconds = minutes * 60
 
@@ -75,7 +82,22 @@ class Previews:
             row = await session.scalar(
                 select(ProjectFile).where(ProjectFile.project_id == note["project"], ProjectFile.path == path)
             )
+        if path.startswith(f"{BUNDLES}/"):
+            return self._built(note["project"], path)
         if row is None:
             raise NotFound(f"the project has no file {path!r}")
         content = row.data if row.data is not None else row.content.encode()
-        return Page(content=content, media_type=media_type(path))
+        page = Page(content=content, media_type=media_type(path))
+        if page.media_type == "text/html" and (entry_points := entries(content, path)):
+            bundle = await self._bundles.bundle(note["project"], entry_points)
+            # Relative to the page, which knows its own link: this service does not know the origin's URLs.
+            prefix = "../" * path.count("/") + f"{BUNDLES}/{bundle.key}"
+            return Page(content=with_bundles(content, path, bundle, prefix), media_type=page.media_type)
+        return page
+
+    def _built(self, project_id: int, path: str) -> Page:
+        key, _, name = path.removeprefix(f"{BUNDLES}/").partition("/")
+        bundle = self._bundles.kept(project_id, key)
+        if bundle is None or name not in bundle.files:
+            raise NotFound("this build of the page is no longer kept: reload the page")
+        return Page(content=bundle.files[name], media_type=media_type(name))
