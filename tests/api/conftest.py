@@ -146,3 +146,11 @@ async def new_member(accounts: AccountsServer) -> AsyncIterator[MemberFactory]:
     yield make
     for client in clients:
         await client.aclose()
+
+
+async def previewed(client: httpx.AsyncClient, template: str) -> tuple[int, str]:
+    """A new project from `template` and its preview link."""
+    project = (await client.post("/projects", json={"name": template, "template": template})).json()
+    response = await client.post(f"/projects/{project['id']}/preview")
+    assert response.status_code == 200, response.text
+    return project["id"], response.json()["url"]

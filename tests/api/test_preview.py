@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tandem.api.preview import BRIDGE
+from tests.api.conftest import previewed
 from tests.conftest import ServerFactory
 from tests.support import Server
 
@@ -16,10 +17,7 @@ from tests.support import Server
 @pytest.fixture
 async def site(client: httpx.AsyncClient) -> tuple[int, str]:
     """A static-site project and its preview link."""
-    project = (await client.post("/projects", json={"name": "site", "template": "static-site"})).json()
-    response = await client.post(f"/projects/{project['id']}/preview")
-    assert response.status_code == 200, response.text
-    return project["id"], response.json()["url"]
+    return await previewed(client, "static-site")
 
 
 async def test_the_pages_are_served_on_the_preview_origin_with_their_types(

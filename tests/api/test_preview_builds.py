@@ -9,16 +9,14 @@ import httpx
 import pytest
 
 from tandem.services.bundles import BUNDLES
+from tests.api.conftest import previewed
 from tests.support import Server
 
 
 @pytest.fixture
 async def react_app(client: httpx.AsyncClient) -> tuple[int, str]:
     """A React + TypeScript project (the template) and its preview link."""
-    project = (await client.post("/projects", json={"name": "react", "template": "react-vite"})).json()
-    response = await client.post(f"/projects/{project['id']}/preview")
-    assert response.status_code == 200, response.text
-    return project["id"], response.json()["url"]
+    return await previewed(client, "react-vite")
 
 
 def _bundle_link(page: str) -> str:
