@@ -157,3 +157,22 @@ test('on a 390 px phone the preview is a pane of its own, full width', async () 
     await page.close();
   }
 });
+
+test('a React + TypeScript project is built for the preview, and a build error shows as an error', async () => {
+  const { id } = await api<Project>(backend.url, 'POST', '/projects', { name: 'react preview', template: 'react-vite' });
+  const { page, frame } = await openPreview(id);
+  try {
+    await frame.getByRole('heading', { name: 'Hello from React + Vite' }).waitFor({ timeout: 30_000 });
+    const button = frame.getByRole('button', { name: 'Clicked 0 times' });
+    await button.click();
+    await frame.getByRole('button', { name: 'Clicked 1 times' }).waitFor();
+
+    const app = await api<FileContent>(backend.url, 'GET', `/projects/${id}/files/src/App.tsx`);
+    await api(backend.url, 'PUT', `/projects/${id}/files/src/App.tsx`, { content: app.content.replace('</h1>', '</h2>') });
+    const errors = page.getByTestId('preview-errors');
+    await errors.getByText(/Build failed: .*src\/App\.tsx/s).first().waitFor({ timeout: 30_000 });
+    await frame.getByText(/Build failed:/).first().waitFor();
+  } finally {
+    await page.close();
+  }
+});
