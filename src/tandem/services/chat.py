@@ -15,7 +15,7 @@ from tandem.runs.manager import RunManager, RunStarted
 from tandem.services import access, audit
 from tandem.services.access import Role
 from tandem.services.accounts import Principal
-from tandem.services.history import Interaction, interactions_of_run, message_out
+from tandem.services.history import Interaction, interactions_of_run
 from tandem.workspace import changes
 
 
@@ -99,7 +99,7 @@ class ChatService:
                 session_id=run.session_id,
                 run_id=run.id,
                 status=run.status,
-                message=message_out(assistant),
+                message=ChatMessage.model_validate(assistant),
                 code_changes=await changes.list_for_run(session, run.id),
                 agent_interactions=await interactions_of_run(session, run.id),
                 usage={name: Usage(**u) for name, u in run.usage.items()},

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.errors import Busy, Conflict, InvalidInput, LimitReached, NotFound
 from tandem.persistence.models import Project, ProjectFile, ProjectShare, Run, User
+from tandem.runs.store import active_run_id
 from tandem.services import access, audit
 from tandem.services.access import Role
 from tandem.services.accounts import Principal, user_named
@@ -214,7 +215,3 @@ async def remove(session: AsyncSession, project_id: int) -> None:
     if (run_id := await active_run_id(session, project_id)) is not None:
         raise Busy(f"project {project_id} has an active run ({run_id}); cancel it first")
     await session.execute(delete(Project).where(Project.id == project.id))
-
-
-async def active_run_id(session: AsyncSession, project_id: int) -> str | None:
-    return await session.scalar(select(Run.id).where(Run.active_project_id == project_id))
