@@ -64,6 +64,8 @@ class ChatMessage(_Payload):
 
 
 class CodeChange(_Payload):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     run_id: str | None
     project_id: int

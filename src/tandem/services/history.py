@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem.errors import Busy, NotFound
+from tandem.errors import Busy
 from tandem.events import AgentInteractionData, ChatMessage, Usage
+from tandem.persistence.database import get_or_404
 from tandem.persistence.models import AgentInteraction, ChatSession, Message, Run
 from tandem.services import access
 from tandem.services.accounts import Principal
@@ -66,9 +67,7 @@ async def delete_session(session: AsyncSession, user: Principal, session_id: int
     would otherwise lose its run mid-way and never end."""
     # The row lock orders this against a run starting in the session (`RunManager._create`
     # locks it too): either that run is visible below, or it finds the session gone.
-    row = await session.get(ChatSession, session_id, with_for_update=True)
-    if row is None:
-        raise NotFound(f"session {session_id} does not exist")
+    row = await get_or_404(session, ChatSession, session_id, f"session {session_id}", with_for_update=True)
     await access.require(session, user, row.project_id, "write", thing=f"session {session_id}")
     active = await session.scalar(
         select(Run.id).where(Run.session_id == session_id, Run.active_project_id.is_not(None))
