@@ -10,8 +10,8 @@ while that file is stale).
 Adding an event type, the recipe:
 1. Here: its `...Data` payload and `...Event` envelope, in `RunEvent`, `EventData` and `_ENVELOPES`
    (and `TERMINAL_TYPES` if it ends a run). A field added to an existing payload needs a default.
-2. Its emitter: what the team reports (`tandem.agents.events`), mapped to the payload by the run
-   manager's `_wire`.
+2. Its emitter: what the team reports (`tandem.agents.events`), mapped to the payload by
+   `tandem.runs.wire.to_wire` (the recorder gives it its seq, and an interaction its id).
 3. Its handler: `npm run --prefix frontend api:types`, then the compiler points at the rest — the
    `KNOWN_TYPES` list and the stream client's dispatch table (`frontend/src/api/types.ts`,
    `chat.ts`), and the reducer's case (`streamReducer.ts`) if the page shows it.
@@ -53,6 +53,8 @@ class Usage(_Payload):
 
 
 class ChatMessage(_Payload):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     session_id: int
     role: Literal["user", "assistant"]
@@ -62,6 +64,8 @@ class ChatMessage(_Payload):
 
 
 class CodeChange(_Payload):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     run_id: str | None
     project_id: int
@@ -86,7 +90,8 @@ class AgentInteractionData(_Payload):
     tool_name: str | None = None
     tool_arguments: dict[str, JsonValue] | None = None
     timestamp: datetime
-    id: str = Field(description="Unique id of this interaction: `<run_id>:<seq>`.")
+    # Defaults to unstamped: the recorder names each interaction after the seq it gives it.
+    id: str = Field(default="", description="Unique id of this interaction: `<run_id>:<seq>`.")
     tool_call_id: str | None = Field(default=None, description="Pairs a `tool_call` with its `tool_response`.")
     failed: bool = Field(
         default=False,

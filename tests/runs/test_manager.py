@@ -34,7 +34,8 @@ from tandem.errors import (
 from tandem.events import PING_FRAME
 from tandem.persistence.models import ChatSession, Message, Run, RunEventRow, User
 from tandem.runs.eventlog import InProcessEventLog
-from tandem.runs.manager import STREAM_CHUNK_BYTES, RunManager
+from tandem.runs.follower import STREAM_CHUNK_BYTES
+from tandem.runs.manager import RunManager
 from tandem.services.accounts import LOCAL
 from tandem.workspace.files import FileLimits
 from tests.playbook import Playbook, call

@@ -69,16 +69,9 @@ async def test_deltas_waiting_for_their_batch_become_one_per_agent_and_kind(
     recorder.emit(_delta("answer ", "message"))
     recorder.emit(_delta("more", "message"))
     recorder.emit(_delta("coder thinks", "thought", agent="Coder"))
-    interaction_id = recorder.interaction_id()
     recorder.emit(
         AgentInteractionData.model_validate(
-            {
-                "agent_name": "Planner",
-                "message_type": "thought",
-                "content": "x",
-                "timestamp": "2026-11-23T00:00:00Z",
-                "id": interaction_id,
-            }
+            {"agent_name": "Planner", "message_type": "thought", "content": "x", "timestamp": "2026-11-23T00:00:00Z"}
         )
     )
     recorder.emit(_delta("after"))
@@ -231,14 +224,13 @@ async def test_an_idle_run_renews_its_lease_every_heartbeat(
         await committer.close()
 
 
-def _interaction(recorder: RunRecorder, **fields: Any) -> AgentInteractionData:
+def _interaction(**fields: Any) -> AgentInteractionData:
     return AgentInteractionData.model_validate(
         {
             "agent_name": "Coder",
             "message_type": "tool_call",
             "content": "",
             "timestamp": "2026-11-23T00:00:00Z",
-            "id": recorder.interaction_id(),
             **fields,
         }
     )
@@ -248,9 +240,7 @@ async def test_interactions_are_stored_with_their_message_and_seq_and_the_run_it
     recorder: RunRecorder, sessions: async_sessionmaker[AsyncSession], run: SeededRun
 ) -> None:
     recorder.emit(_delta("hmm"))
-    call = _interaction(
-        recorder, tool_name="write_file", tool_arguments={"path": "a"}, tool_call_id="c1", content="calling"
-    )
+    call = _interaction(tool_name="write_file", tool_arguments={"path": "a"}, tool_call_id="c1", content="calling")
     recorder.emit(call)
     events = await _finish(recorder, sessions)
     async with sessions() as session:
@@ -267,7 +257,12 @@ async def test_interactions_are_stored_with_their_message_and_seq_and_the_run_it
     assert (row.tool_name, row.tool_arguments, row.tool_call_id) == ("write_file", {"path": "a"}, "c1")
     assert row.timestamp.replace(tzinfo=UTC) == datetime(2026, 11, 23, tzinfo=UTC)
     assert stored_run.last_seq == 3 == len(events)
-    assert events[1] == {"run_id": run.id, "seq": 2, "type": "agent_interaction", "data": call.model_dump(mode="json")}
+    assert events[1] == {
+        "run_id": run.id,
+        "seq": 2,
+        "type": "agent_interaction",
+        "data": call.model_dump(mode="json") | {"id": f"{run.id}:2"},
+    }
 
 
 async def test_a_resumed_recorder_numbers_on_from_what_was_published(
@@ -282,15 +277,16 @@ async def test_a_resumed_recorder_numbers_on_from_what_was_published(
     )
     recorder.start()
     try:
-        assert recorder.interaction_id() == f"{run.id}:3"
         recorder.emit(_delta("three"))
+        recorder.emit(_interaction())
         events = await _finish(recorder, sessions)
     finally:
         await committer.close()
-    assert [(e["seq"], e["type"]) for e in events] == [(3, "agent_delta"), (4, "error")]
+    assert [(e["seq"], e["type"]) for e in events] == [(3, "agent_delta"), (4, "agent_interaction"), (5, "error")]
+    assert events[1]["data"]["id"] == f"{run.id}:4"
     batch = await log.read(run.id, 2, timeout=0)
     assert batch is not None
-    assert [frame.split(b"\n")[0] for frame in batch.frames] == [b"id: 3", b"id: 4"]
+    assert [frame.split(b"\n")[0] for frame in batch.frames] == [b"id: 3", b"id: 4", b"id: 5"]
 
 
 async def test_a_failed_commit_is_retried_until_it_is_written(

@@ -26,7 +26,7 @@ async def of_run(sessions: async_sessionmaker[AsyncSession], run_id: str) -> lis
 async def test_a_change_on_the_wire_carries_its_row(project_files: ProjectFiles, run: SeededRun) -> None:
     _, row = await project_files.write("a.txt", "one\n", run_id=run.id)
     assert row is not None
-    assert changes.to_wire(row) == CodeChange(
+    assert CodeChange.model_validate(row) == CodeChange(
         id=row.id,
         run_id=run.id,
         project_id=run.project_id,

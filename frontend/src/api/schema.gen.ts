@@ -285,6 +285,7 @@ export interface components {
       /**
        * Id
        * @description Unique id of this interaction: `<run_id>:<seq>`.
+       * @default
        */
       id: string;
       /**
@@ -807,6 +808,7 @@ export interface components {
       /**
        * Id
        * @description Unique id of this interaction: `<run_id>:<seq>`.
+       * @default
        */
       id: string;
       /**

@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.container import Container
 from tandem.errors import Forbidden, Unauthorized
-from tandem.runs.manager import RunManager
 from tandem.services.accounts import LOCAL, Accounts, Principal
 from tandem.services.chat import ChatService
 from tandem.services.imports import Importer
@@ -27,10 +26,6 @@ def get_container(request: Request) -> Container:
 
 def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     return get_container(request).sessions
-
-
-def get_runs(request: Request) -> RunManager:
-    return get_container(request).runs
 
 
 def get_chat(request: Request) -> ChatService:
@@ -89,7 +84,6 @@ async def admin_user(user: Annotated[Principal, Depends(current_user)]) -> Princ
 
 
 Database = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
-Runs = Annotated[RunManager, Depends(get_runs)]
 Chat = Annotated[ChatService, Depends(get_chat)]
 CurrentSettings = Annotated[Settings, Depends(get_settings)]
 CurrentContainer = Annotated[Container, Depends(get_container)]

@@ -1,15 +1,21 @@
-"""Engine, sessions and migrations."""
+"""Engine, sessions, migrations, and the one way to get a row or 404."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from tandem.errors import NotFound
+from tandem.persistence.models import Base
+
 if TYPE_CHECKING:
     from alembic.config import Config
+
+Row = TypeVar("Row", bound=Base)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -87,3 +93,22 @@ async def migrate(engine: AsyncEngine) -> None:
             # Serialise concurrent start-ups so two processes never race the same migration.
             await connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7243901)")
         await connection.run_sync(upgrade)
+
+
+async def get_or_404(
+    session: AsyncSession,
+    model: type[Row],
+    key: object,
+    what: str,
+    *,
+    belongs: Callable[[Row], bool] | None = None,
+    within: str | None = None,
+    with_for_update: bool | dict[str, bool] = False,
+) -> Row:
+    """The row of `model` with primary key `key`, or `NotFound` naming `what` ("project 3"). A row
+    that fails `belongs` (another project's session, another user's token) is as absent as none;
+    `within` names where it was looked for ("project 3")."""
+    row = await session.get(model, key, with_for_update=with_for_update)
+    if row is None or (belongs is not None and not belongs(row)):
+        raise NotFound(f"{what} does not exist" + (f" in {within}" if within else ""))
+    return row

@@ -1,4 +1,5 @@
-"""Gives a run's events their seq, persists them, then publishes them to the event log.
+"""Gives a run's events their seq (and each interaction its id, `<run_id>:<seq>`), persists them,
+then publishes them to the event log.
 
 Durable before visible: a client never sees an event the database does not have, so a re-attach
 after a crash resumes exactly where it left off. Events are written by group commit (see
@@ -88,11 +89,6 @@ class RunRecorder:
             self._queue(data)
         self._pending.set()
 
-    def interaction_id(self) -> str:
-        """The id the next interaction will carry: it is named after its seq."""
-        self._seal_delta()
-        return f"{self.run_id}:{self.seq + 1}"
-
     def _seal_delta(self) -> None:
         """Give the delta being merged its seq: something else follows it, or its batch is due."""
         delta = self._delta
@@ -106,6 +102,8 @@ class RunRecorder:
     def _queue(self, data: EventData) -> None:
         self.seq += 1
         seq = self.seq
+        if isinstance(data, AgentInteractionData):
+            data = data.model_copy(update={"id": f"{self.run_id}:{seq}"})
         text = envelope(self.run_id, seq, data).model_dump_json()
         self._frames.append((seq, sse_frame(seq, text)))
         self._events.append({"run_id": self.run_id, "seq": seq, "type": EVENT_TYPES[type(data)], "payload": text})

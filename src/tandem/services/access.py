@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.errors import Forbidden, NotFound
+from tandem.persistence.database import get_or_404
 from tandem.persistence.models import ChatSession, CodeChangeRow, Project, ProjectShare, Run
 from tandem.services.accounts import Principal
 
@@ -71,9 +72,7 @@ async def _in_project(
     session: AsyncSession, user: Principal, kind: type[_InProject], key: int | str, label: str, need: Role
 ) -> _InProject:
     """The row of `kind` with `key`, if `user` has `need` access to its project (else as absent)."""
-    row = await session.get(kind, key)
-    if row is None:
-        raise NotFound(f"{label} does not exist")
+    row = await get_or_404(session, kind, key, label)
     await require(session, user, row.project_id, need, thing=label)
     return row
 

@@ -22,6 +22,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from tandem.persistence.database import get_or_404
 from tandem.persistence.models import LOCAL_USER, LOCAL_USER_ID, AuditEvent, Credential, User
 from tandem.services import audit
 
@@ -96,9 +97,7 @@ async def create_user(session: AsyncSession, name: str, password: str, *, is_adm
 
 async def set_password(session: AsyncSession, name: str, password: str) -> User:
     """A new password signs the user out everywhere (their tokens stay)."""
-    user = await session.scalar(select(User).where(User.name == name))
-    if user is None:
-        raise NotFound(f"user {name!r} does not exist")
+    user = await user_named(session, name)
     user.password_hash = await hash_password(password)
     await session.execute(delete(Credential).where(Credential.user_id == user.id, Credential.kind == "session"))
     return user
@@ -144,9 +143,13 @@ async def list_tokens(session: AsyncSession, user: Principal) -> list[Credential
 
 
 async def revoke_token(session: AsyncSession, user: Principal, token_id: int) -> None:
-    token = await session.get(Credential, token_id)
-    if token is None or token.user_id != user.id or token.kind != "token":
-        raise NotFound(f"token {token_id} does not exist")
+    token = await get_or_404(
+        session,
+        Credential,
+        token_id,
+        f"token {token_id}",
+        belongs=lambda found: found.user_id == user.id and found.kind == "token",
+    )
     await session.delete(token)
     await audit.record(session, user, "token.revoke", f"token {token_id} ({token.name})")
 

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.errors import NotFound
 from tandem.events import ChatMessage, CodeChange, Usage
+from tandem.persistence.database import get_or_404
 from tandem.persistence.models import Message, Run
 from tandem.runs.manager import RunManager, RunStarted
 from tandem.services import access, audit
 from tandem.services.access import Role
 from tandem.services.accounts import Principal
-from tandem.services.history import Interaction, interactions_of_run, message_out
+from tandem.services.history import Interaction, interactions_of_run
 from tandem.workspace import changes
 
 
@@ -92,14 +92,14 @@ class ChatService:
         started = await self._start(user, project_id, message, session_id, idempotency_key)
         run = await self._runs.wait(started.run.id)
         async with self._sessions() as session:
-            assistant = await session.get(Message, run.assistant_message_id)
-            if assistant is None:
-                raise NotFound(f"message {run.assistant_message_id} does not exist")
+            assistant = await get_or_404(
+                session, Message, run.assistant_message_id, f"message {run.assistant_message_id}"
+            )
             return ChatResponse(
                 session_id=run.session_id,
                 run_id=run.id,
                 status=run.status,
-                message=message_out(assistant),
+                message=ChatMessage.model_validate(assistant),
                 code_changes=await changes.list_for_run(session, run.id),
                 agent_interactions=await interactions_of_run(session, run.id),
                 usage={name: Usage(**u) for name, u in run.usage.items()},
@@ -110,6 +110,21 @@ class ChatService:
     async def run(self, user: Principal, run_id: str, need: Role = "read") -> Run:
         async with self._sessions() as session:
             return await access.run(session, user, run_id, need)
+
+    async def follow(self, user: Principal, run_id: str, after: int) -> AsyncIterator[bytes]:
+        """The run's events after seq `after` as SSE bytes, live, until its end."""
+        await self.run(user, run_id)
+        return self._runs.follow(run_id, after)
+
+    async def abandon(self, run_id: str) -> None:
+        """Cancel a run whose stream's client left, having asked for that (`on_disconnect=cancel`):
+        the client's choice made when it started the run, so no new check or audit entry."""
+        await self._runs.cancel(run_id)
+
+    async def changes(self, user: Principal, run_id: str) -> list[CodeChange]:
+        await self.run(user, run_id)
+        async with self._sessions() as session:
+            return await changes.list_for_run(session, run_id)
 
     async def cancel(self, user: Principal, run_id: str) -> Run:
         await self.run(user, run_id, "write")

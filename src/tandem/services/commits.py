@@ -1,14 +1,25 @@
-"""A project's history as Git commits (`tandem.workspace.git_history`), as a user may see and use it."""
+"""A project's history, as a user may see and use it: its Git commits (`tandem.workspace.git_history`)
+and the code changes its runs made (`tandem.workspace.changes`)."""
 
 from __future__ import annotations
 
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.errors import Busy
-from tandem.services import access, audit, projects
+from tandem.events import CodeChange
+from tandem.runs.store import active_run_id
+from tandem.services import access, audit
 from tandem.services.accounts import Principal
-from tandem.workspace import git_history
+from tandem.workspace import changes, git_history
 from tandem.workspace.git_history import CommitView
+
+
+class CodeChangeDetail(CodeChange):
+    """One change with the whole file on both sides, for a side-by-side view."""
+
+    before: str | None = Field(description="The file before the change; null when the change created it.")
+    after: str | None = Field(description="The file after the change; null when the change deleted it.")
 
 
 async def history(
@@ -24,10 +35,20 @@ async def history(
 async def restore(session: AsyncSession, user: Principal, project_id: int, sha: str) -> CommitView:
     """Make the project's files those of commit `sha`, as a new commit."""
     await access.require(session, user, project_id, "write")
-    active = await projects.active_run_id(session, project_id)
+    active = await active_run_id(session, project_id)
     if active is not None:
         raise Busy(f"project {project_id} has an active run ({active}); wait for it or cancel it before restoring")
     await git_history.restore(session, project_id, sha)
     await audit.record(session, user, "project.restore", f"project {project_id} to {sha}")
     # The restore's commit, or the head already holding exactly those files.
     return (await git_history.log(session, project_id, limit=1, offset=0))[0]
+
+
+async def project_changes(session: AsyncSession, user: Principal, project_id: int) -> list[CodeChange]:
+    """Newest first."""
+    await access.require(session, user, project_id, "read")
+    return await changes.list_for_project(session, project_id)
+
+
+async def change(session: AsyncSession, user: Principal, change_id: int) -> CodeChangeDetail:
+    return CodeChangeDetail.model_validate(await access.change(session, user, change_id, "read"))

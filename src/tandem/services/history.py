@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem.errors import Busy, NotFound
+from tandem.errors import Busy
 from tandem.events import AgentInteractionData, ChatMessage, Usage
+from tandem.persistence.database import get_or_404
 from tandem.persistence.models import AgentInteraction, ChatSession, Message, Run
 from tandem.services import access
 from tandem.services.accounts import Principal
 
 
 class Interaction(AgentInteractionData):
+    model_config = ConfigDict(from_attributes=True)
+
     seq: int
 
 
@@ -64,9 +67,7 @@ async def delete_session(session: AsyncSession, user: Principal, session_id: int
     would otherwise lose its run mid-way and never end."""
     # The row lock orders this against a run starting in the session (`RunManager._create`
     # locks it too): either that run is visible below, or it finds the session gone.
-    row = await session.get(ChatSession, session_id, with_for_update=True)
-    if row is None:
-        raise NotFound(f"session {session_id} does not exist")
+    row = await get_or_404(session, ChatSession, session_id, f"session {session_id}", with_for_update=True)
     await access.require(session, user, row.project_id, "write", thing=f"session {session_id}")
     active = await session.scalar(
         select(Run.id).where(Run.session_id == session_id, Run.active_project_id.is_not(None))
@@ -76,39 +77,11 @@ async def delete_session(session: AsyncSession, user: Principal, session_id: int
     await session.delete(row)
 
 
-def message_out(row: Message) -> ChatMessage:
-    return ChatMessage(
-        id=row.id,
-        session_id=row.session_id,
-        role="user" if row.role == "user" else "assistant",
-        content=row.content,
-        agent_name=row.agent_name,
-        created_at=row.created_at,
-    )
-
-
-def interaction_out(row: AgentInteraction) -> Interaction:
-    return Interaction.model_validate(
-        {
-            "agent_name": row.agent_name,
-            "message_type": row.message_type,
-            "content": row.content,
-            "tool_name": row.tool_name,
-            "tool_arguments": row.tool_arguments,
-            "timestamp": row.timestamp,
-            "id": row.id,
-            "tool_call_id": row.tool_call_id,
-            "failed": row.failed,
-            "seq": row.seq,
-        }
-    )
-
-
 async def interactions_of_run(session: AsyncSession, run_id: str) -> list[Interaction]:
     rows = await session.scalars(
         select(AgentInteraction).where(AgentInteraction.run_id == run_id).order_by(AgentInteraction.seq)
     )
-    return [interaction_out(row) for row in rows]
+    return [Interaction.model_validate(row) for row in rows]
 
 
 async def messages(session: AsyncSession, user: Principal, session_id: int) -> list[MessageWithInteractions]:
@@ -121,13 +94,13 @@ async def messages(session: AsyncSession, user: Principal, session_id: int) -> l
         .where(AgentInteraction.message_id.in_([m.id for m in rows]))
         .order_by(AgentInteraction.message_id, AgentInteraction.seq)
     ):
-        by_message[interaction.message_id].append(interaction_out(interaction))
+        by_message[interaction.message_id].append(Interaction.model_validate(interaction))
     result = []
     for row in rows:
         run = runs.get(row.run_id) if row.run_id else None
         result.append(
             MessageWithInteractions(
-                **message_out(row).model_dump(),
+                **ChatMessage.model_validate(row).model_dump(),
                 run_id=row.run_id,
                 run_status=run.status if run else None,
                 error_code=run.error_code if run and row.role == "assistant" else None,

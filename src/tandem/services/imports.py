@@ -31,6 +31,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.errors import Cancelled, Conflict, Forbidden, NotFound, RateLimited, TandemError
+from tandem.persistence.database import get_or_404
 from tandem.persistence.models import ImportJob, Project, ProjectFile, User
 from tandem.services import audit, projects
 from tandem.services.accounts import Principal
@@ -494,7 +495,11 @@ class Importer:
 
 async def _owned(session: AsyncSession, user: Principal, job_id: str, *, for_update: bool = False) -> ImportJob:
     """The import, if `user` started it: another user's is as absent as one that never was."""
-    row = await session.get(ImportJob, job_id, with_for_update=for_update)
-    if row is None or row.user_id != user.id:
-        raise NotFound(f"import {job_id} does not exist")
-    return row
+    return await get_or_404(
+        session,
+        ImportJob,
+        job_id,
+        f"import {job_id}",
+        belongs=lambda found: found.user_id == user.id,
+        with_for_update=for_update,
+    )

@@ -1,21 +1,26 @@
 """Projects: creating them (from templates here; imports in `tandem.services.imports`), naming, sharing,
-deleting."""
+their files, exporting, deleting."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.errors import Busy, Conflict, InvalidInput, LimitReached, NotFound
+from tandem.errors import Busy, Conflict, InvalidInput, LimitReached
+from tandem.persistence.database import get_or_404
 from tandem.persistence.models import Project, ProjectFile, ProjectShare, Run, User
+from tandem.runs.store import active_run_id
 from tandem.services import access, audit
 from tandem.services.access import Role
 from tandem.services.accounts import Principal, user_named
 from tandem.settings import Settings
-from tandem.workspace.templates import TEMPLATES
+from tandem.workspace.archive import zip_project
+from tandem.workspace.files import FileLimits, ProjectFiles
+from tandem.workspace.templates import TEMPLATES, Template
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,9 +203,9 @@ async def share(session: AsyncSession, user: Principal, project_id: int, name: s
 async def unshare(session: AsyncSession, user: Principal, project_id: int, name: str) -> None:
     await access.require(session, user, project_id, "owner")
     other = await user_named(session, name)
-    existing = await session.get(ProjectShare, (project_id, other.id))
-    if existing is None:
-        raise NotFound(f"project {project_id} is not shared with {name!r}")
+    existing = await get_or_404(
+        session, ProjectShare, (project_id, other.id), f"a share of project {project_id} with {name!r}"
+    )
     await session.delete(existing)
     await audit.record(session, user, "project.unshare", f"project {project_id} with {name}")
 
@@ -208,13 +213,45 @@ async def unshare(session: AsyncSession, user: Principal, project_id: int, name:
 async def remove(session: AsyncSession, project_id: int) -> None:
     # The row lock orders this against a run starting (`RunManager._create` share-locks the
     # project): either that run is visible below, or it finds the project gone.
-    project = await session.get(Project, project_id, with_for_update=True)
-    if project is None:
-        raise NotFound(f"project {project_id} does not exist")
+    project = await get_or_404(session, Project, project_id, f"project {project_id}", with_for_update=True)
     if (run_id := await active_run_id(session, project_id)) is not None:
         raise Busy(f"project {project_id} has an active run ({run_id}); cancel it first")
     await session.execute(delete(Project).where(Project.id == project.id))
 
 
-async def active_run_id(session: AsyncSession, project_id: int) -> str | None:
-    return await session.scalar(select(Run.id).where(Run.active_project_id == project_id))
+def templates() -> list[Template]:
+    return list(TEMPLATES.values())
+
+
+async def files(
+    sessions: async_sessionmaker[AsyncSession], user: Principal, project_id: int, need: Role, settings: Settings
+) -> ProjectFiles:
+    """The project's files, if `user` has `need` access to it."""
+    async with sessions() as session:
+        await access.require(session, user, project_id, need)
+    return ProjectFiles(sessions, project_id, limits=FileLimits.of(settings))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Export:
+    name: str
+    """The project's."""
+    zip: AsyncIterator[bytes]
+
+
+async def export(
+    sessions: async_sessionmaker[AsyncSession], user: Principal, project_id: int, *, per_minute: int
+) -> Export:
+    """The project's files as a zip, streamed; each export counted (TANDEM_DOWNLOADS_PER_MINUTE) and audited."""
+    async with sessions.begin() as session:
+        project = (await view(session, user, project_id)).project
+        await audit.throttle(
+            session,
+            action="project.export",
+            limit=per_minute,
+            setting="TANDEM_DOWNLOADS_PER_MINUTE",
+            what="downloads by you",
+            user_id=user.id,
+        )
+        await audit.record(session, user, "project.export", f"project {project_id} ({project.name})")
+    return Export(name=project.name, zip=zip_project(sessions, project_id))

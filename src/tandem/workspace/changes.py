@@ -2,52 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.errors import Conflict, NotFound
-from tandem.events import ChangeType, CodeChange
+from tandem.errors import Conflict
+from tandem.events import CodeChange
+from tandem.persistence.database import get_or_404
 from tandem.persistence.models import CodeChangeRow, ProjectFile
 from tandem.workspace import git_history
 from tandem.workspace.files import put_file
 
 
-class CodeChangeDetail(CodeChange):
-    """One change with the whole file on both sides, for a side-by-side view."""
-
-    before: str | None = Field(description="The file before the change; null when the change created it.")
-    after: str | None = Field(description="The file after the change; null when the change deleted it.")
-
-
-def detail(row: CodeChangeRow) -> CodeChangeDetail:
-    return CodeChangeDetail(**to_wire(row).model_dump(), before=row.before, after=row.after)
-
-
-def to_wire(row: CodeChangeRow) -> CodeChange:
-    kind: ChangeType = row.change_type  # type: ignore[assignment]
-    return CodeChange(
-        id=row.id,
-        run_id=row.run_id,
-        project_id=row.project_id,
-        path=row.path,
-        change_type=kind,
-        diff=row.diff,
-        created_at=row.created_at,
-        reverted=row.reverted,
-    )
-
-
 async def list_for_run(session: AsyncSession, run_id: str) -> list[CodeChange]:
     rows = await session.scalars(select(CodeChangeRow).where(CodeChangeRow.run_id == run_id).order_by(CodeChangeRow.id))
-    return [to_wire(row) for row in rows]
+    return [CodeChange.model_validate(row) for row in rows]
 
 
 async def list_for_project(session: AsyncSession, project_id: int) -> list[CodeChange]:
     rows = await session.scalars(
         select(CodeChangeRow).where(CodeChangeRow.project_id == project_id).order_by(CodeChangeRow.id.desc())
     )
-    return [to_wire(row) for row in rows]
+    return [CodeChange.model_validate(row) for row in rows]
 
 
 async def _revert_rows(session: AsyncSession, rows: list[CodeChangeRow], message: str) -> None:
@@ -75,13 +50,11 @@ async def _revert_rows(session: AsyncSession, rows: list[CodeChangeRow], message
 
 async def revert_change(sessions: async_sessionmaker[AsyncSession], change_id: int) -> CodeChange:
     async with sessions.begin() as session:
-        row = await session.get(CodeChangeRow, change_id)
-        if row is None:
-            raise NotFound(f"code change {change_id} does not exist")
+        row = await get_or_404(session, CodeChangeRow, change_id, f"code change {change_id}")
         if row.reverted:
             raise Conflict(f"code change {change_id} is already reverted")
         await _revert_rows(session, [row], f"Revert change {change_id} ({row.path})")
-        return to_wire(row)
+        return CodeChange.model_validate(row)
 
 
 async def revert_run(sessions: async_sessionmaker[AsyncSession], run_id: str) -> list[CodeChange]:
@@ -94,4 +67,4 @@ async def revert_run(sessions: async_sessionmaker[AsyncSession], run_id: str) ->
             )
         )
         await _revert_rows(session, rows, f"Revert run {run_id}")
-        return [to_wire(row) for row in reversed(rows)]
+        return [CodeChange.model_validate(row) for row in reversed(rows)]

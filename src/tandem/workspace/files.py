@@ -89,6 +89,13 @@ async def _get(session: AsyncSession, project_id: int, path: str) -> ProjectFile
     )
 
 
+async def _existing(session: AsyncSession, project_id: int, path: str) -> ProjectFile:
+    row = await _get(session, project_id, path)
+    if row is None:
+        raise NotFound(f"file {path!r} does not exist")
+    return row
+
+
 async def touch_project(session: AsyncSession, project_id: int) -> None:
     """Its files changed: the project list sorts and dates projects by this."""
     await session.execute(update(Project).where(Project.id == project_id).values(updated_at=utcnow()))
@@ -140,9 +147,7 @@ class ProjectFiles:
     async def read(self, path: str) -> FileContent:
         path = project_path(path)
         async with self._sessions() as session:
-            row = await _get(session, self.project_id, path)
-            if row is None:
-                raise NotFound(f"file {path!r} does not exist")
+            row = await _existing(session, self.project_id, path)
             return FileContent(path=row.path, size=row.size, updated_at=row.updated_at, content=_text_of(row))
 
     async def write(
@@ -189,9 +194,7 @@ class ProjectFiles:
     async def delete(self, path: str, *, run_id: str | None = None) -> CodeChangeRow | None:
         path = project_path(path)
         async with self._sessions.begin() as session:
-            row = await _get(session, self.project_id, path)
-            if row is None:
-                raise NotFound(f"file {path!r} does not exist")
+            row = await _existing(session, self.project_id, path)
             # A change keeps text only: a binary file deleted by a run could not be restored by a revert.
             before = _text_of(row) if run_id is not None else row.content
             await session.delete(row)
@@ -203,9 +206,7 @@ class ProjectFiles:
     async def rename(self, path: str, new_path: str) -> FileInfo:
         path, new_path = project_path(path), project_path(new_path)
         async with self._sessions.begin() as session:
-            row = await _get(session, self.project_id, path)
-            if row is None:
-                raise NotFound(f"file {path!r} does not exist")
+            row = await _existing(session, self.project_id, path)
             if new_path != path and await _get(session, self.project_id, new_path) is not None:
                 raise Conflict(f"file {new_path!r} already exists")
             row.path = new_path

@@ -9,20 +9,16 @@ from fastapi import APIRouter, Query, status
 from tandem.api.deps import AdminUser, Database
 from tandem.api.errors import ERROR_RESPONSES
 from tandem.api.routes.schemas import AuditEventOut, Text, UserCreate, UserOut
-from tandem.persistence.models import INT_MAX, User
+from tandem.persistence.models import INT_MAX
 from tandem.services import accounts, audit
 
 router = APIRouter(tags=["admin"], responses=ERROR_RESPONSES)
 
 
-def _user(user: User) -> UserOut:
-    return UserOut(id=user.id, name=user.name, is_admin=user.is_admin)
-
-
 @router.get("/users")
 async def list_users(_: AdminUser, db: Database) -> list[UserOut]:
     async with db() as session:
-        return [_user(user) for user in await accounts.list_users(session)]
+        return [UserOut.model_validate(user) for user in await accounts.list_users(session)]
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED)
@@ -30,7 +26,7 @@ async def create_user(body: UserCreate, admin: AdminUser, db: Database) -> UserO
     async with db.begin() as session:
         user = await accounts.create_user(session, body.name, body.password, is_admin=body.is_admin)
         await audit.record(session, admin, "user.create", f"user {user.name}{' (admin)' if user.is_admin else ''}")
-        return _user(user)
+        return UserOut.model_validate(user)
 
 
 @router.get("/audit")
@@ -44,8 +40,6 @@ async def list_audit(
     """Who signed in, started, cancelled, reverted, exported, shared or deleted what, and when."""
     async with db() as session:
         return [
-            AuditEventOut(
-                id=e.id, at=e.at, user_id=e.user_id, actor=e.actor, action=e.action, target=e.target, address=e.address
-            )
+            AuditEventOut.model_validate(e)
             for e in await audit.page(session, limit=limit, offset=offset, action=action)
         ]

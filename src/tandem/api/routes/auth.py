@@ -53,9 +53,7 @@ async def me(user: CurrentUser, settings: CurrentSettings) -> MeOut:
 @router.get("/tokens")
 async def list_tokens(user: CurrentUser, db: Database) -> list[TokenOut]:
     async with db() as session:
-        return [
-            TokenOut(id=t.id, name=t.name, created_at=t.created_at) for t in await accounts.list_tokens(session, user)
-        ]
+        return [TokenOut.model_validate(t) for t in await accounts.list_tokens(session, user)]
 
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED)
@@ -64,7 +62,7 @@ async def create_token(body: TokenCreate, user: CurrentUser, db: Database) -> To
     async with db.begin() as session:
         issued = await accounts.create_token(session, user, body.name)
     token = issued.credential
-    return TokenCreated(id=token.id, name=token.name, created_at=token.created_at, token=issued.secret)
+    return TokenCreated(**TokenOut.model_validate(token).model_dump(), token=issued.secret)
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
-from tandem.api.deps import Chat, CurrentUser, Runs
+from tandem.api.deps import Chat, CurrentUser
 from tandem.api.errors import ERROR_RESPONSES
 from tandem.api.routes.schemas import ChatRequest, Id
 from tandem.api.sse import EventStreamResponse
@@ -55,7 +55,6 @@ async def chat_stream(
     project_id: Id,
     body: ChatRequest,
     chat: Chat,
-    runs: Runs,
     user: CurrentUser,
     idempotency_key: IdempotencyKey = None,
     on_disconnect: Annotated[
@@ -69,7 +68,7 @@ async def chat_stream(
     return EventStreamResponse(
         stream.frames,
         headers={"X-Run-Id": run_id},
-        on_disconnect=(lambda: runs.cancel(run_id)) if on_disconnect == "cancel" else None,
+        on_disconnect=(lambda: chat.abandon(run_id)) if on_disconnect == "cancel" else None,
     )
 
 

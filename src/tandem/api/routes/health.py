@@ -26,5 +26,5 @@ async def health(models: ModelSettingsDep, container: CurrentContainer) -> Healt
             scripted="scripted" in (setup.planner, setup.coder),
             hint=hint,
         ),
-        sandbox=SandboxOut(available=sandbox.available, detail=sandbox.detail),
+        sandbox=SandboxOut.model_validate(sandbox),
     )

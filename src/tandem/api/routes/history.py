@@ -7,13 +7,12 @@ from fastapi import Path as PathParam
 
 from tandem.api.deps import Chat, CurrentUser, Database
 from tandem.api.errors import ERROR_RESPONSES
-from tandem.api.routes.schemas import ChangeId, CommitFileOut, CommitOut, Id
+from tandem.api.routes.schemas import ChangeId, CommitOut, Id
 from tandem.events import CodeChange
 from tandem.persistence.models import INT_MAX
-from tandem.services import access, commits, history
+from tandem.services import commits, history
+from tandem.services.commits import CodeChangeDetail
 from tandem.services.history import MessageWithInteractions, SessionOut
-from tandem.workspace import changes
-from tandem.workspace.git_history import CommitView
 
 router = APIRouter(tags=["history"], responses=ERROR_RESPONSES)
 
@@ -46,14 +45,13 @@ async def list_messages(session_id: Id, db: Database, user: CurrentUser) -> list
 @router.get("/projects/{project_id}/changes", tags=["changes"])
 async def project_changes(project_id: Id, db: Database, user: CurrentUser) -> list[CodeChange]:
     async with db() as session:
-        await access.require(session, user, project_id, "read")
-        return await changes.list_for_project(session, project_id)
+        return await commits.project_changes(session, user, project_id)
 
 
 @router.get("/changes/{change_id}", tags=["changes"])
-async def get_change(change_id: ChangeId, db: Database, user: CurrentUser) -> changes.CodeChangeDetail:
+async def get_change(change_id: ChangeId, db: Database, user: CurrentUser) -> CodeChangeDetail:
     async with db() as session:
-        return changes.detail(await access.change(session, user, change_id, "read"))
+        return await commits.change(session, user, change_id)
 
 
 @router.post("/changes/{change_id}/revert", tags=["changes"])
@@ -62,20 +60,6 @@ async def revert_change(change_id: ChangeId, chat: Chat, user: CurrentUser) -> C
 
 
 CommitSha = Annotated[str, PathParam(pattern=r"^[0-9a-f]{40}$", description="A commit id (40 hex digits).")]
-
-
-def _commit_out(view: CommitView) -> CommitOut:
-    return CommitOut(
-        sha=view.sha,
-        parent_sha=view.parent_sha,
-        kind=view.kind,
-        run_id=view.run_id,
-        message=view.message,
-        author=view.author,
-        committer=view.committer,
-        committed_at=view.committed_at,
-        files=[CommitFileOut(path=f.path, change_type=f.change_type, diff=f.diff) for f in view.files],
-    )
 
 
 @router.get("/projects/{project_id}/history", tags=["changes"])
@@ -90,7 +74,8 @@ async def project_history(
     one commit per run that changed files, batched edits outside runs, reverts and restores."""
     async with db.begin() as session:
         return [
-            _commit_out(view) for view in await commits.history(session, user, project_id, limit=limit, offset=offset)
+            CommitOut.model_validate(view)
+            for view in await commits.history(session, user, project_id, limit=limit, offset=offset)
         ]
 
 
@@ -99,4 +84,4 @@ async def restore_commit(project_id: Id, sha: CommitSha, db: Database, user: Cur
     """Make the project's files exactly those of commit `sha`, as a new commit (nothing is lost:
     the commits after it stay, and uncommitted edits are committed first). 409 during a run."""
     async with db.begin() as session:
-        return _commit_out(await commits.restore(session, user, project_id, sha))
+        return CommitOut.model_validate(await commits.restore(session, user, project_id, sha))

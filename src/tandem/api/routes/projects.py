@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from tandem.api.deps import API_PREFIX, CurrentSettings, CurrentUser, Database, Imports
 from tandem.api.errors import ERROR_RESPONSES
 from tandem.api.limits import ARCHIVE_TYPES, media_type
-from tandem.api.routes.imports import import_out
 from tandem.api.routes.schemas import (
     FileContentOut,
     FileInfoOut,
@@ -31,13 +30,10 @@ from tandem.api.routes.schemas import (
 )
 from tandem.errors import InvalidInput
 from tandem.persistence.models import INT_MAX
-from tandem.services import access, audit, projects
-from tandem.services.accounts import Principal
+from tandem.services import access, projects
 from tandem.services.imports import GitSource, ImportStatus
 from tandem.services.projects import ProjectView
-from tandem.workspace.archive import zip_project
-from tandem.workspace.files import FileInfo, FileLimits, ProjectFiles
-from tandem.workspace.templates import TEMPLATES
+from tandem.workspace.files import ProjectFiles
 
 router = APIRouter(tags=["projects"], responses=ERROR_RESPONSES)
 
@@ -71,13 +67,9 @@ def _out(view: ProjectView) -> ProjectOut:
     )
 
 
-def _file(info: FileInfo) -> FileInfoOut:
-    return FileInfoOut(path=info.path, size=info.size, updated_at=info.updated_at, binary=info.binary)
-
-
 @router.get("/templates")
 async def list_templates() -> list[TemplateOut]:
-    return [TemplateOut(id=t.id, name=t.name, description=t.description) for t in TEMPLATES.values()]
+    return [TemplateOut.model_validate(t) for t in projects.templates()]
 
 
 _CREATE_BODY = {
@@ -140,7 +132,7 @@ async def create_project(
 
 def _accepted(job: ImportStatus) -> JSONResponse:
     return JSONResponse(
-        import_out(job).model_dump(mode="json"),
+        ImportOut.model_validate(job).model_dump(mode="json"),
         status_code=status.HTTP_202_ACCEPTED,
         headers={"Location": f"{API_PREFIX}/imports/{job.id}"},
     )
@@ -209,9 +201,7 @@ async def unshare_project(project_id: Id, user_name: UserName, db: Database, use
 
 def _files_access(need: access.Role) -> DependsParam:
     async def files(db: Database, settings: CurrentSettings, user: CurrentUser, project_id: Id) -> ProjectFiles:
-        async with db() as session:
-            await access.require(session, user, project_id, need)
-        return ProjectFiles(db, project_id, limits=FileLimits.of(settings))
+        return await projects.files(db, user, project_id, need, settings)
 
     return DependsParam(files)
 
@@ -222,24 +212,23 @@ WritableFiles = Annotated[ProjectFiles, _files_access("write")]
 
 @router.get("/projects/{project_id}/files")
 async def list_files(project_id: Id, files: ReadableFiles) -> list[FileInfoOut]:
-    return [_file(info) for info in await files.list_files()]
+    return [FileInfoOut.model_validate(info) for info in await files.list_files()]
 
 
 @router.get("/projects/{project_id}/files/{path:path}")
 async def read_file(project_id: Id, path: FilePath, files: ReadableFiles) -> FileContentOut:
-    file = await files.read(path)
-    return FileContentOut(path=file.path, size=file.size, updated_at=file.updated_at, content=file.content)
+    return FileContentOut.model_validate(await files.read(path))
 
 
 @router.put("/projects/{project_id}/files/{path:path}")
 async def write_file(project_id: Id, path: FilePath, body: FileWrite, files: WritableFiles) -> FileInfoOut:
     info, _ = await files.write(path, body.content)
-    return _file(info)
+    return FileInfoOut.model_validate(info)
 
 
 @router.patch("/projects/{project_id}/files/{path:path}")
 async def rename_file(project_id: Id, path: FilePath, body: FileRename, files: WritableFiles) -> FileInfoOut:
-    return _file(await files.rename(path, body.path))
+    return FileInfoOut.model_validate(await files.rename(path, body.path))
 
 
 @router.delete("/projects/{project_id}/files/{path:path}", status_code=status.HTTP_204_NO_CONTENT)
@@ -256,27 +245,10 @@ async def delete_file(project_id: Id, path: FilePath, files: WritableFiles) -> R
 async def download_project(
     project_id: Id, db: Database, settings: CurrentSettings, user: CurrentUser
 ) -> StreamingResponse:
-    project = await _export(db, user, project_id, settings.downloads_per_minute)
+    export = await projects.export(db, user, project_id, per_minute=settings.downloads_per_minute)
     return StreamingResponse(
-        zip_project(db, project_id),
-        media_type="application/zip",
-        headers={"Content-Disposition": _attachment(f"{project.project.name}.zip")},
+        export.zip, media_type="application/zip", headers={"Content-Disposition": _attachment(f"{export.name}.zip")}
     )
-
-
-async def _export(db: Database, user: Principal, project_id: int, per_minute: int) -> ProjectView:
-    async with db.begin() as session:
-        view = await projects.view(session, user, project_id)
-        await audit.throttle(
-            session,
-            action="project.export",
-            limit=per_minute,
-            setting="TANDEM_DOWNLOADS_PER_MINUTE",
-            what="downloads by you",
-            user_id=user.id,
-        )
-        await audit.record(session, user, "project.export", f"project {project_id} ({view.project.name})")
-    return view
 
 
 def _attachment(filename: str) -> str:

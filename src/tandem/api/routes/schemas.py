@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from tandem.events import Usage
 from tandem.persistence.models import BIGINT_MAX, INT_MAX
@@ -33,6 +33,12 @@ def _storable(text: str) -> str:
 
 Text = Annotated[str, AfterValidator(_storable)]
 """Any text the API takes: everything it stores, and anything it looks up in the database."""
+
+
+class Out(BaseModel):
+    """A response body: read from the attributes of the row or view it shows (`Out.model_validate(row)`)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 def _not_an_option(text: str) -> str:
@@ -66,7 +72,7 @@ class ProjectCreate(BaseModel):
     )
 
 
-class ImportOut(BaseModel):
+class ImportOut(Out):
     id: str
     name: str
     source: str = Field(description="git, archive or folder")
@@ -88,7 +94,7 @@ class ProjectRename(BaseModel):
     name: Text = Field(min_length=1, max_length=200)
 
 
-class ProjectOut(BaseModel):
+class ProjectOut(Out):
     id: int
     name: str
     template: str
@@ -106,7 +112,7 @@ class ShareIn(BaseModel):
     role: Literal["read", "write"]
 
 
-class ShareOut(BaseModel):
+class ShareOut(Out):
     user: str
     role: str
 
@@ -116,7 +122,7 @@ class LoginIn(BaseModel):
     password: Text = Field(min_length=1, max_length=1024)
 
 
-class UserOut(BaseModel):
+class UserOut(Out):
     id: int
     name: str
     is_admin: bool
@@ -136,7 +142,7 @@ class TokenCreate(BaseModel):
     name: Text = Field(min_length=1, max_length=100, description="What the token is for, to recognise it later.")
 
 
-class TokenOut(BaseModel):
+class TokenOut(Out):
     id: int
     name: str
     created_at: datetime
@@ -146,7 +152,7 @@ class TokenCreated(TokenOut):
     token: str = Field(description="Send as `Authorization: Bearer <token>`. Shown this once; only a hash is kept.")
 
 
-class AuditEventOut(BaseModel):
+class AuditEventOut(Out):
     id: int
     at: datetime
     user_id: int | None
@@ -156,13 +162,13 @@ class AuditEventOut(BaseModel):
     address: str | None
 
 
-class TemplateOut(BaseModel):
+class TemplateOut(Out):
     id: str
     name: str
     description: str
 
 
-class FileInfoOut(BaseModel):
+class FileInfoOut(Out):
     path: str
     size: int
     updated_at: datetime
@@ -189,7 +195,7 @@ class ChatRequest(BaseModel):
     session_id: Id | None = Field(default=None, description="Continue this session; a new one when null.")
 
 
-class RunOut(BaseModel):
+class RunOut(Out):
     id: str
     project_id: int
     session_id: int
@@ -212,7 +218,7 @@ class ModelsOut(BaseModel):
     hint: str | None
 
 
-class SandboxOut(BaseModel):
+class SandboxOut(Out):
     available: bool = Field(description="Whether the Coder can run commands (`run_command`) on this server.")
     detail: str = Field(description="What isolates the commands, or why they cannot run and how to fix it.")
 
@@ -224,13 +230,13 @@ class HealthOut(BaseModel):
     sandbox: SandboxOut
 
 
-class CommitFileOut(BaseModel):
+class CommitFileOut(Out):
     path: str
     change_type: str = Field(description="created, modified or deleted")
     diff: str = Field(description="Unified diff against the parent commit; one line for a binary file.")
 
 
-class CommitOut(BaseModel):
+class CommitOut(Out):
     sha: str = Field(description="The Git commit id (SHA-1), the same `git` computes for these objects.")
     parent_sha: str | None
     kind: str = Field(description="initial, edits (batched edits outside runs), run, revert or restore")
