@@ -12,6 +12,7 @@ from tandem.errors import Forbidden, Unauthorized
 from tandem.runs.manager import RunManager
 from tandem.services.accounts import LOCAL, Accounts, Principal
 from tandem.services.chat import ChatService
+from tandem.services.git_sync import GitSync
 from tandem.services.imports import Importer
 from tandem.services.model_settings import ModelSettings
 from tandem.settings import Settings
@@ -39,6 +40,10 @@ def get_chat(request: Request) -> ChatService:
 
 def get_imports(request: Request) -> Importer:
     return get_container(request).imports
+
+
+def get_git(request: Request) -> GitSync:
+    return get_container(request).git
 
 
 def get_model_settings(request: Request) -> ModelSettings:
@@ -98,4 +103,5 @@ CurrentUser = Annotated[Principal, Depends(current_user)]
 AdminUser = Annotated[Principal, Depends(admin_user)]
 Address = Annotated[str | None, Depends(client_address)]
 Imports = Annotated[Importer, Depends(get_imports)]
+Git = Annotated[GitSync, Depends(get_git)]
 ModelSettingsDep = Annotated[ModelSettings, Depends(get_model_settings)]

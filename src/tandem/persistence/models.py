@@ -148,6 +148,19 @@ class ProjectCommit(Base):
     committed_at: Mapped[datetime] = mapped_column()
 
 
+class ProjectRemote(Base):
+    """The Git remote a project pushes to and pulls from, saved by its owner: the token is
+    Fernet-encrypted (`tandem.services.secrets`), never returned."""
+
+    __tablename__ = "project_remotes"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    username: Mapped[str | None] = mapped_column(String(256))
+    token: Mapped[bytes | None] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class ChatSession(Base):
     __tablename__ = "chat_sessions"
 
