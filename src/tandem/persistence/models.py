@@ -140,7 +140,7 @@ class ProjectCommit(Base):
     sha: Mapped[str] = mapped_column(String(40))
     parent_sha: Mapped[str | None] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(20))
-    """initial, edits, run, revert or restore"""
+    """initial, edits, run, revert, restore or pull"""
     run_id: Mapped[str | None] = mapped_column(String(36))
     """No foreign key: the commit stays when its run's chat session is deleted."""
     message: Mapped[str] = mapped_column(Text)

@@ -348,6 +348,8 @@ class GitSync:
             if await session.get(Project, project_id, with_for_update=True) is None:
                 raise Conflict(f"project {project_id} was deleted meanwhile")
             await self._not_busy(session, project_id)
+            # An edit saved while the pull worked moves the head here (rolled back with the refusal).
+            await git_history.commit_edits(session, project_id)
             now = await git_history.head(session, project_id)
             if now is None or now.sha != head:
                 raise Conflict(f"project {project_id} changed while pulling; pull again")
