@@ -17,7 +17,7 @@ from tests.api.conftest import MemberFactory
 from tests.api.test_imports import imported
 from tests.conftest import Backend
 from tests.git_support import bare_clone, commit, git, make_repository, serve_git
-from tests.support import Server, run_chat
+from tests.support import Server, read_events, run_chat
 
 USER, TOKEN = "alice", "tok-S3cr3t-9f8e7d6c5b4a"
 
@@ -288,3 +288,23 @@ async def test_a_member_may_not_reach_the_servers_network(new_member: MemberFact
         local = await user.client.post(f"/projects/{project}/git/push", json={"url": f"file://{remotes}/remote.git"})
         assert local.status_code == 403
     assert git("branch", "--list", cwd=remotes / "remote.git").split() == ["*", "main"]
+
+
+async def test_a_pull_during_a_run_is_busy_and_changes_nothing(
+    client: httpx.AsyncClient, served: str, remotes: Path
+) -> None:
+    project = (await client.post("/projects", json={"name": "p", "template": "blank"})).json()["id"]
+    before = await files(client, project)
+    refusals = []
+    async with client.stream("POST", f"/chat/{project}/stream", json={"message": "write hello"}) as response:
+        async for event in read_events(response):
+            if event.type == "agent_interaction" and not refusals:
+                refusals.append(
+                    await client.post(f"/projects/{project}/git/pull", json=with_token(f"{served}/remote.git"))
+                )
+    refused = refusals[0]
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["code"] == "busy"
+    assert before["README.md"] != "# Remote\n"
+    assert (await files(client, project))["README.md"] == before["README.md"]
+    assert "pull" not in [c["kind"] for c in await history(client, project)]
