@@ -5,6 +5,7 @@ shows; a commit made outside is pulled in; a conflict changes nothing; a token l
 from __future__ import annotations
 
 import base64
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +15,9 @@ import httpx
 import pytest
 
 from tests.api.conftest import MemberFactory
+from tests.api.test_history import files, history
 from tests.api.test_imports import imported
-from tests.conftest import Backend
+from tests.conftest import Backend, ServerFactory
 from tests.git_support import bare_clone, commit, git, make_repository, serve_git
 from tests.support import Server, read_events, run_chat
 
@@ -40,18 +42,6 @@ def served(remotes: Path) -> Iterator[str]:
 
 def with_token(url: str, **more: Any) -> dict[str, Any]:
     return {"url": url, "username": USER, "token": TOKEN, **more}
-
-
-async def history(client: httpx.AsyncClient, project: int) -> list[dict[str, Any]]:
-    response = await client.get(f"/projects/{project}/history")
-    assert response.status_code == 200, response.text
-    commits: list[dict[str, Any]] = response.json()
-    return commits
-
-
-async def files(client: httpx.AsyncClient, project: int) -> dict[str, str]:
-    listed = (await client.get(f"/projects/{project}/files")).json()
-    return {f["path"]: (await client.get(f"/projects/{project}/files/{f['path']}")).json()["content"] for f in listed}
 
 
 def clone(remote: Path | str, target: Path, *options: str) -> Path:
@@ -308,3 +298,20 @@ async def test_a_pull_during_a_run_is_busy_and_changes_nothing(
     assert before["README.md"] != "# Remote\n"
     assert (await files(client, project))["README.md"] == before["README.md"]
     assert "pull" not in [c["kind"] for c in await history(client, project)]
+
+
+async def test_a_pull_larger_than_the_project_limit_is_413_and_changes_nothing(
+    start_server: ServerFactory, remotes: Path, tmp_path: Path
+) -> None:
+    server = start_server(TANDEM_MAX_PROJECT_BYTES="60000", TANDEM_MAX_FILE_BYTES="60000")
+    work = clone(remotes / "remote.git", tmp_path / "work")
+    commit(work, {"big.bin": os.urandom(150_000)}, "too big")
+    git("push", "-q", "origin", "main", cwd=work)
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as client:
+        project = (await client.post("/projects", json={"name": "p", "template": "blank"})).json()["id"]
+        before = await files(client, project)
+        with serve_git(remotes) as base:
+            refused = await client.post(f"/projects/{project}/git/pull", json={"url": f"{base}/remote.git"})
+        assert refused.status_code == 413, refused.text
+        assert "TANDEM_MAX_" in refused.json()["message"]  # the limit it passed, named
+        assert await files(client, project) == before

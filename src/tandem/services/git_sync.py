@@ -320,7 +320,7 @@ class GitSync:
             branch = given.branch or await repository.default_branch(endpoint)
             if branch is None:
                 raise GitFailed(f"{endpoint.url} is empty: it has no branch to pull")
-            theirs = await repository.fetch(endpoint, branch)
+            theirs = await repository.fetch(endpoint, branch, self._policy.files)
             plan = await repository.plan_merge(head, theirs, root)
             if plan.tree is None:
                 return PullOut(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import threading
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from tandem.errors import Conflict, GitFailed
+from tandem.workspace.files import FileLimits
 from tandem.workspace.importing import GitRepository, git_output, last_line, public_url
 
 MAIN = "main"
@@ -106,8 +108,7 @@ class SyncRepository(GitRepository):
             (folder / sha[2:]).write_bytes(zlib.compress(f"{kind} {len(data)}\0".encode() + data, 1))
         return len(batch)
 
-    async def git(self, *args: str, endpoint: Endpoint | None = None) -> tuple[int, str, str]:
-        """`git` in this repository; exit status, output and error output (scrubbed of credentials)."""
+    def _invocation(self, args: tuple[str, ...], endpoint: Endpoint | None) -> tuple[list[str], dict[str, str]]:
         env = dict(self._env)
         env.update(_IDENTITY)
         options: list[str] = []
@@ -120,7 +121,11 @@ class SyncRepository(GitRepository):
                     {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader", "GIT_CONFIG_VALUE_0": header}
                 )
                 self._secrets = [endpoint.credentials.token, header.rpartition(" ")[2]]
-        code, out, err = await git_output([*options, f"--git-dir={self._dir}", *args], env)
+        return [*options, f"--git-dir={self._dir}", *args], env
+
+    async def git(self, *args: str, endpoint: Endpoint | None = None) -> tuple[int, str, str]:
+        """`git` in this repository; exit status, output and error output (scrubbed of credentials)."""
+        code, out, err = await git_output(*self._invocation(args, endpoint))
         return code, self.scrub(out.decode(errors="replace")), self.scrub(err.decode(errors="replace"))
 
     def scrub(self, text: str) -> str:
@@ -174,14 +179,14 @@ class SyncRepository(GitRepository):
         )
         return Pushed(branch=branch, sha=sha, outcome=outcome)
 
-    async def fetch(self, endpoint: Endpoint, branch: str) -> str:
-        """Fetch `branch` of the remote; its tip's id."""
+    async def fetch(self, endpoint: Endpoint, branch: str, limits: FileLimits) -> str:
+        """Fetch `branch` of the remote, stopped past twice the project's size limit; its tip's id."""
         ref = "refs/tandem/pulled"
-        code, _, err = await self.git(
-            "fetch", "--quiet", "--no-tags", endpoint.url, f"+refs/heads/{branch}:{ref}", endpoint=endpoint
-        )
+        args = ("fetch", "--no-tags", "--progress", endpoint.url, f"+refs/heads/{branch}:{ref}")
+        command, env = self._invocation(args, endpoint)
+        code, err = await self.watched(command, env=env, limits=limits, stop=threading.Event(), progress=lambda _: None)
         if code != 0:
-            message = last_line(err.encode())
+            message = self.scrub(last_line(err))
             if "couldn't find remote ref" in message:
                 raise GitFailed(f"{public_url(endpoint.url)} has no branch {branch!r}")
             raise GitFailed(f"git fetch of {public_url(endpoint.url)} failed: {message}")

@@ -497,16 +497,26 @@ class GitRepository:
             args += ["--branch", ref]
         if depth is not None:
             args += ["--depth", str(depth)]
+        code, errors = await self.watched(
+            [*args, "--", url, str(self._dir)], env=self._env, limits=limits, stop=stop, progress=progress
+        )
+        if code != 0:
+            # git leaves the URL's credentials out of its messages (tested), and so does `public_url`.
+            raise ImportFailed(f"git clone of {public_url(url)} failed: {last_line(errors)}")
+
+    async def watched(
+        self, args: list[str], *, env: dict[str, str], limits: FileLimits, stop: threading.Event, progress: ProgressSink
+    ) -> tuple[int, bytes]:
+        """`git` downloading into this repository (a clone or a fetch): its exit status and last error
+        output. Stopped when cancelled or when what it downloaded outgrows the project's size limit."""
+        start = _folder_bytes(self._dir) if self._dir.exists() else 0
         child = await asyncio.create_subprocess_exec(
             "git",
             *args,
-            "--",
-            url,
-            str(self._dir),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
-            env=self._env,
+            env=env,
         )
         assert child.stderr is not None
         errors = bytearray()
@@ -523,7 +533,7 @@ class GitRepository:
         try:
             async with asyncio.timeout(_GIT_TIMEOUT):
                 while child.returncode is None:
-                    received = _folder_bytes(self._dir)
+                    received = _folder_bytes(self._dir) - start
                     percent = _RECEIVING.findall(bytes(errors))
                     progress(
                         Progress(
@@ -544,17 +554,14 @@ class GitRepository:
                         await asyncio.wait_for(child.wait(), 0.25)
                 await reader
         except TimeoutError:
-            raise ImportFailed(f"git clone took longer than {_GIT_TIMEOUT:g} s") from None
+            raise ImportFailed(f"git took longer than {_GIT_TIMEOUT:g} s") from None
         finally:
             if child.returncode is None:
                 child.kill()
                 await child.wait()
             reader.cancel()
-        if child.returncode != 0:
-            lines = [line for line in errors.decode(errors="replace").splitlines() if line.strip()]
-            message = lines[-1].strip() if lines else f"exit status {child.returncode}"
-            # git leaves the URL's credentials out of its messages (tested), and so does `public_url`.
-            raise ImportFailed(f"git clone of {public_url(url)} failed: {message}")
+        assert child.returncode is not None
+        return child.returncode, bytes(errors)
 
     async def pick(self, limits: FileLimits, tree: str = "HEAD") -> tuple[list[Picked], int]:
         """The files of `tree` the project keeps, checked against the limits before any is read, and
