@@ -173,6 +173,7 @@ def build_container(settings: Settings) -> Container:
                 files=FileLimits.of(settings),
                 protocols=settings.import_git_protocols,
                 internal_hosts=settings.import_git_internal_hosts,
+                per_minute=settings.imports_per_minute,
             ),
             scratch_root=settings.data_dir / "git",
             box=box,

@@ -315,3 +315,21 @@ async def test_a_pull_larger_than_the_project_limit_is_413_and_changes_nothing(
         assert refused.status_code == 413, refused.text
         assert "TANDEM_MAX_" in refused.json()["message"]  # the limit it passed, named
         assert await files(client, project) == before
+
+
+async def test_pushes_and_pulls_are_counted_per_minute(start_server: ServerFactory) -> None:
+    server = start_server(TANDEM_IMPORTS_PER_MINUTE="2")
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as client:
+        project = (await client.post("/projects", json={"name": "p", "template": "blank"})).json()["id"]
+        body = {"url": "http://host.invalid/x.git"}
+        for action in ("push", "pull"):  # refused ones count: each may make the server reach a host
+            assert (await client.post(f"/projects/{project}/git/{action}", json=body)).status_code == 422
+        refused = await client.post(f"/projects/{project}/git/push", json=body)
+        assert refused.status_code == 429, refused.text
+        assert "TANDEM_IMPORTS_PER_MINUTE" in refused.json()["message"]
+        assert int(refused.headers["retry-after"]) > 0
+        audited = (await client.get("/audit")).json()
+        assert [e["action"] for e in audited if e["action"].startswith("project.p")][:2] in (
+            ["project.pull", "project.push"],
+            ["project.push", "project.pull"],
+        )

@@ -126,11 +126,16 @@ class PullOut(BaseModel):
     commit_sha: str | None = Field(description="The project's new commit (null when it was up to date).")
 
 
+GIT_ACTIONS = ("project.push", "project.pull")
+
+
 @dataclass(frozen=True, kw_only=True)
 class GitPolicy:
     files: FileLimits
     protocols: list[str]
     internal_hosts: bool
+    per_minute: int
+    """Pushes and pulls one user may start per minute (TANDEM_IMPORTS_PER_MINUTE)."""
 
 
 class GitSync:
@@ -238,9 +243,24 @@ class GitSync:
         await repository.set_head(head)
 
     async def _prepare(
-        self, user: Principal, project_id: int, given: SyncIn | None
+        self, user: Principal, project_id: int, given: SyncIn | None, action: str | None = None
     ) -> tuple[Project, Endpoint | None, str, str]:
-        """Check access, commit pending edits; the project, where to reach, its head and first commit."""
+        """Check access, count the attempt, commit pending edits; the project, where to reach, its
+        head and first commit."""
+        if given is not None and action is not None:
+            # Counted and audited as attempts, refused ones too: each may make the server reach a host.
+            async with self._sessions.begin() as session:
+                await access.require(session, user, project_id, "write")
+                await audit.throttle(
+                    session,
+                    action=GIT_ACTIONS,
+                    limit=self._policy.per_minute,
+                    setting="TANDEM_IMPORTS_PER_MINUTE",
+                    what="Git pushes and pulls by you",
+                    user_id=user.id,
+                )
+                where = importing.public_url(given.url) if given.url else "its saved remote"
+                await audit.record(session, user, action, f"project {project_id} with {where}")
         async with self._sessions.begin() as session:
             await access.require(session, user, project_id, "read" if given is None else "write")
             endpoint = await self._endpoint(session, user, project_id, given) if given is not None else None
@@ -279,7 +299,7 @@ class GitSync:
     # Push
 
     async def push(self, user: Principal, project_id: int, given: PushIn) -> PushOut:
-        project, endpoint, head, _ = await self._prepare(user, project_id, given)
+        project, endpoint, head, _ = await self._prepare(user, project_id, given, "project.push")
         assert endpoint is not None
         branch = given.branch or branch_for(project.name, project_id)
         scratch = self._new_scratch()
@@ -295,9 +315,6 @@ class GitSync:
             pushed = await repository.push(endpoint, head, branch)
         finally:
             importing.remove_scratch(scratch)
-        async with self._sessions.begin() as session:
-            url = importing.public_url(endpoint.url)
-            await audit.record(session, user, "project.push", f"project {project_id} to {branch} of {url}")
         return PushOut(url=endpoint.url, branch=branch, sha=head, outcome=pushed.outcome)
 
     # Pull
@@ -309,7 +326,7 @@ class GitSync:
             raise Busy(f"project {project_id} has an active run ({active}); wait for it or cancel it before pulling")
 
     async def pull(self, user: Principal, project_id: int, given: SyncIn) -> PullOut:
-        _, endpoint, head, root = await self._prepare(user, project_id, given)
+        _, endpoint, head, root = await self._prepare(user, project_id, given, "project.pull")
         assert endpoint is not None
         async with self._sessions() as session:
             await self._not_busy(session, project_id)
@@ -365,5 +382,4 @@ class GitSync:
                 merged=theirs,
             )
             assert made is not None  # a merge always commits
-            await audit.record(session, user, "project.pull", f"project {project_id} from {branch} of {url}")
         return PullOut(url=endpoint.url, branch=branch, remote_sha=theirs, outcome=plan.outcome, commit_sha=made.sha)
