@@ -3,6 +3,7 @@ on loopback by `git http-backend` (the CGI program `git` ships) behind a small t
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import subprocess
@@ -58,8 +59,16 @@ def bare_clone(source: Path, target: Path) -> Path:
 
 class _GitHandler(BaseHTTPRequestHandler):
     root: Path
+    authorization: str | None
+    """The Authorization header every request must carry (HTTP Basic), if any."""
 
     def _cgi(self) -> None:
+        if self.authorization is not None and self.headers.get("Authorization") != self.authorization:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -106,9 +115,13 @@ class _GitHandler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve_git(root: Path) -> Iterator[str]:
-    """Serve the bare repositories under `root` at `http://127.0.0.1:PORT/<name>.git`."""
-    handler = type("Handler", (_GitHandler,), {"root": root})
+def serve_git(root: Path, *, credentials: tuple[str, str] | None = None) -> Iterator[str]:
+    """Serve the bare repositories under `root` at `http://127.0.0.1:PORT/<name>.git`, to anyone, or
+    only to requests that send `credentials` (user name, password) by HTTP Basic."""
+    authorization = (
+        "Basic " + base64.b64encode(":".join(credentials).encode()).decode() if credentials is not None else None
+    )
+    handler = type("Handler", (_GitHandler,), {"root": root, "authorization": authorization})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -21,7 +21,7 @@ from tandem.api.deps import API_PREFIX, current_user
 from tandem.api.errors import allowed_methods, install_error_handlers
 from tandem.api.limits import BodySizeLimit
 from tandem.api.preview import preview_origin
-from tandem.api.routes import admin, auth, chat, health, history, imports, models, previews, projects, runs
+from tandem.api.routes import admin, auth, chat, git, health, history, imports, models, previews, projects, runs
 from tandem.api.routes.schemas import ProjectCreate
 from tandem.api.sse import StreamHandOff, StreamLimits
 from tandem.api.trust import TrustBoundary
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, auth):  # public: health, signing in; the rest of auth takes the user itself
         app.include_router(module.router, prefix=API_PREFIX)
     # Signed-in users only, whether or not a route asks who the user is: a new route cannot forget it.
-    for module in (projects, imports, previews, chat, runs, history, models, admin):
+    for module in (projects, imports, previews, chat, runs, history, git, models, admin):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(current_user)])
     app.add_middleware(
         BodySizeLimit,

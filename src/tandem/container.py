@@ -22,6 +22,7 @@ from tandem.sandbox.scratch import default_root
 from tandem.services.accounts import Accounts
 from tandem.services.bundles import Bundles, Toolchain
 from tandem.services.chat import ChatService
+from tandem.services.git_sync import GitPolicy, GitSync
 from tandem.services.imports import Importer, ImportPolicy
 from tandem.services.model_checks import ModelChecks
 from tandem.services.model_settings import ModelSettings, ModelSetup
@@ -44,6 +45,7 @@ class Container:
     chat: ChatService
     accounts: Accounts
     imports: Importer
+    git: GitSync
     model_checks: ModelChecks
     model_settings: ModelSettings
     commands: Commands
@@ -183,6 +185,17 @@ def build_container(settings: Settings) -> Container:
         runs=runs,
         chat=ChatService(runs=runs, sessions=sessions, runs_per_minute=settings.runs_per_minute),
         imports=imports,
+        git=GitSync(
+            sessions,
+            policy=GitPolicy(
+                files=FileLimits.of(settings),
+                protocols=settings.import_git_protocols,
+                internal_hosts=settings.import_git_internal_hosts,
+                per_minute=settings.imports_per_minute,
+            ),
+            scratch_root=settings.data_dir / "git",
+            box=box,
+        ),
         model_checks=checks,
         model_settings=models,
         commands=commands,

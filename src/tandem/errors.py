@@ -101,6 +101,14 @@ class ImportFailed(TandemError):
     code = "import_failed"
 
 
+class GitFailed(TandemError):
+    """A Git remote that could not be reached or read, or that refused what was sent (not found, no
+    access, a protected branch)."""
+
+    status_code = 422
+    code = "git_failed"
+
+
 class Cancelled(Conflict):
     """Work stopped because the user asked (an import)."""
 

@@ -198,7 +198,10 @@ class Settings(BaseSettings):
         default=2, ge=1, description="Imports one user may have going at once, across every process; one more is 429."
     )
     imports_per_minute: int = Field(
-        default=10, ge=1, description="Imports one user may start per minute; more are 429."
+        default=10,
+        ge=1,
+        description="Imports one user may start per minute; more are 429. Git pushes and pulls are counted apart, "
+        "to the same number.",
     )
     ping_seconds: float = Field(default=15.0, gt=0, description="Idle time before an SSE `: ping` comment.")
     stream_backlog_bytes: int = Field(

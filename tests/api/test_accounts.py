@@ -32,6 +32,12 @@ REACHES_OWNED: dict[Route, dict[str, Any] | None] = {
     ("PATCH", "/projects/{project_id}/files/{path}"): {"path": "taken.txt"},
     ("DELETE", "/projects/{project_id}/files/{path}"): None,
     ("GET", "/projects/{project_id}/download"): None,
+    ("GET", "/projects/{project_id}/download.bundle"): None,
+    ("GET", "/projects/{project_id}/git/remote"): None,
+    ("PUT", "/projects/{project_id}/git/remote"): {"url": "https://example.com/taken.git", "token": "taken"},
+    ("DELETE", "/projects/{project_id}/git/remote"): None,
+    ("POST", "/projects/{project_id}/git/push"): {"url": "https://example.com/taken.git"},
+    ("POST", "/projects/{project_id}/git/pull"): {"url": "https://example.com/taken.git"},
     ("POST", "/projects/{project_id}/preview"): None,
     ("GET", "/projects/{project_id}/sessions"): None,
     ("GET", "/projects/{project_id}/changes"): None,
@@ -106,6 +112,8 @@ async def alice(new_member: MemberFactory) -> World:
     )
     job = await imported(client, upload)  # settled, so that the snapshots below compare a job at rest
     first = (await client.get(f"/projects/{project['id']}/history")).json()[-1]
+    remote = {"url": "https://example.com/alice.git", "token": "alice-secret-token"}
+    assert (await client.put(f"/projects/{project['id']}/git/remote", json=remote)).status_code == 200
     return World(
         owner=alice,
         ids={
@@ -133,6 +141,7 @@ async def _snapshot(world: World) -> dict[str, object]:
         f"/projects/{project}/changes",
         f"/projects/{project}/history",
         f"/projects/{project}/shares",
+        f"/projects/{project}/git/remote",
         f"/sessions/{ids['session_id']}/messages",
         f"/runs/{ids['run_id']}",
         "/auth/tokens",

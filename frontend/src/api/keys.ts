@@ -12,6 +12,7 @@ export const qk = {
   projectChanges: (projectId: number) => ['projects', projectId, 'changes'] as const,
   preview: (projectId: number) => ['projects', projectId, 'preview'] as const,
   history: (projectId: number) => ['projects', projectId, 'history'] as const,
+  gitRemote: (projectId: number) => ['projects', projectId, 'git', 'remote'] as const,
   session: (id: number) => ['sessions', id] as const,
   messages: (sessionId: number) => ['sessions', sessionId, 'messages'] as const,
   run: (runId: string) => ['runs', runId] as const,

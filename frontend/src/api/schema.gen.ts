@@ -128,6 +128,13 @@ export interface paths {
     /** Download Project */
     get: operations["download_project_api_v1_projects__project_id__download_get"];
   };
+  "/api/v1/projects/{project_id}/download.bundle": {
+    /**
+     * Download Bundle
+     * @description The project's history as a Git bundle (`git clone project.bundle`): branch `main` and HEAD.
+     */
+    get: operations["download_bundle_api_v1_projects__project_id__download_bundle_get"];
+  };
   "/api/v1/projects/{project_id}/files": {
     /** List Files */
     get: operations["list_files_api_v1_projects__project_id__files_get"];
@@ -141,6 +148,38 @@ export interface paths {
     delete: operations["delete_file_api_v1_projects__project_id__files__path__delete"];
     /** Rename File */
     patch: operations["rename_file_api_v1_projects__project_id__files__path__patch"];
+  };
+  "/api/v1/projects/{project_id}/git/pull": {
+    /**
+     * Pull
+     * @description Fetch a branch of the remote (its default branch if none is named) and merge it into the
+     * project as a new commit when it merges cleanly; 409 naming the conflicting files otherwise
+     * (nothing changes), and during a run.
+     */
+    post: operations["pull_api_v1_projects__project_id__git_pull_post"];
+  };
+  "/api/v1/projects/{project_id}/git/push": {
+    /**
+     * Push
+     * @description Push the project's history to a branch of the remote: a new branch `tandem/<project>` by
+     * default; never forced (409 when the branch has commits the project lacks); the remote's default
+     * branch only with `allow_default_branch`.
+     */
+    post: operations["push_api_v1_projects__project_id__git_push_post"];
+  };
+  "/api/v1/projects/{project_id}/git/remote": {
+    /**
+     * Get Remote
+     * @description The project's saved remote (its token never shown), or null.
+     */
+    get: operations["get_remote_api_v1_projects__project_id__git_remote_get"];
+    /**
+     * Save Remote
+     * @description Save the remote pushes and pulls use when they name none; the token is stored encrypted.
+     */
+    put: operations["save_remote_api_v1_projects__project_id__git_remote_put"];
+    /** Forget Remote */
+    delete: operations["forget_remote_api_v1_projects__project_id__git_remote_delete"];
   };
   "/api/v1/projects/{project_id}/history": {
     /**
@@ -517,7 +556,7 @@ export interface components {
       files: components["schemas"]["CommitFileOut"][];
       /**
        * Kind
-       * @description initial, edits (batched edits outside runs), run, revert or restore
+       * @description initial, edits (batched edits outside runs), run, revert, restore or pull (a remote branch merged in)
        */
       kind: string;
       /** Message */
@@ -1057,6 +1096,115 @@ export interface components {
       /** Name */
       name: string;
     };
+    /** PullOut */
+    PullOut: {
+      /** Branch */
+      branch: string;
+      /**
+       * Commit Sha
+       * @description The project's new commit (null when it was up to date).
+       */
+      commit_sha: string | null;
+      /**
+       * Outcome
+       * @enum {string}
+       */
+      outcome: "up_to_date" | "fast_forward" | "merged";
+      /**
+       * Remote Sha
+       * @description The remote branch's tip that was pulled.
+       */
+      remote_sha: string;
+      /** Url */
+      url: string;
+    };
+    /** PushIn */
+    PushIn: {
+      /**
+       * Allow Default Branch
+       * @description Allow pushing to the remote's default branch (or main/master); still only as a fast-forward.
+       * @default false
+       */
+      allow_default_branch?: boolean;
+      /**
+       * Branch
+       * @description The remote branch; null: see each operation.
+       */
+      branch?: string | null;
+      /**
+       * Token
+       * @description Used for this request only; null: the saved remote's token (same URL only).
+       */
+      token?: string | null;
+      /**
+       * Url
+       * @description The repository's URL; null: the project's saved remote.
+       */
+      url?: string | null;
+      /** Username */
+      username?: string | null;
+    };
+    /** PushOut */
+    PushOut: {
+      /**
+       * Branch
+       * @description The remote branch pushed to; by default a new one, `tandem/<project>`.
+       */
+      branch: string;
+      /**
+       * Outcome
+       * @enum {string}
+       */
+      outcome: "created" | "updated" | "up_to_date";
+      /**
+       * Sha
+       * @description The project's commit now at the branch's tip.
+       */
+      sha: string;
+      /** Url */
+      url: string;
+    };
+    /**
+     * RemoteIn
+     * @description The remote saved for a project.
+     */
+    RemoteIn: {
+      /**
+       * Forget Token
+       * @description Remove the saved token.
+       * @default false
+       */
+      forget_token?: boolean;
+      /**
+       * Token
+       * @description A new access token (write-only); null keeps the saved one.
+       */
+      token?: string | null;
+      /**
+       * Url
+       * @description The repository's URL, such as https://github.com/you/app.git (no credentials).
+       */
+      url: string;
+      /**
+       * Username
+       * @description For the token; most hosts take any name.
+       */
+      username?: string | null;
+    };
+    /** RemoteOut */
+    RemoteOut: {
+      /**
+       * Token Readable
+       * @description False when the server's secret key changed since it was saved.
+       */
+      token_readable: boolean;
+      /** Token Set */
+      token_set: boolean;
+      /** Url */
+      url: string;
+      /** Username */
+      username: string | null;
+    };
     /**
      * RunBudget
      * @description The per-run limits a user may also set on the Models page; exceeding one ends the run with
@@ -1218,6 +1366,26 @@ export interface components {
        * @constant
        */
       type: "start";
+    };
+    /** SyncIn */
+    SyncIn: {
+      /**
+       * Branch
+       * @description The remote branch; null: see each operation.
+       */
+      branch?: string | null;
+      /**
+       * Token
+       * @description Used for this request only; null: the saved remote's token (same URL only).
+       */
+      token?: string | null;
+      /**
+       * Url
+       * @description The repository's URL; null: the project's saved remote.
+       */
+      url?: string | null;
+      /** Username */
+      username?: string | null;
     };
     /** TemplateOut */
     TemplateOut: {
@@ -2878,6 +3046,74 @@ export interface operations {
       };
     };
   };
+  /**
+   * Download Bundle
+   * @description The project's history as a Git bundle (`git clone project.bundle`): branch `main` and HEAD.
+   */
+  download_bundle_api_v1_projects__project_id__download_bundle_get: {
+    parameters: {
+      path: {
+        /** @description An id (`integer` column: at most 2^31-1). */
+        project_id: number;
+      };
+    };
+    responses: {
+      /** @description The project's history */
+      200: {
+        content: {
+          "application/x-git-bundle": unknown;
+        };
+      };
+      /** @description `unauthorized`: sign in, or send `Authorization: Bearer <token>` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `cross_origin`: a state change from another web origin; `forbidden`: a read-only share, or an admin's endpoint */
+      403: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Unknown id */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Conflict (`busy`: a run is active on the project) */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Too large (`too_large`: the message names the limit's setting) */
+      413: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `host_not_allowed`: a `Host` not in TANDEM_ALLOWED_HOSTS */
+      421: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Invalid input, or a count limit reached (`limit_reached`) */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `rate_limited`: the message names the per-user limit's setting; `Retry-After` says when */
+      429: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
   /** List Files */
   list_files_api_v1_projects__project_id__files_get: {
     parameters: {
@@ -3164,6 +3400,360 @@ export interface operations {
         content: {
           "application/json": components["schemas"]["FileInfoOut"];
         };
+      };
+      /** @description `unauthorized`: sign in, or send `Authorization: Bearer <token>` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `cross_origin`: a state change from another web origin; `forbidden`: a read-only share, or an admin's endpoint */
+      403: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Unknown id */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Conflict (`busy`: a run is active on the project) */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Too large (`too_large`: the message names the limit's setting) */
+      413: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `host_not_allowed`: a `Host` not in TANDEM_ALLOWED_HOSTS */
+      421: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Invalid input, or a count limit reached (`limit_reached`) */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `rate_limited`: the message names the per-user limit's setting; `Retry-After` says when */
+      429: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /**
+   * Pull
+   * @description Fetch a branch of the remote (its default branch if none is named) and merge it into the
+   * project as a new commit when it merges cleanly; 409 naming the conflicting files otherwise
+   * (nothing changes), and during a run.
+   */
+  pull_api_v1_projects__project_id__git_pull_post: {
+    parameters: {
+      path: {
+        /** @description An id (`integer` column: at most 2^31-1). */
+        project_id: number;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["SyncIn"];
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["PullOut"];
+        };
+      };
+      /** @description `unauthorized`: sign in, or send `Authorization: Bearer <token>` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `cross_origin`: a state change from another web origin; `forbidden`: a read-only share, or an admin's endpoint */
+      403: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Unknown id */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Conflict (`busy`: a run is active on the project) */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Too large (`too_large`: the message names the limit's setting) */
+      413: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `host_not_allowed`: a `Host` not in TANDEM_ALLOWED_HOSTS */
+      421: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Invalid input, or a count limit reached (`limit_reached`) */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `rate_limited`: the message names the per-user limit's setting; `Retry-After` says when */
+      429: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /**
+   * Push
+   * @description Push the project's history to a branch of the remote: a new branch `tandem/<project>` by
+   * default; never forced (409 when the branch has commits the project lacks); the remote's default
+   * branch only with `allow_default_branch`.
+   */
+  push_api_v1_projects__project_id__git_push_post: {
+    parameters: {
+      path: {
+        /** @description An id (`integer` column: at most 2^31-1). */
+        project_id: number;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["PushIn"];
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["PushOut"];
+        };
+      };
+      /** @description `unauthorized`: sign in, or send `Authorization: Bearer <token>` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `cross_origin`: a state change from another web origin; `forbidden`: a read-only share, or an admin's endpoint */
+      403: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Unknown id */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Conflict (`busy`: a run is active on the project) */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Too large (`too_large`: the message names the limit's setting) */
+      413: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `host_not_allowed`: a `Host` not in TANDEM_ALLOWED_HOSTS */
+      421: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Invalid input, or a count limit reached (`limit_reached`) */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `rate_limited`: the message names the per-user limit's setting; `Retry-After` says when */
+      429: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /**
+   * Get Remote
+   * @description The project's saved remote (its token never shown), or null.
+   */
+  get_remote_api_v1_projects__project_id__git_remote_get: {
+    parameters: {
+      path: {
+        /** @description An id (`integer` column: at most 2^31-1). */
+        project_id: number;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["RemoteOut"] | null;
+        };
+      };
+      /** @description `unauthorized`: sign in, or send `Authorization: Bearer <token>` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `cross_origin`: a state change from another web origin; `forbidden`: a read-only share, or an admin's endpoint */
+      403: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Unknown id */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Conflict (`busy`: a run is active on the project) */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Too large (`too_large`: the message names the limit's setting) */
+      413: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `host_not_allowed`: a `Host` not in TANDEM_ALLOWED_HOSTS */
+      421: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Invalid input, or a count limit reached (`limit_reached`) */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `rate_limited`: the message names the per-user limit's setting; `Retry-After` says when */
+      429: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /**
+   * Save Remote
+   * @description Save the remote pushes and pulls use when they name none; the token is stored encrypted.
+   */
+  save_remote_api_v1_projects__project_id__git_remote_put: {
+    parameters: {
+      path: {
+        /** @description An id (`integer` column: at most 2^31-1). */
+        project_id: number;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["RemoteIn"];
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      200: {
+        content: {
+          "application/json": components["schemas"]["RemoteOut"];
+        };
+      };
+      /** @description `unauthorized`: sign in, or send `Authorization: Bearer <token>` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `cross_origin`: a state change from another web origin; `forbidden`: a read-only share, or an admin's endpoint */
+      403: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Unknown id */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Conflict (`busy`: a run is active on the project) */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Too large (`too_large`: the message names the limit's setting) */
+      413: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `host_not_allowed`: a `Host` not in TANDEM_ALLOWED_HOSTS */
+      421: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Invalid input, or a count limit reached (`limit_reached`) */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `rate_limited`: the message names the per-user limit's setting; `Retry-After` says when */
+      429: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /** Forget Remote */
+  forget_remote_api_v1_projects__project_id__git_remote_delete: {
+    parameters: {
+      path: {
+        /** @description An id (`integer` column: at most 2^31-1). */
+        project_id: number;
+      };
+    };
+    responses: {
+      /** @description Successful Response */
+      204: {
+        content: never;
       };
       /** @description `unauthorized`: sign in, or send `Authorization: Bearer <token>` */
       401: {

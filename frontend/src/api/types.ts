@@ -122,7 +122,7 @@ export interface CommitFile {
 export interface Commit {
   sha: string;
   parent_sha: string | null;
-  kind: 'initial' | 'edits' | 'run' | 'revert' | 'restore';
+  kind: 'initial' | 'edits' | 'run' | 'revert' | 'restore' | 'pull';
   run_id: string | null;
   message: string;
   author: string;
@@ -132,6 +132,14 @@ export interface Commit {
 }
 
 export type Usage = Wire['Usage'];
+
+/** A project's saved Git remote (its token never returned), and what a push or a pull did. */
+export type GitRemote = Wire['RemoteOut'];
+export type GitRemoteForm = Wire['RemoteIn'];
+export type GitPushForm = Wire['PushIn'];
+export type GitPullForm = Wire['SyncIn'];
+export type GitPushed = Wire['PushOut'];
+export type GitPulled = Wire['PullOut'];
 
 export interface Run {
   id: string;

@@ -11,6 +11,7 @@ from tandem.container import Container
 from tandem.errors import Forbidden, Unauthorized
 from tandem.services.accounts import LOCAL, Accounts, Principal
 from tandem.services.chat import ChatService
+from tandem.services.git_sync import GitSync
 from tandem.services.imports import Importer
 from tandem.services.model_settings import ModelSettings
 from tandem.settings import Settings
@@ -34,6 +35,10 @@ def get_chat(request: Request) -> ChatService:
 
 def get_imports(request: Request) -> Importer:
     return get_container(request).imports
+
+
+def get_git(request: Request) -> GitSync:
+    return get_container(request).git
 
 
 def get_model_settings(request: Request) -> ModelSettings:
@@ -92,4 +97,5 @@ CurrentUser = Annotated[Principal, Depends(current_user)]
 AdminUser = Annotated[Principal, Depends(admin_user)]
 Address = Annotated[str | None, Depends(client_address)]
 Imports = Annotated[Importer, Depends(get_imports)]
+Git = Annotated[GitSync, Depends(get_git)]
 ModelSettingsDep = Annotated[ModelSettings, Depends(get_model_settings)]

@@ -140,12 +140,25 @@ class ProjectCommit(Base):
     sha: Mapped[str] = mapped_column(String(40))
     parent_sha: Mapped[str | None] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(20))
-    """initial, edits, run, revert or restore"""
+    """initial, edits, run, revert, restore or pull"""
     run_id: Mapped[str | None] = mapped_column(String(36))
     """No foreign key: the commit stays when its run's chat session is deleted."""
     message: Mapped[str] = mapped_column(Text)
     author: Mapped[str] = mapped_column(String(200))
     committed_at: Mapped[datetime] = mapped_column()
+
+
+class ProjectRemote(Base):
+    """The Git remote a project pushes to and pulls from, saved by its owner: the token is
+    Fernet-encrypted (`tandem.services.secrets`), never returned."""
+
+    __tablename__ = "project_remotes"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    username: Mapped[str | None] = mapped_column(String(256))
+    token: Mapped[bytes | None] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class ChatSession(Base):

@@ -48,7 +48,7 @@ async def record(
 async def throttle(
     session: AsyncSession,
     *,
-    action: str,
+    action: str | tuple[str, ...],
     limit: int,
     setting: str,
     what: str,
@@ -56,8 +56,9 @@ async def throttle(
     actor: str | None = None,
     address: str | None = None,
 ) -> None:
-    """Refuse with 429 when the last minute already holds `limit` `action` events of this user
-    (or of this name or address); `Retry-After` is when the oldest of them leaves the window."""
+    """Refuse with 429 when the last minute already holds `limit` `action` events (any of them, for
+    several) of this user (or of this name or address); `Retry-After` is when the oldest of them
+    leaves the window."""
     since = datetime.now(UTC) - WINDOW
     who: list[ColumnElement[bool]] = []
     if user_id is not None:
@@ -69,7 +70,9 @@ async def throttle(
     count, oldest = (
         await session.execute(
             select(func.count(), func.min(AuditEvent.at)).where(
-                AuditEvent.action == action, AuditEvent.at > since, or_(*who)
+                AuditEvent.action.in_((action,) if isinstance(action, str) else action),
+                AuditEvent.at > since,
+                or_(*who),
             )
         )
     ).one()

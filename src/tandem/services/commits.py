@@ -6,10 +6,8 @@ from __future__ import annotations
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tandem.errors import Busy
 from tandem.events import CodeChange
-from tandem.runs.store import active_run_id
-from tandem.services import access, audit
+from tandem.services import access, audit, projects
 from tandem.services.accounts import Principal
 from tandem.workspace import changes, git_history
 from tandem.workspace.git_history import CommitView
@@ -35,9 +33,7 @@ async def history(
 async def restore(session: AsyncSession, user: Principal, project_id: int, sha: str) -> CommitView:
     """Make the project's files those of commit `sha`, as a new commit."""
     await access.require(session, user, project_id, "write")
-    active = await active_run_id(session, project_id)
-    if active is not None:
-        raise Busy(f"project {project_id} has an active run ({active}); wait for it or cancel it before restoring")
+    await projects.require_idle(session, project_id, "restoring")
     await git_history.restore(session, project_id, sha)
     await audit.record(session, user, "project.restore", f"project {project_id} to {sha}")
     # The restore's commit, or the head already holding exactly those files.

@@ -36,7 +36,7 @@ from tandem.persistence.models import ImportJob, Project, ProjectFile, User
 from tandem.services import audit, projects
 from tandem.services.accounts import Principal
 from tandem.services.projects import ProjectLimits
-from tandem.workspace import importing
+from tandem.workspace import git_history, importing
 from tandem.workspace.files import FileLimits
 from tandem.workspace.importing import Picked, Progress
 
@@ -67,6 +67,12 @@ class FolderSource:
 
 
 Source = GitSource | ArchiveSource | FolderSource
+
+
+def _described(source: Source) -> str:
+    if isinstance(source, GitSource):
+        return importing.public_url(source.url) + (f" ({source.ref})" if source.ref else "")
+    return "an archive" if isinstance(source, ArchiveSource) else "a folder"
 
 
 def source_kind(source: Source) -> str:
@@ -309,6 +315,15 @@ class Importer:
                 progress = replace(progress, files_done=progress.files_done + len(rows), bytes_done=budget.bytes)
                 live.progress = progress
             budget.check_stop()
+            # The history starts at the imported files, not at whatever is edited before it is first
+            # read: a later pull merges the source's new commits as changes since these.
+            await git_history.commit(
+                session,
+                project.id,
+                kind="initial",
+                message=f"Imported from {_described(source)}",
+                author=git_history.EDITOR,
+            )
         return Imported(project=project, files=total, binary_files=binary, skipped=skipped)
 
     async def start(self, owner: Principal, name: str, source: Source, scratch: Path) -> ImportStatus:

@@ -210,12 +210,17 @@ async def unshare(session: AsyncSession, user: Principal, project_id: int, name:
     await audit.record(session, user, "project.unshare", f"project {project_id} with {name}")
 
 
+async def require_idle(session: AsyncSession, project_id: int, doing: str) -> None:
+    """Busy while a run is active on the project: what the agents write must not be overwritten."""
+    if (run_id := await active_run_id(session, project_id)) is not None:
+        raise Busy(f"project {project_id} has an active run ({run_id}); wait for it or cancel it before {doing}")
+
+
 async def remove(session: AsyncSession, project_id: int) -> None:
     # The row lock orders this against a run starting (`RunManager._create` share-locks the
     # project): either that run is visible below, or it finds the project gone.
     project = await get_or_404(session, Project, project_id, f"project {project_id}", with_for_update=True)
-    if (run_id := await active_run_id(session, project_id)) is not None:
-        raise Busy(f"project {project_id} has an active run ({run_id}); cancel it first")
+    await require_idle(session, project_id, "deleting it")
     await session.execute(delete(Project).where(Project.id == project.id))
 
 
@@ -242,7 +247,16 @@ class Export:
 async def export(
     sessions: async_sessionmaker[AsyncSession], user: Principal, project_id: int, *, per_minute: int
 ) -> Export:
-    """The project's files as a zip, streamed; each export counted (TANDEM_DOWNLOADS_PER_MINUTE) and audited."""
+    """The project's files as a zip, streamed."""
+    project = await count_export(sessions, user, project_id, per_minute=per_minute)
+    return Export(name=project.name, zip=zip_project(sessions, project_id))
+
+
+async def count_export(
+    sessions: async_sessionmaker[AsyncSession], user: Principal, project_id: int, *, per_minute: int
+) -> Project:
+    """The project, if `user` may read it, with one more export (zip or Git bundle) counted
+    (TANDEM_DOWNLOADS_PER_MINUTE) and audited."""
     async with sessions.begin() as session:
         project = (await view(session, user, project_id)).project
         await audit.throttle(
@@ -254,4 +268,4 @@ async def export(
             user_id=user.id,
         )
         await audit.record(session, user, "project.export", f"project {project_id} ({project.name})")
-    return Export(name=project.name, zip=zip_project(sessions, project_id))
+    return project

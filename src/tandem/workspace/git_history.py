@@ -16,6 +16,7 @@ When commits are made:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -111,7 +112,7 @@ async def _objects(session: AsyncSession, project_id: int, shas: set[str]) -> di
     return {sha: data for sha, data in rows}
 
 
-async def _store(session: AsyncSession, project_id: int, objects: dict[str, tuple[str, bytes]]) -> None:
+async def store_objects(session: AsyncSession, project_id: int, objects: dict[str, tuple[str, bytes]]) -> None:
     """Insert the objects not yet stored (content-addressed: one already there is the same)."""
     if not objects:
         return
@@ -127,7 +128,7 @@ async def head(session: AsyncSession, project_id: int) -> ProjectCommit | None:
     )
 
 
-async def _tree_of_commit(session: AsyncSession, project_id: int, sha: str) -> str:
+async def tree_of_commit(session: AsyncSession, project_id: int, sha: str) -> str:
     data = (await _objects(session, project_id, {sha}))[sha]
     return data.split(b"\n", 1)[0].removeprefix(b"tree ").decode()
 
@@ -157,9 +158,11 @@ async def commit(
     message: str,
     author: str,
     run_id: str | None = None,
+    merged: str | None = None,
 ) -> ProjectCommit | None:
     """Commit the project's files as they are in this transaction, unless they are exactly the last
-    commit's; returns the new commit. The project's row lock orders commits from several processes:
+    commit's and nothing is `merged` (a second parent: a pulled commit, whose objects are stored
+    already); returns the new commit. The project's row lock orders commits from several processes:
     FOR NO KEY UPDATE, which a run starting (FOR KEY SHARE) does not wait for, nor this for it. The
     end of a run commits after updating its run row, which a start's insert may be waiting on."""
     await session.get(Project, project_id, with_for_update={"key_share": True})
@@ -168,20 +171,22 @@ async def commit(
     files = {path: object_id("blob", data) for path, data in blobs.items()}
     tree, trees = _tree_objects(files)
     parent = await head(session, project_id)
-    if parent is not None and await _tree_of_commit(session, project_id, parent.sha) == tree:
+    if merged is None and parent is not None and await tree_of_commit(session, project_id, parent.sha) == tree:
         return None
     now = datetime.now(UTC).replace(microsecond=0)
     stamp = f"{int(now.timestamp())} +0000"
     lines = [f"tree {tree}"]
     if parent is not None:
         lines.append(f"parent {parent.sha}")
+    if merged is not None:
+        lines.append(f"parent {merged}")
     lines += [f"author {author} {stamp}", f"committer {COMMITTER} {stamp}", "", message.rstrip("\n"), ""]
     data = "\n".join(lines).encode()
     sha = object_id("commit", data)
     objects = {files[path]: ("blob", blob) for path, blob in blobs.items()}
     objects.update({tree_sha: ("tree", tree_data) for tree_sha, tree_data in trees.items()})
     objects[sha] = ("commit", data)
-    await _store(session, project_id, objects)
+    await store_objects(session, project_id, objects)
     row = ProjectCommit(
         project_id=project_id,
         sha=sha,
@@ -259,9 +264,9 @@ async def log(session: AsyncSession, project_id: int, *, limit: int, offset: int
     )
     views = []
     for row in rows:
-        after = await files_at(session, project_id, await _tree_of_commit(session, project_id, row.sha))
+        after = await files_at(session, project_id, await tree_of_commit(session, project_id, row.sha))
         before = (
-            await files_at(session, project_id, await _tree_of_commit(session, project_id, row.parent_sha))
+            await files_at(session, project_id, await tree_of_commit(session, project_id, row.parent_sha))
             if row.parent_sha is not None
             else {}
         )
@@ -290,7 +295,20 @@ async def restore(session: AsyncSession, project_id: int, sha: str) -> ProjectCo
     if target is None:
         raise NotFound(f"commit {sha} is not in project {project_id}'s history")
     await commit_edits(session, project_id)
-    wanted = await files_at(session, project_id, await _tree_of_commit(session, project_id, sha))
+    await checkout(
+        session, project_id, await files_at(session, project_id, await tree_of_commit(session, project_id, sha))
+    )
+    made = await commit(session, project_id, kind="restore", message=f"Restore to {sha[:12]}", author=EDITOR)
+    if made is None:  # already exactly that commit's files
+        latest = await head(session, project_id)
+        assert latest is not None  # `target` is in the history
+        return latest
+    return made
+
+
+async def checkout(session: AsyncSession, project_id: int, wanted: dict[str, str]) -> None:
+    """Make the project's files exactly `wanted` (path → id of a stored blob): the rows the editor
+    and the agents read, so every view of the project sees the change."""
     rows = {
         row.path: row for row in await session.scalars(select(ProjectFile).where(ProjectFile.project_id == project_id))
     }
@@ -314,9 +332,14 @@ async def restore(session: AsyncSession, project_id: int, sha: str) -> ProjectCo
         row.data = None if text is not None else data
         row.size = len(data)
     await session.flush()
-    made = await commit(session, project_id, kind="restore", message=f"Restore to {sha[:12]}", author=EDITOR)
-    if made is None:  # already exactly that commit's files
-        latest = await head(session, project_id)
-        assert latest is not None  # `target` is in the history
-        return latest
-    return made
+
+
+async def all_objects(session: AsyncSession, project_id: int) -> AsyncIterator[tuple[str, str, bytes]]:
+    """(id, kind, data) of every stored object of the project, a few hundred rows at a time."""
+    rows = await session.stream(
+        select(GitObject.sha, GitObject.kind, GitObject.data)
+        .where(GitObject.project_id == project_id)
+        .execution_options(yield_per=200)
+    )
+    async for sha, kind, data in rows:
+        yield sha, kind, data

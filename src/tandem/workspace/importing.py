@@ -341,7 +341,7 @@ def unpack(archive: Path, root: Path, limits: FileLimits, stop: threading.Event)
         raise InvalidInput(f"the archive is corrupt or unreadable: {error}") from None
 
 
-def _git_env(home: Path, protocols: list[str]) -> dict[str, str]:
+def git_env(home: Path, protocols: list[str]) -> dict[str, str]:
     """A clean environment: no user or system config (hooks, aliases, credential helpers of the
     server's account), no prompt that would hang the import, only the allowed transports."""
     return {
@@ -419,8 +419,8 @@ async def resolve_git_host(url: str, *, allow_internal: bool) -> list[str]:
     return ["-c", f"http.curloptResolve={host}:{port}:{pinned}"]
 
 
-async def _run_git(args: list[str], env: dict[str, str]) -> bytes:
-    """`git` with `args`; its output, or `ImportFailed` with its last error line."""
+async def git_output(args: list[str], env: dict[str, str]) -> tuple[int, bytes, bytes]:
+    """`git` with `args`: its exit status, output and error output (killed past the time limit)."""
     child = await asyncio.create_subprocess_exec(
         "git",
         *args,
@@ -432,14 +432,27 @@ async def _run_git(args: list[str], env: dict[str, str]) -> bytes:
     try:
         async with asyncio.timeout(_GIT_TIMEOUT):
             out, err = await child.communicate()
+    except TimeoutError:
+        raise ImportFailed(f"git took longer than {_GIT_TIMEOUT:g} s") from None
     finally:
         if child.returncode is None:
             child.kill()
             await child.wait()
-    if child.returncode != 0:
-        lines = err.decode(errors="replace").strip().splitlines()
+    assert child.returncode is not None
+    return child.returncode, out, err
+
+
+def last_line(err: bytes) -> str:
+    lines = [line.strip() for line in err.decode(errors="replace").splitlines() if line.strip()]
+    return lines[-1] if lines else "(no message)"
+
+
+async def _run_git(args: list[str], env: dict[str, str]) -> bytes:
+    """`git` with `args`; its output, or `ImportFailed` with its last error line."""
+    code, out, err = await git_output(args, env)
+    if code != 0:
         command = next(arg for arg in args if not arg.startswith("-"))
-        raise ImportFailed(f"git {command} failed: {lines[-1] if lines else child.returncode}")
+        raise ImportFailed(f"git {command} failed: {last_line(err)}")
     return out
 
 
@@ -458,7 +471,7 @@ class GitRepository:
     def __init__(self, scratch: Path, *, protocols: list[str]) -> None:
         self._scratch = scratch
         self._dir = scratch / "repo.git"
-        self._env = _git_env(scratch, protocols)
+        self._env = git_env(scratch, protocols)
 
     async def _git(self, *args: str) -> bytes:
         return await _run_git([f"--git-dir={self._dir}", *args], self._env)
@@ -484,16 +497,26 @@ class GitRepository:
             args += ["--branch", ref]
         if depth is not None:
             args += ["--depth", str(depth)]
+        code, errors = await self.watched(
+            [*args, "--", url, str(self._dir)], env=self._env, limits=limits, stop=stop, progress=progress
+        )
+        if code != 0:
+            # git leaves the URL's credentials out of its messages (tested), and so does `public_url`.
+            raise ImportFailed(f"git clone of {public_url(url)} failed: {last_line(errors)}")
+
+    async def watched(
+        self, args: list[str], *, env: dict[str, str], limits: FileLimits, stop: threading.Event, progress: ProgressSink
+    ) -> tuple[int, bytes]:
+        """`git` downloading into this repository (a clone or a fetch): its exit status and last error
+        output. Stopped when cancelled or when what it downloaded outgrows the project's size limit."""
+        start = _folder_bytes(self._dir) if self._dir.exists() else 0
         child = await asyncio.create_subprocess_exec(
             "git",
             *args,
-            "--",
-            url,
-            str(self._dir),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
-            env=self._env,
+            env=env,
         )
         assert child.stderr is not None
         errors = bytearray()
@@ -510,7 +533,7 @@ class GitRepository:
         try:
             async with asyncio.timeout(_GIT_TIMEOUT):
                 while child.returncode is None:
-                    received = _folder_bytes(self._dir)
+                    received = _folder_bytes(self._dir) - start
                     percent = _RECEIVING.findall(bytes(errors))
                     progress(
                         Progress(
@@ -531,22 +554,19 @@ class GitRepository:
                         await asyncio.wait_for(child.wait(), 0.25)
                 await reader
         except TimeoutError:
-            raise ImportFailed(f"git clone took longer than {_GIT_TIMEOUT:g} s") from None
+            raise ImportFailed(f"git took longer than {_GIT_TIMEOUT:g} s") from None
         finally:
             if child.returncode is None:
                 child.kill()
                 await child.wait()
             reader.cancel()
-        if child.returncode != 0:
-            lines = [line for line in errors.decode(errors="replace").splitlines() if line.strip()]
-            message = lines[-1].strip() if lines else f"exit status {child.returncode}"
-            # git leaves the URL's credentials out of its messages (tested), and so does `public_url`.
-            raise ImportFailed(f"git clone of {public_url(url)} failed: {message}")
+        assert child.returncode is not None
+        return child.returncode, bytes(errors)
 
-    async def pick(self, limits: FileLimits) -> tuple[list[Picked], int]:
-        """The files of HEAD the project keeps, checked against the limits before any is read, and
+    async def pick(self, limits: FileLimits, tree: str = "HEAD") -> tuple[list[Picked], int]:
+        """The files of `tree` the project keeps, checked against the limits before any is read, and
         how many entries were skipped (symbolic links, submodules)."""
-        listing = await self._git("ls-tree", "-r", "-l", "-z", "--full-tree", "HEAD")
+        listing = await self._git("ls-tree", "-r", "-l", "-z", "--full-tree", tree)
         picked: list[Picked] = []
         skipped_links = 0
         budget = Budget(limits, threading.Event())
@@ -568,6 +588,14 @@ class GitRepository:
 
     async def read(self, picked: list[Picked]) -> AsyncGenerator[list[tuple[str, bytes]]]:
         """The files' bytes, a batch of a few MB at a time, from one `git cat-file --batch`."""
+        batches = list(_batches(picked))
+        done = 0
+        async for found in self.objects([[item.source for item in batch] for batch in batches]):
+            yield [(item.path, data) for item, (_, _, data) in zip(batches[done], found, strict=True)]
+            done += 1
+
+    async def objects(self, batches: list[list[str]]) -> AsyncGenerator[list[tuple[str, str, bytes]]]:
+        """(id, kind, data) of the objects named, batch by batch, from one `git cat-file --batch`."""
         child = await asyncio.create_subprocess_exec(
             "git",
             f"--git-dir={self._dir}",
@@ -582,16 +610,16 @@ class GitRepository:
         assert child.stdin is not None
         assert child.stdout is not None
         try:
-            for batch in _batches(picked):
-                child.stdin.write(b"".join(f"{item.source}\n".encode() for item in batch))
+            for batch in batches:
+                child.stdin.write(b"".join(f"{sha}\n".encode() for sha in batch))
                 await child.stdin.drain()
-                files = []
-                for item in batch:
+                found = []
+                for sha in batch:
                     header = await child.stdout.readline()
-                    size = int(header.split()[2])
-                    data = await child.stdout.readexactly(size + 1)
-                    files.append((item.path, data[:-1]))
-                yield files
+                    kind, size = header.split()[1:3]
+                    data = await child.stdout.readexactly(int(size) + 1)
+                    found.append((sha, kind.decode(), data[:-1]))
+                yield found
         finally:
             if child.returncode is None:
                 child.kill()
@@ -633,7 +661,7 @@ async def pick_folder(
     """The files of `folder` a project keeps: what `git status` would show as untracked plus, for a
     repository, what it tracks, minus `.gitignore`d files and `SKIPPED_DIRS`. Symbolic links are
     skipped (counted): they could point out of the folder."""
-    env = _git_env(scratch, protocols)
+    env = git_env(scratch, protocols)
     index = scratch / "index.git"
     excludes = [f"--exclude={name}/" for name in SKIPPED_DIRS]
     await _run_git(["init", "--quiet", "--bare", str(index)], env)

@@ -1,6 +1,7 @@
 import { useProjectChanges } from '../../api/changes';
 import type { CodeChange } from '../../api/types';
 import { RunChangeGroup } from './ChangeList';
+import { GitSync } from './GitSync';
 import { HistoryTimeline } from './HistoryTimeline';
 
 function groupByRun(changes: CodeChange[]): [string, CodeChange[]][] {
@@ -32,11 +33,12 @@ function RunChanges({ projectId }: { projectId: number }) {
   );
 }
 
-/** The agents' changes by run (each revertable), then the whole history as a timeline to restore from. */
+/** The agents' changes by run (each revertable), Git push/pull, then the whole history as a timeline to restore from. */
 export function ChangesPanel({ projectId }: { projectId: number }) {
   return (
     <div className="changes-panel">
       <RunChanges projectId={projectId} />
+      <GitSync projectId={projectId} />
       <HistoryTimeline projectId={projectId} />
     </div>
   );

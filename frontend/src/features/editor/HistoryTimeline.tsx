@@ -9,6 +9,7 @@ const KIND_LABEL: Record<Commit['kind'], string> = {
   run: 'run',
   revert: 'revert',
   restore: 'restore',
+  pull: 'pull',
 };
 
 function CommitItem({ commit, isHead, projectId }: { commit: Commit; isHead: boolean; projectId: number }) {

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import quote, unquote_to_bytes
 
@@ -9,7 +11,7 @@ from fastapi.params import Depends as DependsParam
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
-from tandem.api.deps import API_PREFIX, CurrentSettings, CurrentUser, Database, Imports
+from tandem.api.deps import API_PREFIX, CurrentSettings, CurrentUser, Database, Git, Imports
 from tandem.api.errors import ERROR_RESPONSES
 from tandem.api.limits import ARCHIVE_TYPES, media_type
 from tandem.api.routes.schemas import (
@@ -33,6 +35,7 @@ from tandem.persistence.models import INT_MAX
 from tandem.services import access, projects
 from tandem.services.imports import GitSource, ImportStatus
 from tandem.services.projects import ProjectView
+from tandem.workspace import importing
 from tandem.workspace.files import ProjectFiles
 
 router = APIRouter(tags=["projects"], responses=ERROR_RESPONSES)
@@ -248,6 +251,33 @@ async def download_project(
     export = await projects.export(db, user, project_id, per_minute=settings.downloads_per_minute)
     return StreamingResponse(
         export.zip, media_type="application/zip", headers={"Content-Disposition": _attachment(f"{export.name}.zip")}
+    )
+
+
+@router.get(
+    "/projects/{project_id}/download.bundle",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-git-bundle": {}}, "description": "The project's history"}},
+)
+async def download_bundle(
+    project_id: Id, db: Database, git: Git, settings: CurrentSettings, user: CurrentUser
+) -> StreamingResponse:
+    """The project's history as a Git bundle (`git clone project.bundle`): branch `main` and HEAD."""
+    project = await projects.count_export(db, user, project_id, per_minute=settings.downloads_per_minute)
+    bundle, scratch = await git.bundle(user, project_id)
+
+    async def send() -> AsyncIterator[bytes]:
+        try:
+            with bundle.open("rb") as file:
+                while chunk := await asyncio.to_thread(file.read, 256 * 1024):
+                    yield chunk
+        finally:
+            await asyncio.to_thread(importing.remove_scratch, scratch)
+
+    return StreamingResponse(
+        send(),
+        media_type="application/x-git-bundle",
+        headers={"Content-Disposition": _attachment(f"{project.name}.bundle")},
     )
 
 

@@ -239,7 +239,10 @@ class CommitFileOut(Out):
 class CommitOut(Out):
     sha: str = Field(description="The Git commit id (SHA-1), the same `git` computes for these objects.")
     parent_sha: str | None
-    kind: str = Field(description="initial, edits (batched edits outside runs), run, revert or restore")
+    kind: str = Field(
+        description="initial, edits (batched edits outside runs), run, revert, restore or pull (a remote branch "
+        "merged in)"
+    )
     run_id: str | None
     message: str
     author: str
