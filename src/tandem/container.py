@@ -26,8 +26,10 @@ from tandem.services.imports import Importer, ImportPolicy
 from tandem.services.model_checks import ModelChecks
 from tandem.services.model_settings import ModelSettings, ModelSetup
 from tandem.services.previews import Previews
+from tandem.services.project_events import ProjectWatch
 from tandem.services.projects import ProjectLimits
 from tandem.services.secrets import SecretBox
+from tandem.services.terminal import Terminal
 from tandem.settings import Settings
 from tandem.workspace.files import FileLimits
 
@@ -45,6 +47,8 @@ class Container:
     model_settings: ModelSettings
     commands: Commands
     previews: Previews
+    project_events: ProjectWatch
+    terminal: Terminal
 
 
 def build_team(settings: Settings, setup: ModelSetup, quirks: KnownQuirks, *, sandbox: Sandbox | None = None) -> Team:
@@ -169,6 +173,8 @@ def build_container(settings: Settings) -> Container:
         model_settings=models,
         commands=commands,
         previews=Previews(sessions, box=box, minutes=settings.preview_minutes),
+        project_events=ProjectWatch(sessions, interval=settings.project_events_poll_seconds),
+        terminal=Terminal(sessions, commands=commands, file_limits=FileLimits.of(settings)),
         accounts=Accounts(
             sessions,
             session_lifetime=timedelta(days=settings.session_days),

@@ -201,6 +201,13 @@ class Settings(BaseSettings):
         default=10, ge=1, description="Imports one user may start per minute; more are 429."
     )
     ping_seconds: float = Field(default=15.0, gt=0, description="Idle time before an SSE `: ping` comment.")
+    project_events_poll_seconds: float = Field(
+        default=0.1,
+        gt=0,
+        le=10,
+        description="How often a process looks for file changes of the projects its clients follow "
+        "(`GET /projects/{id}/events`, the Preview's reload): one query for all of them, only while any is followed.",
+    )
     stream_backlog_bytes: int = Field(
         default=262_144,
         ge=65_536,

@@ -30,6 +30,12 @@ export interface Health {
 
 export type PreviewLink = Wire['PreviewOut'];
 
+/** `GET /projects/{id}/events`: the project's files changed. */
+export type ProjectEvent = Wire['ProjectEvent'];
+/** `POST /projects/{id}/commands`: the Terminal's stream. */
+export type CommandEvent = Wire['CommandEvent'];
+export type CommandEnd = Wire['CommandEndData'];
+
 export interface Template {
   id: string;
   name: string;

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.errors import NotFound
 from tandem.persistence.models import GitObject, Project, ProjectCommit, ProjectFile, Run
-from tandem.workspace.files import unified_diff
+from tandem.workspace.files import touch_project, unified_diff
 
 AGENTS = "Tandem agents <agents@tandem.invalid>"
 EDITOR = "Tandem editor <editor@tandem.invalid>"
@@ -313,6 +313,8 @@ async def restore(session: AsyncSession, project_id: int, sha: str) -> ProjectCo
         row.content = text if text is not None else ""
         row.data = None if text is not None else data
         row.size = len(data)
+    if gone or changed:  # the project list's order, and clients following the project's files, see it
+        await touch_project(session, project_id)
     await session.flush()
     made = await commit(session, project_id, kind="restore", message=f"Restore to {sha[:12]}", author=EDITOR)
     if made is None:  # already exactly that commit's files
