@@ -82,7 +82,7 @@ test('an edit saved in a second page reloads the preview of the first', async ()
     await other.keyboard.press('Control+A');
     await other.keyboard.type('<h1 id="t">Saved in the other page</h1>');
     const saved = Date.now();
-    await other.getByRole('button', { name: 'Save' }).click();
+    await other.getByRole('button', { name: 'Save', exact: true }).click();
     // No poll left to fall back on: only the project's event stream tells the first page.
     await frame.locator('#t', { hasText: 'Saved in the other page' }).waitFor({ timeout: 15_000 });
     console.log(`the preview followed a save in another page in ${Date.now() - saved} ms`);
