@@ -21,8 +21,8 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 /** Follow a project's files (`GET /projects/{id}/events`): every change, whoever made it (an agent,
  * this tab, another tab, a Terminal command, another server process), refetches what shows files —
  * the tree, the open file, the preview. After a dropped connection it reconnects, and refetches if
- * the project changed meanwhile. `onEvent` sees each event (the bench and tests time them). */
-export function useProjectEvents(projectId: number, onEvent?: (event: ProjectEvent) => void): void {
+ * the project changed meanwhile. */
+export function useProjectEvents(projectId: number): void {
   const qc = useQueryClient();
   useEffect(() => {
     if (!Number.isFinite(projectId)) return undefined;
@@ -41,7 +41,6 @@ export function useProjectEvents(projectId: number, onEvent?: (event: ProjectEve
           for await (const message of readSse(response.body)) {
             const event = JSON.parse(message.data) as ProjectEvent;
             retry = RETRY_FIRST_MS;
-            onEvent?.(event);
             if (event.type === 'project_deleted') {
               void qc.invalidateQueries({ queryKey: qk.project(projectId) });
               return;
@@ -62,5 +61,5 @@ export function useProjectEvents(projectId: number, onEvent?: (event: ProjectEve
     }
     void follow();
     return () => abort.abort();
-  }, [projectId, qc, onEvent]);
+  }, [projectId, qc]);
 }

@@ -133,7 +133,7 @@ class ProjectWatch:
                     break
                 try:
                     stamps = await self._stamps(project_ids)
-                except SQLAlchemyError as error:  # the database is away for a moment: the next poll tells
+                except (SQLAlchemyError, OSError) as error:  # the database is away a moment: the next poll tells
                     logger.warning("looking for changed projects failed: %s", error)
                     continue
                 for project_id in project_ids:
