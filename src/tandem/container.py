@@ -174,7 +174,12 @@ def build_container(settings: Settings) -> Container:
         commands=commands,
         previews=Previews(sessions, box=box, minutes=settings.preview_minutes),
         project_events=ProjectWatch(sessions, interval=settings.project_events_poll_seconds),
-        terminal=Terminal(sessions, commands=commands, file_limits=FileLimits.of(settings)),
+        terminal=Terminal(
+            sessions,
+            commands=commands,
+            file_limits=FileLimits.of(settings),
+            max_per_user=settings.max_commands_per_user,
+        ),
         accounts=Accounts(
             sessions,
             session_lifetime=timedelta(days=settings.session_days),

@@ -276,6 +276,11 @@ class Settings(BaseSettings):
         default=3, ge=1, description="Runs one user may have going at once, across every process; one more is 429."
     )
     runs_per_minute: int = Field(default=30, ge=1, description="Runs one user may start per minute; more are 429.")
+    max_commands_per_user: int = Field(
+        default=2,
+        ge=1,
+        description="Terminal commands one user may have running at once on one process; one more is 429.",
+    )
     downloads_per_minute: int = Field(
         default=10, ge=1, description="Project zip downloads one user may make per minute; more are 429."
     )

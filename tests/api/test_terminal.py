@@ -25,6 +25,16 @@ async def _run(client: httpx.AsyncClient, project_id: int, command: str) -> list
         return [event async for event in read_events(response)]
 
 
+async def _run_once_free(client: httpx.AsyncClient, project_id: int, command: str) -> list[Event]:
+    """`_run`, once the server has let go of a command whose client left (it notices within moments)."""
+    for _ in range(100):
+        answer = await client.post(f"/projects/{project_id}/commands", json={"command": "true"})
+        if answer.status_code not in (409, 429):
+            return await _run(client, project_id, command)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"still refused: {answer.text}")
+
+
 def _output(events: list[Event]) -> str:
     return "".join(event.data["text"] for event in events if event.type == "output")
 
@@ -59,7 +69,7 @@ async def test_output_streams_while_the_command_runs_and_leaving_kills_all_of_it
 
     files = (await client.get(f"/projects/{project_id}/files")).json()
     assert [f["path"] for f in files] == ["README.md"], "a stopped command's files are dropped"
-    again = await _run(client, project_id, "echo free")
+    again = await _run_once_free(client, project_id, "echo free")
     assert _output(again) == "free\n", "the project's place was freed"
 
 
@@ -149,6 +159,21 @@ async def test_one_command_at_a_time_and_none_while_a_run_works(client: httpx.As
         assert refused.status_code == 409
         assert start.data["run_id"] in refused.json()["message"]
         await client.post(f"/runs/{start.data['run_id']}/cancel")
+
+
+async def test_one_user_runs_at_most_so_many_commands_at_once(start_server: ServerFactory) -> None:
+    server = start_server(TANDEM_MODEL="scripted", TANDEM_MAX_COMMANDS_PER_USER="1")
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=30) as client:
+        first, second = await _new(client), await _new(client)
+        async with client.stream("POST", f"/projects/{first}/commands", json={"command": "echo a; sleep 60"}) as held:
+            events = read_events(held)  # kept: a dropped iterator closes the response, which stops the command
+            await anext(events)
+            refused = await client.post(f"/projects/{second}/commands", json={"command": "echo b"})
+            assert refused.status_code == 429
+            assert refused.headers["retry-after"] == "10"
+            assert refused.json()["code"] == "rate_limited"
+            assert "TANDEM_MAX_COMMANDS_PER_USER" in refused.json()["message"]
+        assert _output(await _run_once_free(client, second, "echo b")) == "b\n", "a command that ends frees its place"
 
 
 @pytest.mark.parametrize(

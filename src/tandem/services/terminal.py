@@ -2,7 +2,9 @@
 `run_command` uses, with the same limits. Its output streams as it is printed; the files it creates,
 changes or deletes are saved like manual edits (the history's next commit holds them).
 
-One command at a time per project in this process, and none while a run works on the project (409):
+One command at a time per project in this process, and none while a run works on the project (409);
+at most TANDEM_MAX_COMMANDS_PER_USER of one user's at once in this process (429), for each costs a
+sandbox's worth of CPU and memory.
 the run's agents would see files change under them, and its changes would interleave with the
 command's. A run that starts while a command goes on finds the command's results saved like an edit
 in the editor at that moment. Stopping is the client leaving (the Stop button aborts the request):
@@ -12,11 +14,12 @@ the command's processes are killed at once, and what it wrote is dropped, not sa
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tandem.errors import Busy, SandboxUnavailable, TandemError
+from tandem.errors import Busy, RateLimited, SandboxUnavailable, TandemError
 from tandem.events import (
     CommandChange,
     CommandEndData,
@@ -35,6 +38,10 @@ from tandem.workspace.files import FileLimits, ProjectFiles
 _DONE = None
 
 
+def _nothing() -> None:
+    pass
+
+
 class _Reserved:
     """A command's frames; the project's place is freed however the stream ends, even before its first frame
     (an async generator that never started runs no `finally` when closed)."""
@@ -50,20 +57,28 @@ class _Reserved:
         return await self._frames.__anext__()
 
     async def aclose(self) -> None:
+        release, self._release = self._release, _nothing
         try:
             await self._frames.aclose()
         finally:
-            self._release()
+            release()
 
 
 class Terminal:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, commands: Commands, file_limits: FileLimits
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        commands: Commands,
+        file_limits: FileLimits,
+        max_per_user: int,
     ) -> None:
         self._sessions = sessions
         self._commands = commands
         self._file_limits = file_limits
+        self._max_per_user = max_per_user
         self._running: set[int] = set()
+        self._per_user: Counter[int] = Counter()
 
     async def start(self, user: Principal, project_id: int, command: str) -> AsyncIterator[bytes]:
         """Check that the command may run now and hold the project's place; its SSE frames, once read, run it."""
@@ -77,9 +92,21 @@ class Terminal:
             raise Busy(f"project {project_id} has an active run ({active}); wait for it or cancel it first")
         if project_id in self._running:
             raise Busy(f"a command is already running on project {project_id}; stop it or wait for it")
+        if self._per_user[user.id] >= self._max_per_user:
+            raise RateLimited(
+                f"you have {self._per_user[user.id]} commands running, the limit (TANDEM_MAX_COMMANDS_PER_USER); "
+                "stop one or wait for it",
+                retry_after=10,
+            )
         self._running.add(project_id)
+        self._per_user[user.id] += 1
+
+        def release() -> None:
+            self._running.discard(project_id)
+            self._per_user[user.id] -= 1
+
         files = ProjectFiles(self._sessions, project_id, limits=self._file_limits)
-        return _Reserved(_frames(sandbox, files, command), lambda: self._running.discard(project_id))
+        return _Reserved(_frames(sandbox, files, command), release)
 
 
 async def _frames(sandbox: Sandbox, files: ProjectFiles, command: str) -> AsyncGenerator[bytes]:
