@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import httpx
-
+from bench.report import print_figures
 from bench.servers import Api, running, tandem_process
 
 _BUNDLE = re.compile(r'<script type="module" src="([^"]+\.js)"></script>')
@@ -72,6 +72,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=20)
     figures = main(parser.parse_args().repeats)
-    width = max(map(len, figures))
-    for name, value in figures.items():
-        print(f"{name:<{width}}  {value}")
+    print_figures(figures)

@@ -17,6 +17,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from bench.report import print_figures
+
 from tandem.sandbox.bubblewrap import probe
 from tandem.sandbox.command import Sandbox
 from tandem.settings import CommandLimits
@@ -109,6 +111,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=20)
     figures = asyncio.run(main(parser.parse_args().repeats))
-    width = max(map(len, figures))
-    for name, value in figures.items():
-        print(f"{name:<{width}}  {value}")
+    print_figures(figures)

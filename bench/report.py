@@ -188,3 +188,10 @@ def table(report: dict[str, Any]) -> str:
     lines.append("")
     lines.append("sizes: " + ", ".join(f"{k}={v}" for k, v in sizes.items() if v))
     return "\n".join(lines)
+
+
+def print_figures(figures: dict[str, float]) -> None:
+    """One figure a line, names aligned: the output of the single-purpose benchmarks (bench/*.py)."""
+    width = max(map(len, figures))
+    for name, value in figures.items():
+        print(f"{name:<{width}}  {value}")

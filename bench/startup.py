@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import httpx
+from bench.report import print_figures
 
 BASELINE_APP = """
 import uvicorn
@@ -101,6 +102,4 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=10)
     os.chdir(Path(__file__).resolve().parent.parent)
     figures = main(parser.parse_args().repeats)
-    width = max(map(len, figures))
-    for name, value in figures.items():
-        print(f"{name:<{width}}  {value}")
+    print_figures(figures)

@@ -69,6 +69,29 @@ test('the page shows with its stylesheet, from another origin, and follows edits
   }
 });
 
+test('an edit saved in a second page reloads the preview of the first', async () => {
+  const id = await project({ 'index.html': '<h1 id="t">Before</h1>' });
+  const { page, frame } = await openPreview(id);
+  const other = await browser.context.newPage();
+  try {
+    await frame.locator('#t', { hasText: 'Before' }).waitFor({ timeout: 30_000 });
+    await other.goto(`${backend.url}/#/projects/${id}?file=index.html`);
+    const editor = other.locator('[data-testid="code-editor"] .cm-content');
+    await editor.waitFor({ timeout: 30_000 });
+    await editor.click();
+    await other.keyboard.press('Control+A');
+    await other.keyboard.type('<h1 id="t">Saved in the other page</h1>');
+    const saved = Date.now();
+    await other.getByRole('button', { name: 'Save', exact: true }).click();
+    // No poll left to fall back on: only the project's event stream tells the first page.
+    await frame.locator('#t', { hasText: 'Saved in the other page' }).waitFor({ timeout: 15_000 });
+    console.log(`the preview followed a save in another page in ${Date.now() - saved} ms`);
+  } finally {
+    await other.close();
+    await page.close();
+  }
+});
+
 test('a page the model wrote can neither call the API nor read the sign-in', async () => {
   const secret = 'preview-e2e-secret-93b2';
   const attack = `<!doctype html><p id="out">running</p><script>

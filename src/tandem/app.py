@@ -21,13 +21,26 @@ from tandem.api.deps import API_PREFIX, current_user
 from tandem.api.errors import allowed_methods, install_error_handlers
 from tandem.api.limits import BodySizeLimit
 from tandem.api.preview import preview_origin
-from tandem.api.routes import admin, auth, chat, git, health, history, imports, models, previews, projects, runs
+from tandem.api.routes import (
+    admin,
+    auth,
+    chat,
+    git,
+    health,
+    history,
+    imports,
+    live,
+    models,
+    previews,
+    projects,
+    runs,
+)
 from tandem.api.routes.schemas import ProjectCreate
 from tandem.api.sse import StreamHandOff, StreamLimits
 from tandem.api.trust import TrustBoundary
 from tandem.container import Container, build_container
 from tandem.errors import NotFound
-from tandem.events import RunEvent
+from tandem.events import CommandEvent, ProjectEvent, RunEvent
 from tandem.persistence.database import migrate
 from tandem.settings import Settings
 
@@ -55,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await container.project_events.close()
             await container.imports.shutdown()
             await container.runs.shutdown()
             await container.engine.dispose()
@@ -71,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, auth):  # public: health, signing in; the rest of auth takes the user itself
         app.include_router(module.router, prefix=API_PREFIX)
     # Signed-in users only, whether or not a route asks who the user is: a new route cannot forget it.
-    for module in (projects, imports, previews, chat, runs, history, git, models, admin):
+    for module in (projects, imports, previews, live, chat, runs, history, git, models, admin):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(current_user)])
     app.add_middleware(
         BodySizeLimit,
@@ -92,17 +106,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _install_openapi(app: FastAPI) -> None:
-    """Publish the stream's event union as a schema, so `text/event-stream` responses are described."""
+    """Publish the streams' event unions as schemas, so `text/event-stream` responses are described."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            event_schema = TypeAdapter(RunEvent).json_schema(
-                ref_template="#/components/schemas/{model}", mode="serialization"
-            )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(event_schema.pop("$defs", {}))
-            components["RunEvent"] = event_schema
+            streams: dict[str, TypeAdapter[Any]] = {
+                "RunEvent": TypeAdapter(RunEvent),
+                "ProjectEvent": TypeAdapter(ProjectEvent),
+                "CommandEvent": TypeAdapter(CommandEvent),
+            }
+            for name, adapter in streams.items():
+                event_schema = adapter.json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+                components.update(event_schema.pop("$defs", {}))
+                components[name] = event_schema
             # `POST /projects` reads its body itself (JSON or a streamed archive), so FastAPI does not see the model.
             create_schema = ProjectCreate.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(create_schema.pop("$defs", {}))

@@ -27,8 +27,10 @@ from tandem.services.imports import Importer, ImportPolicy
 from tandem.services.model_checks import ModelChecks
 from tandem.services.model_settings import ModelSettings, ModelSetup
 from tandem.services.previews import Previews
+from tandem.services.project_events import ProjectWatch
 from tandem.services.projects import ProjectLimits
 from tandem.services.secrets import SecretBox
+from tandem.services.terminal import Terminal
 from tandem.settings import Settings
 from tandem.workspace.files import FileLimits
 
@@ -50,6 +52,8 @@ class Container:
     model_settings: ModelSettings
     commands: Commands
     previews: Previews
+    project_events: ProjectWatch
+    terminal: Terminal
 
 
 def build_team(settings: Settings, setup: ModelSetup, quirks: KnownQuirks, *, sandbox: Sandbox | None = None) -> Team:
@@ -206,6 +210,13 @@ def build_container(settings: Settings) -> Container:
             bundles=Bundles(
                 sessions, toolchain=toolchain, sandbox=lambda: (commands.found.sandbox, commands.found.status)
             ),
+        ),
+        project_events=ProjectWatch(sessions, interval=settings.project_events_poll_seconds),
+        terminal=Terminal(
+            sessions,
+            commands=commands,
+            file_limits=FileLimits.of(settings),
+            max_per_user=settings.max_commands_per_user,
         ),
         accounts=Accounts(
             sessions,

@@ -122,6 +122,12 @@ class Unavailable(TandemError):
     code = "unavailable"
 
 
+class SandboxUnavailable(Unavailable):
+    """Commands cannot run on this server (no working sandbox); the message says why and how to fix it."""
+
+    code = "sandbox_unavailable"
+
+
 class RunFailed(TandemError):
     """A run ended without a final answer; `code` is the wire `error` event's code."""
 

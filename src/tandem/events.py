@@ -194,3 +194,59 @@ def sse_frame(seq: int, json_text: str) -> bytes:
 
 
 PING_FRAME = b": ping\n\n"
+
+
+# A project's stream (`GET /projects/{id}/events`): its files changed, whoever changed them. Its own
+# union, not a run's: these events have no run, and a client follows one or the other.
+
+
+class ProjectStateData(_Payload):
+    project_id: int
+    updated_at: datetime | None = Field(
+        description="When the project's files last changed (any change moves it; compare for equality, not "
+        "order: processes' clocks differ); null once the project is deleted."
+    )
+
+
+class ProjectEvent(_Payload):
+    type: Literal["watching", "files_changed", "project_deleted"] = Field(
+        description="`watching` first (the state the stream compares with: a client that reconnects refetches "
+        "if it differs from what it had), then `files_changed` after each change, or `project_deleted` last."
+    )
+    seq: int = Field(ge=1, description="Per stream, starts at 1.")
+    data: ProjectStateData
+
+
+# A user's command in the Terminal (`POST /projects/{id}/commands`).
+
+
+class CommandOutputData(_Payload):
+    text: str = Field(description="Output as printed, stdout and stderr interleaved.")
+
+
+class CommandChange(_Payload):
+    path: str
+    change_type: ChangeType
+
+
+class CommandEndData(_Payload):
+    exit_code: int | None = Field(description="Null when the sandbox stopped the command (`stopped` says why).")
+    stopped: str | None = Field(description="Which limit ended the command, naming its setting.")
+    summary: str = Field(description="The exit code or why it was stopped, and a likely cause of a failure.")
+    changes: list[CommandChange] = Field(description="Files the command created, changed or deleted, now saved.")
+    refused: list[str] = Field(description="`path: why`, for what it left that the project cannot take.")
+
+
+class CommandOutputEvent(_Payload):
+    type: Literal["output"] = "output"
+    seq: int = Field(ge=1)
+    data: CommandOutputData
+
+
+class CommandEndEvent(_Payload):
+    type: Literal["end"] = "end"
+    seq: int = Field(ge=1)
+    data: CommandEndData
+
+
+CommandEvent = Annotated[CommandOutputEvent | CommandEndEvent, Field(discriminator="type")]

@@ -204,6 +204,13 @@ class Settings(BaseSettings):
         "to the same number.",
     )
     ping_seconds: float = Field(default=15.0, gt=0, description="Idle time before an SSE `: ping` comment.")
+    project_events_poll_seconds: float = Field(
+        default=0.1,
+        gt=0,
+        le=10,
+        description="How often a process looks for file changes of the projects its clients follow "
+        "(`GET /projects/{id}/events`, the Preview's reload): one query for all of them, only while any is followed.",
+    )
     stream_backlog_bytes: int = Field(
         default=262_144,
         ge=65_536,
@@ -277,6 +284,11 @@ class Settings(BaseSettings):
         default=3, ge=1, description="Runs one user may have going at once, across every process; one more is 429."
     )
     runs_per_minute: int = Field(default=30, ge=1, description="Runs one user may start per minute; more are 429.")
+    max_commands_per_user: int = Field(
+        default=2,
+        ge=1,
+        description="Terminal commands one user may have running at once on one process; one more is 429.",
+    )
     downloads_per_minute: int = Field(
         default=10, ge=1, description="Project zip downloads one user may make per minute; more are 429."
     )

@@ -39,6 +39,8 @@ REACHES_OWNED: dict[Route, dict[str, Any] | None] = {
     ("POST", "/projects/{project_id}/git/push"): {"url": "https://example.com/taken.git"},
     ("POST", "/projects/{project_id}/git/pull"): {"url": "https://example.com/taken.git"},
     ("POST", "/projects/{project_id}/preview"): None,
+    ("GET", "/projects/{project_id}/events"): None,
+    ("POST", "/projects/{project_id}/commands"): {"command": "echo taken > taken.txt"},
     ("GET", "/projects/{project_id}/sessions"): None,
     ("GET", "/projects/{project_id}/changes"): None,
     ("GET", "/projects/{project_id}/history"): None,
@@ -155,6 +157,14 @@ async def _snapshot(world: World) -> dict[str, object]:
     return snapshot
 
 
+async def _request(client: httpx.AsyncClient, method: str, url: str, body: dict[str, Any] | None) -> httpx.Response:
+    """The answer, its body read unless it is an event stream (one that follows a project never ends)."""
+    async with client.stream(method, url, json=body) as response:
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            await response.aread()
+    return response
+
+
 def _routes(openapi: dict[str, Any]) -> set[Route]:
     return {(method.upper(), path.removeprefix("/api/v1")) for path, ops in openapi["paths"].items() for method in ops}
 
@@ -182,7 +192,7 @@ async def test_nobody_sees_or_touches_another_users_anything(alice: World, new_m
     ids = {**alice.ids, "user_name": bob.name}
     before = await _snapshot(alice)
     for (method, template), body in REACHES_OWNED.items():
-        response = await bob.client.request(method, _fill(template, ids), json=_body(body, ids))
+        response = await _request(bob.client, method, _fill(template, ids), _body(body, ids))
         assert response.status_code == 404, (method, template, response.text)
         assert response.json()["code"] == "not_found"
         assert "alice secret" not in response.text
@@ -206,7 +216,7 @@ async def test_a_read_only_share_reads_and_changes_nothing(alice: World, new_mem
     for (method, template), body in REACHES_OWNED.items():
         if template == "/auth/tokens/{token_id}":
             continue  # a token is never shared
-        response = await carol.client.request(method, _fill(template, ids), json=_body(body, ids))
+        response = await _request(carol.client, method, _fill(template, ids), _body(body, ids))
         # An import job is its starter's, whatever becomes of the project: a share does not reach it.
         reads = method == "GET" or template in READING_POSTS
         expected = 404 if template.startswith("/imports/") else 200 if reads else 403

@@ -17,13 +17,9 @@ export const filesApi = {
     request<void>('DELETE', `/projects/${projectId}/files/${encodePath(path)}`),
 };
 
-/** `refetchMs`: also look for changes made elsewhere (another tab, another user) this often. */
-export function useFiles(projectId: number, refetchMs?: number) {
-  return useQuery({
-    queryKey: qk.files(projectId),
-    queryFn: () => filesApi.list(projectId),
-    refetchInterval: refetchMs,
-  });
+/** Changes made elsewhere (another tab, another user, the agents) arrive through `useProjectEvents`. */
+export function useFiles(projectId: number) {
+  return useQuery({ queryKey: qk.files(projectId), queryFn: () => filesApi.list(projectId) });
 }
 
 export function useFile(projectId: number, path: string | null) {

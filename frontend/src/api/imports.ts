@@ -1,21 +1,10 @@
 import { ApiError, apiUrl, errorFromResponse, request } from './client';
+import type { components } from './schema.gen';
+
+type Wire = components['schemas'];
 
 /** An import job (`POST /projects` with a Git `source` or an archive body answers 202 with one). */
-export interface ImportJob {
-  id: string;
-  name: string;
-  source: 'git' | 'archive' | 'folder';
-  status: 'running' | 'completed' | 'failed' | 'cancelled';
-  phase: string;
-  files_done: number;
-  files_total: number | null;
-  bytes_done: number;
-  project_id: number | null;
-  skipped: number;
-  binary_files: number;
-  error_code: string | null;
-  error_message: string | null;
-}
+export type ImportJob = Wire['ImportOut'];
 
 export const importsApi = {
   fromGit: (name: string, url: string, ref: string | null) =>

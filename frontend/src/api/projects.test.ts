@@ -13,6 +13,8 @@ const project = (id: number): Project => ({
   created_at: '2025-12-28T10:00:00Z',
   updated_at: '2025-12-28T10:00:00Z',
   active_run_id: null,
+  owner: 'local',
+  role: 'owner',
 });
 
 describe('projectsApi.list', () => {

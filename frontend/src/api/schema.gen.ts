@@ -124,6 +124,14 @@ export interface paths {
     /** Project Changes */
     get: operations["project_changes_api_v1_projects__project_id__changes_get"];
   };
+  "/api/v1/projects/{project_id}/commands": {
+    /**
+     * Run Command
+     * @description Run a command in the sandbox, over a copy of the project's files, with the limits of the Coder's
+     * `run_command` (`TANDEM_COMMAND_*`). 409 `busy` while a run or another command works on the project.
+     */
+    post: operations["run_command_api_v1_projects__project_id__commands_post"];
+  };
   "/api/v1/projects/{project_id}/download": {
     /** Download Project */
     get: operations["download_project_api_v1_projects__project_id__download_get"];
@@ -134,6 +142,14 @@ export interface paths {
      * @description The project's history as a Git bundle (`git clone project.bundle`): branch `main` and HEAD.
      */
     get: operations["download_bundle_api_v1_projects__project_id__download_bundle_get"];
+  };
+  "/api/v1/projects/{project_id}/events": {
+    /**
+     * Project Events
+     * @description Follow the project's files: a client refetches what it shows on each event. A change made after
+     * `watching` arrived is never missed; a client that reconnects compares `updated_at` with what it had.
+     */
+    get: operations["project_events_api_v1_projects__project_id__events_get"];
   };
   "/api/v1/projects/{project_id}/files": {
     /** List Files */
@@ -525,6 +541,85 @@ export interface components {
       reverted: boolean;
       /** Run Id */
       run_id: string | null;
+    };
+    /** CommandChange */
+    CommandChange: {
+      /**
+       * Change Type
+       * @enum {string}
+       */
+      change_type: "created" | "modified" | "deleted";
+      /** Path */
+      path: string;
+    };
+    /** CommandEndData */
+    CommandEndData: {
+      /**
+       * Changes
+       * @description Files the command created, changed or deleted, now saved.
+       */
+      changes: components["schemas"]["CommandChange"][];
+      /**
+       * Exit Code
+       * @description Null when the sandbox stopped the command (`stopped` says why).
+       */
+      exit_code: number | null;
+      /**
+       * Refused
+       * @description `path: why`, for what it left that the project cannot take.
+       */
+      refused: string[];
+      /**
+       * Stopped
+       * @description Which limit ended the command, naming its setting.
+       */
+      stopped: string | null;
+      /**
+       * Summary
+       * @description The exit code or why it was stopped, and a likely cause of a failure.
+       */
+      summary: string;
+    };
+    /** CommandEndEvent */
+    CommandEndEvent: {
+      data: components["schemas"]["CommandEndData"];
+      /** Seq */
+      seq: number;
+      /**
+       * Type
+       * @default end
+       * @constant
+       */
+      type: "end";
+    };
+    CommandEvent: components["schemas"]["CommandOutputEvent"] | components["schemas"]["CommandEndEvent"];
+    /** CommandIn */
+    CommandIn: {
+      /**
+       * Command
+       * @description A `/bin/sh` command line, run in the project.
+       */
+      command: string;
+    };
+    /** CommandOutputData */
+    CommandOutputData: {
+      /**
+       * Text
+       * @description Output as printed, stdout and stderr interleaved.
+       */
+      text: string;
+    };
+    /** CommandOutputEvent */
+    CommandOutputEvent: {
+      data: components["schemas"]["CommandOutputData"];
+      /** Seq */
+      seq: number;
+      /**
+       * Type
+       * @default output
+       * @constant
+       */
+      type: "output";
     };
     /** CommitFileOut */
     CommitFileOut: {
@@ -1059,6 +1154,21 @@ export interface components {
        */
       template?: string;
     };
+    /** ProjectEvent */
+    ProjectEvent: {
+      data: components["schemas"]["ProjectStateData"];
+      /**
+       * Seq
+       * @description Per stream, starts at 1.
+       */
+      seq: number;
+      /**
+       * Type
+       * @description `watching` first (the state the stream compares with: a client that reconnects refetches if it differs from what it had), then `files_changed` after each change, or `project_deleted` last.
+       * @enum {string}
+       */
+      type: "watching" | "files_changed" | "project_deleted";
+    };
     /** ProjectOut */
     ProjectOut: {
       /** Active Run Id */
@@ -1095,6 +1205,16 @@ export interface components {
     ProjectRename: {
       /** Name */
       name: string;
+    };
+    /** ProjectStateData */
+    ProjectStateData: {
+      /** Project Id */
+      project_id: number;
+      /**
+       * Updated At
+       * @description When the project's files last changed (any change moves it; compare for equality, not order: processes' clocks differ); null once the project is deleted.
+       */
+      updated_at: string | null;
     };
     /** PullOut */
     PullOut: {
@@ -2981,6 +3101,86 @@ export interface operations {
       };
     };
   };
+  /**
+   * Run Command
+   * @description Run a command in the sandbox, over a copy of the project's files, with the limits of the Coder's
+   * `run_command` (`TANDEM_COMMAND_*`). 409 `busy` while a run or another command works on the project.
+   */
+  run_command_api_v1_projects__project_id__commands_post: {
+    parameters: {
+      path: {
+        /** @description An id (`integer` column: at most 2^31-1). */
+        project_id: number;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["CommandIn"];
+      };
+    };
+    responses: {
+      /** @description `id: <seq>` + `data: <CommandEvent JSON>` frames: `output` as the command prints, then `end` with its exit code and the files it changed (saved like manual edits). Closing the connection stops the command: its processes are killed at once and what it wrote is dropped. */
+      200: {
+        content: {
+          "text/event-stream": unknown;
+        };
+      };
+      /** @description `unauthorized`: sign in, or send `Authorization: Bearer <token>` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `cross_origin`: a state change from another web origin; `forbidden`: a read-only share, or an admin's endpoint */
+      403: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Unknown id */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Conflict (`busy`: a run is active on the project) */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Too large (`too_large`: the message names the limit's setting) */
+      413: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `host_not_allowed`: a `Host` not in TANDEM_ALLOWED_HOSTS */
+      421: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Invalid input, or a count limit reached (`limit_reached`) */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `rate_limited`: the message names the per-user limit's setting; `Retry-After` says when */
+      429: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `sandbox_unavailable`: commands cannot run on this server (the message says why) */
+      503: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
   /** Download Project */
   download_project_api_v1_projects__project_id__download_get: {
     parameters: {
@@ -3062,6 +3262,75 @@ export interface operations {
       200: {
         content: {
           "application/x-git-bundle": unknown;
+        };
+      };
+      /** @description `unauthorized`: sign in, or send `Authorization: Bearer <token>` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `cross_origin`: a state change from another web origin; `forbidden`: a read-only share, or an admin's endpoint */
+      403: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Unknown id */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Conflict (`busy`: a run is active on the project) */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Too large (`too_large`: the message names the limit's setting) */
+      413: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `host_not_allowed`: a `Host` not in TANDEM_ALLOWED_HOSTS */
+      421: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description Invalid input, or a count limit reached (`limit_reached`) */
+      422: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `rate_limited`: the message names the per-user limit's setting; `Retry-After` says when */
+      429: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /**
+   * Project Events
+   * @description Follow the project's files: a client refetches what it shows on each event. A change made after
+   * `watching` arrived is never missed; a client that reconnects compares `updated_at` with what it had.
+   */
+  project_events_api_v1_projects__project_id__events_get: {
+    parameters: {
+      path: {
+        /** @description An id (`integer` column: at most 2^31-1). */
+        project_id: number;
+      };
+    };
+    responses: {
+      /** @description `id: <seq>` + `data: <ProjectEvent JSON>` frames: `watching` first, `files_changed` after every change of the project's files (by anyone, in any process), `: ping` comments while idle; ends after `project_deleted`. */
+      200: {
+        content: {
+          "text/event-stream": unknown;
         };
       };
       /** @description `unauthorized`: sign in, or send `Authorization: Bearer <token>` */

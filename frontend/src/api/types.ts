@@ -1,79 +1,30 @@
-// Shapes of the Tandem HTTP API (docs/api.md). Kept in one place so the wire contract is
-// visible at a glance and every consumer breaks at compile time when it changes.
+// Shapes of the Tandem HTTP API (docs/api.md), named for the app: every one that the server describes
+// is generated from its OpenAPI document (`npm run api:types` writes schema.gen.ts; `make test` fails
+// while it is stale), so a change of the backend's schemas breaks every consumer at compile time.
+// Hand-written here: only what the client adds (an interaction's optional seq, client-side errors).
 import type { components } from './schema.gen';
 
 type Wire = components['schemas'];
 
 export type Iso = string;
 
-export interface ApiErrorBody {
-  code: string;
-  message: string;
-}
-
-export interface HealthModels {
-  planner: string | null;
-  coder: string | null;
-  configured: boolean;
-  scripted: boolean;
-  hint: string | null;
-}
-
+export type ApiErrorBody = Wire['ErrorBody'];
+export type HealthModels = Wire['ModelsOut'];
 export type Sandbox = Wire['SandboxOut'];
-
-export interface Health {
-  status: string;
-  version: string;
-  models: HealthModels;
-  sandbox: Sandbox;
-}
-
+export type Health = Wire['HealthOut'];
 export type PreviewLink = Wire['PreviewOut'];
 
-export interface Template {
-  id: string;
-  name: string;
-  description: string;
-}
-
-export interface Project {
-  id: number;
-  name: string;
-  template: string;
-  created_at: Iso;
-  updated_at: Iso;
-  active_run_id: string | null;
-  /** The owner's user name and what the caller may do (TANDEM_AUTH=accounts sharing). */
-  owner?: string;
-  role?: 'owner' | 'write' | 'read';
-}
-
-export interface Me {
-  id: number;
-  name: string;
-  is_admin: boolean;
-  auth: 'none' | 'accounts';
-}
-
-export interface FileInfo {
-  path: string;
-  size: number;
-  updated_at: Iso;
-  /** Imported and not text: downloaded with the project, never opened in the editor. */
-  binary?: boolean;
-}
-
-export interface FileContent extends FileInfo {
-  content: string;
-}
-
-export interface Session {
-  id: number;
-  project_id: number;
-  title: string;
-  created_at: Iso;
-  updated_at: Iso;
-}
+/** `GET /projects/{id}/events`: the project's files changed. */
+export type ProjectEvent = Wire['ProjectEvent'];
+/** `POST /projects/{id}/commands`: the Terminal's stream. */
+export type CommandEvent = Wire['CommandEvent'];
+export type CommandEnd = Wire['CommandEndData'];
+export type Template = Wire['TemplateOut'];
+export type Project = Wire['ProjectOut'];
+export type Me = Wire['MeOut'];
+export type FileInfo = Wire['FileInfoOut'];
+export type FileContent = Wire['FileContentOut'];
+export type Session = Wire['SessionOut'];
 
 export type AgentName = 'Planner' | 'Coder' | 'System' | (string & {});
 export type InteractionType = 'thought' | 'tool_call' | 'tool_response' | (string & {});
@@ -85,52 +36,22 @@ export interface Interaction extends InteractionData {
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'interrupted';
 
-export interface Message {
-  id: number;
-  session_id: number;
-  role: 'user' | 'assistant';
-  content: string;
-  agent_name: string | null;
-  created_at: Iso;
-  run_id?: string | null;
-  run_status?: RunStatus | (string & {}) | null;
-  /** Not in docs/api.md, but sent by the backend: how the message's run ended, if it failed. */
-  error_code?: ErrorCode | null;
-  error_message?: string | null;
-  agent_interactions?: Interaction[];
-  /** The run's tokens and estimated cost per agent (assistant messages). */
-  usage?: Record<string, Usage>;
-}
+/** A message as the stream announces it, with what the history adds (its run, interactions, usage). */
+export type Message = Wire['ChatMessage'] &
+  Partial<Omit<Wire['MessageWithInteractions'], keyof Wire['ChatMessage'] | 'agent_interactions'>> & {
+    agent_interactions?: Interaction[];
+  };
 
 export type ChangeType = 'created' | 'modified' | 'deleted';
 
 export type CodeChange = Wire['CodeChange'];
 
 /** One change with the whole file on both sides (`GET /changes/{id}`). */
-export interface CodeChangeDetail extends CodeChange {
-  before: string | null;
-  after: string | null;
-}
-
-export interface CommitFile {
-  path: string;
-  change_type: ChangeType;
-  diff: string;
-}
+export type CodeChangeDetail = Wire['CodeChangeDetail'];
+export type CommitFile = Wire['CommitFileOut'];
 
 /** One commit of the project's history as Git (GET /projects/{id}/history), newest first. */
-export interface Commit {
-  sha: string;
-  parent_sha: string | null;
-  kind: 'initial' | 'edits' | 'run' | 'revert' | 'restore' | 'pull';
-  run_id: string | null;
-  message: string;
-  author: string;
-  committer: string;
-  committed_at: Iso;
-  files: CommitFile[];
-}
-
+export type Commit = Wire['CommitOut'];
 export type Usage = Wire['Usage'];
 
 /** A project's saved Git remote (its token never returned), and what a push or a pull did. */
@@ -140,29 +61,8 @@ export type GitPushForm = Wire['PushIn'];
 export type GitPullForm = Wire['SyncIn'];
 export type GitPushed = Wire['PushOut'];
 export type GitPulled = Wire['PullOut'];
-
-export interface Run {
-  id: string;
-  project_id: number;
-  session_id: number;
-  user_message_id: number;
-  assistant_message_id: number;
-  status: RunStatus;
-  error_code: string | null;
-  error_message: string | null;
-  last_seq: number;
-  created_at: Iso;
-  finished_at: Iso | null;
-}
-
-export interface ChatResponse {
-  session_id: number;
-  run_id: string;
-  message: Message;
-  code_changes: CodeChange[];
-  agent_interactions: Interaction[];
-  usage: Record<string, Usage>;
-}
+export type Run = Wire['RunOut'];
+export type ChatResponse = Wire['ChatResponse'];
 
 // ---- Stream events -------------------------------------------------------------------------
 // Generated from the Python event models (src/tandem/events.py) through the OpenAPI document:
@@ -233,61 +133,11 @@ export function isTerminal(e: StreamEvent): e is CompleteEvent | ErrorEvent {
 // The Models page (GET/PUT /models/settings, POST /models/check; admins only).
 export type ModelProvider = 'openai-compatible' | 'openai' | 'anthropic' | 'ollama';
 
-export interface RunBudget {
-  model_requests: number;
-  tool_calls: number;
-  total_tokens: number | null;
-  wall_seconds: number;
-  cost_usd: number | null;
-}
+export type RunBudget = Wire['RunBudget'];
 
 /** A field an environment variable sets: it wins over what the page saves. */
-export interface FromEnvironment {
-  field: string;
-  variable: string;
-  /** Null for API keys, which are never shown. */
-  value: string | null;
-  providers: ModelProvider[];
-}
-
-export interface ModelSettings {
-  provider: ModelProvider | null;
-  base_url: string | null;
-  planner_model: string | null;
-  coder_model: string | null;
-  /** The key itself is write-only: never returned. */
-  api_key: { set: boolean; last4: string | null; readable: boolean };
-  limits: RunBudget;
-  environment: FromEnvironment[];
-  saved_at: Iso | null;
-}
-
-export interface ModelSettingsForm {
-  provider: ModelProvider;
-  base_url: string | null;
-  planner_model: string;
-  coder_model: string | null;
-  /** Null keeps the saved key. */
-  api_key: string | null;
-  forget_api_key: boolean;
-  limits: RunBudget;
-}
-
-export interface ModelCheckStep {
-  name: string;
-  /** Null: not tried, because an earlier step failed. */
-  ok: boolean | null;
-  detail: string;
-  fix: string | null;
-}
-
-export interface ModelCheck {
-  model: string;
-  base_url: string | null;
-  ok: boolean;
-  streaming: boolean;
-  null_content_rejected: boolean;
-  context_window: number | null;
-  steps: ModelCheckStep[];
-  checked_at: Iso;
-}
+export type FromEnvironment = Wire['FromEnvironment'];
+export type ModelSettings = Wire['ModelSettingsOut'];
+export type ModelSettingsForm = Wire['ModelSettingsIn'];
+export type ModelCheckStep = Wire['CheckStep'];
+export type ModelCheck = Wire['ModelCheck'];

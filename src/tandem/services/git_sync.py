@@ -15,10 +15,11 @@ for that request and kept nowhere.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -281,9 +282,9 @@ class GitSync:
 
     # Bundle
 
-    async def bundle(self, user: Principal, project_id: int) -> tuple[Path, Path]:
-        """A Git bundle of the project's history (branch `main`, and HEAD): the file and the scratch
-        folder holding it, which the caller removes once it is sent."""
+    async def bundle(self, user: Principal, project_id: int) -> AsyncIterator[bytes]:
+        """A Git bundle of the project's history (branch `main`, and HEAD), made now and then streamed;
+        its scratch folder goes once it is sent, or once the sending stops."""
         _, _, head, _ = await self._prepare(user, project_id, None)
         scratch = self._new_scratch()
         try:
@@ -294,7 +295,16 @@ class GitSync:
         except BaseException:
             importing.remove_scratch(scratch)
             raise
-        return target, scratch
+
+        async def send() -> AsyncIterator[bytes]:
+            try:
+                with target.open("rb") as file:
+                    while chunk := await asyncio.to_thread(file.read, 256 * 1024):
+                        yield chunk
+            finally:
+                await asyncio.to_thread(importing.remove_scratch, scratch)
+
+        return send()
 
     # Push
 

@@ -21,7 +21,8 @@ Digests = dict[str, str]
 class Change:
     path: str
     change_type: ChangeType
-    change_id: int
+    change_id: int | None
+    """The run's code change; None for a change made outside a run (saved like a manual edit)."""
 
 
 @dataclass(kw_only=True)
@@ -57,9 +58,9 @@ async def check_out(files: ProjectFiles, folder: Path) -> Digests:
     return digests
 
 
-async def check_in(files: ProjectFiles, folder: Path, before: Digests, *, run_id: str) -> Returned:
-    """Take back every file the command created, changed or deleted under `folder`, each as a change
-    of the run (so it can be seen as a diff and reverted like the agents' edits)."""
+async def check_in(files: ProjectFiles, folder: Path, before: Digests, *, run_id: str | None) -> Returned:
+    """Take back every file the command created, changed or deleted under `folder`: each a change of
+    run `run_id` (seen as a diff, reverted like the agents' edits), or without a run, like a manual edit."""
     after, refused = await asyncio.to_thread(_digests, folder, max_files=files.limits.max_files)
     returned = Returned(refused=refused)
     for path in sorted(after):
@@ -79,14 +80,19 @@ async def check_in(files: ProjectFiles, folder: Path, before: Digests, *, run_id
         except TandemError as error:
             returned.refused.append(f"{path}: {error.message}")
             continue
-        if change is not None:
-            returned.changes.append(Change(path=info.path, change_type=change.change_type, change_id=change.id))  # type: ignore[arg-type]
+        if change is not None or run_id is None:
+            kind: ChangeType = "modified" if path in before else "created"
+            returned.changes.append(
+                Change(path=info.path, change_type=kind, change_id=None if change is None else change.id)
+            )
     for path in sorted(before.keys() - after.keys()):
         try:
             deleted = await files.delete(path, run_id=run_id)
         except TandemError as error:
             returned.refused.append(f"{path}: {error.message}")
             continue
-        if deleted is not None:
-            returned.changes.append(Change(path=path, change_type="deleted", change_id=deleted.id))
+        if deleted is not None or run_id is None:
+            returned.changes.append(
+                Change(path=path, change_type="deleted", change_id=None if deleted is None else deleted.id)
+            )
     return returned

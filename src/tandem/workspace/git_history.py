@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.errors import NotFound
 from tandem.persistence.models import GitObject, Project, ProjectCommit, ProjectFile, Run
-from tandem.workspace.files import unified_diff
+from tandem.workspace.files import touch_project, unified_diff
 
 AGENTS = "Tandem agents <agents@tandem.invalid>"
 EDITOR = "Tandem editor <editor@tandem.invalid>"
@@ -331,6 +331,8 @@ async def checkout(session: AsyncSession, project_id: int, wanted: dict[str, str
         row.content = text if text is not None else ""
         row.data = None if text is not None else data
         row.size = len(data)
+    if gone or changed:  # the project list's order, and clients following the project's files, see it
+        await touch_project(session, project_id)
     await session.flush()
 
 

@@ -9,8 +9,10 @@ import { Icon } from '../../components/Icon';
 import { useDrafts } from './drafts';
 import { EditorPane } from './EditorPane';
 import { PreviewPanel } from '../preview/PreviewPanel';
+import { TerminalPanel } from '../terminal/TerminalPanel';
+import { useProjectEvents } from '../../api/projectEvents';
 
-type Tab = 'chat' | 'changes' | 'preview';
+type Tab = 'chat' | 'changes' | 'preview' | 'terminal';
 /** On a phone one column shows at a time; wider screens show them all and ignore this. */
 type Pane = 'files' | 'editor' | 'side';
 
@@ -18,6 +20,7 @@ const SIDE_TABS: { label: string; tab: Tab }[] = [
   { label: 'Chat', tab: 'chat' },
   { label: 'Changes', tab: 'changes' },
   { label: 'Preview', tab: 'preview' },
+  { label: 'Terminal', tab: 'terminal' },
 ];
 
 const PANES: { label: string; pane: Pane; tab?: Tab }[] = [
@@ -46,6 +49,7 @@ export function EditorPage() {
   }, []);
   const project = useProject(projectId);
   const drafts = useDrafts();
+  useProjectEvents(projectId);
 
   const openPath = search.get('file');
   const sessionParam = search.get('session');
@@ -168,6 +172,10 @@ export function EditorPage() {
               <ChangesPanel projectId={projectId} />
             </div>
           ) : null}
+          {/* Mounted like Chat: leaving the tab must not stop a running command. */}
+          <div hidden={tab !== 'terminal'} className="tab-body">
+            <TerminalPanel projectId={projectId} />
+          </div>
           {tab === 'preview' ? (
             <div className="tab-body">
               <PreviewPanel projectId={projectId} onFixError={onFixError} />

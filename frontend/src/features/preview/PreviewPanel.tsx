@@ -4,8 +4,6 @@ import { usePreviewLink } from '../../api/previews';
 import type { FileInfo } from '../../api/types';
 
 const ENTRY = 'index.html';
-/** Edits made in this tab reload the frame at once; those made elsewhere within this time. */
-const ELSEWHERE_MS = 2000;
 
 const MAX_ERRORS = 20;
 
@@ -27,7 +25,8 @@ function signature(files: FileInfo[] | undefined): string {
 }
 
 /** The project's pages, live: served from the preview origin in a sandboxed frame, reloaded when any
- * file changes (an agent's write, a save in the editor, a revert, another tab's edit). */
+ * file changes (an agent's write, a save in the editor, a revert, another tab's edit: the page's
+ * `useProjectEvents` refetches the file list on each). */
 export function PreviewPanel({
   projectId,
   onFixError,
@@ -52,7 +51,7 @@ export function PreviewPanel({
     window.addEventListener('message', onMessage);
     return () => window.removeEventListener('message', onMessage);
   }, []);
-  const files = useFiles(projectId, ELSEWHERE_MS);
+  const files = useFiles(projectId);
   const pages = useMemo(
     () => (files.data ?? []).filter((f) => f.path.endsWith('.html')).map((f) => f.path),
     [files.data],

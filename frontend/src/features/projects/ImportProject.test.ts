@@ -16,6 +16,8 @@ const job = (over: Partial<ImportJob>): ImportJob => ({
   binary_files: 0,
   error_code: null,
   error_message: null,
+  created_at: '2026-12-02T10:00:00Z',
+  updated_at: '2026-12-02T10:00:00Z',
   ...over,
 });
 

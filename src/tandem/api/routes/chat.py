@@ -23,31 +23,40 @@ IdempotencyKey = Annotated[
     ),
 ]
 
+
 # The streaming routes return their `EventStreamResponse` themselves; `response_class=Response` (no media
 # type) keeps FastAPI from documenting a body of its own beside this one, and documents errors as JSON.
-STREAM_RESPONSES: dict[int | str, dict[str, object]] = {
-    200: {
-        "content": {
-            "text/event-stream": {
-                # One SSE event, as OpenAPI 3.2 describes a stream (and FastAPI its own).
-                "itemSchema": {
-                    "type": "object",
-                    "required": ["id", "data"],
-                    "properties": {
-                        "id": {"type": "string", "description": "The event's seq."},
-                        "data": {
-                            "type": "string",
-                            "contentMediaType": "application/json",
-                            "contentSchema": {"$ref": "#/components/schemas/RunEvent"},
+def stream_responses(schema: str, description: str) -> dict[int | str, dict[str, object]]:
+    """The 200 response of a route streaming `id: <seq>` + `data: <schema JSON>` frames."""
+    return {
+        200: {
+            "content": {
+                "text/event-stream": {
+                    # One SSE event, as OpenAPI 3.2 describes a stream (and FastAPI its own).
+                    "itemSchema": {
+                        "type": "object",
+                        "required": ["id", "data"],
+                        "properties": {
+                            "id": {"type": "string", "description": "The event's seq."},
+                            "data": {
+                                "type": "string",
+                                "contentMediaType": "application/json",
+                                "contentSchema": {"$ref": f"#/components/schemas/{schema}"},
+                            },
                         },
-                    },
+                    }
                 }
-            }
-        },
-        "description": "`id: <seq>` + `data: <RunEvent JSON>` frames, `: ping` comments while idle; "
-        "ends after the terminal `complete` or `error` event.",
+            },
+            "description": description,
+        }
     }
-}
+
+
+STREAM_RESPONSES = stream_responses(
+    "RunEvent",
+    "`id: <seq>` + `data: <RunEvent JSON>` frames, `: ping` comments while idle; "
+    "ends after the terminal `complete` or `error` event.",
+)
 
 
 @router.post("/{project_id}/stream", status_code=200, response_class=Response, responses=STREAM_RESPONSES)

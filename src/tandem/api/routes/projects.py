@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import quote, unquote_to_bytes
 
@@ -35,7 +33,6 @@ from tandem.persistence.models import INT_MAX
 from tandem.services import access, projects
 from tandem.services.imports import GitSource, ImportStatus
 from tandem.services.projects import ProjectView
-from tandem.workspace import importing
 from tandem.workspace.files import ProjectFiles
 
 router = APIRouter(tags=["projects"], responses=ERROR_RESPONSES)
@@ -264,18 +261,9 @@ async def download_bundle(
 ) -> StreamingResponse:
     """The project's history as a Git bundle (`git clone project.bundle`): branch `main` and HEAD."""
     project = await projects.count_export(db, user, project_id, per_minute=settings.downloads_per_minute)
-    bundle, scratch = await git.bundle(user, project_id)
-
-    async def send() -> AsyncIterator[bytes]:
-        try:
-            with bundle.open("rb") as file:
-                while chunk := await asyncio.to_thread(file.read, 256 * 1024):
-                    yield chunk
-        finally:
-            await asyncio.to_thread(importing.remove_scratch, scratch)
-
+    bundle = await git.bundle(user, project_id)
     return StreamingResponse(
-        send(),
+        bundle,
         media_type="application/x-git-bundle",
         headers={"Content-Disposition": _attachment(f"{project.name}.bundle")},
     )
