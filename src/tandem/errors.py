@@ -109,6 +109,20 @@ class GitFailed(TandemError):
     code = "git_failed"
 
 
+class MergeConflict(Conflict):
+    """A Git pull whose commits conflict with the project's; nothing was changed."""
+
+    code = "merge_conflict"
+
+    def __init__(self, files: list[str]) -> None:
+        shown = ", ".join(files[:20]) + (f" and {len(files) - 20} more" if len(files) > 20 else "")
+        super().__init__(
+            f"the remote's commits conflict with the project's in {len(files)} file(s): {shown}; nothing was "
+            "changed. Change those files so one side wins (in the project, or on the remote), then pull again"
+        )
+        self.files = files
+
+
 class Cancelled(Conflict):
     """Work stopped because the user asked (an import)."""
 

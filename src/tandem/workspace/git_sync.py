@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tandem.errors import Conflict, GitFailed
+from tandem.errors import Conflict, GitFailed, MergeConflict
 from tandem.workspace.files import FileLimits
 from tandem.workspace.importing import GitRepository, git_output, last_line, public_url
 
@@ -226,18 +226,6 @@ class SyncRepository(GitRepository):
         return [line.split(" ", 1)[0] for line in out.splitlines() if line]
 
 
-class MergeConflict(Conflict):
-    code = "merge_conflict"
-
-    def __init__(self, files: list[str]) -> None:
-        shown = ", ".join(files[:20]) + (f" and {len(files) - 20} more" if len(files) > 20 else "")
-        super().__init__(
-            f"the remote's commits conflict with the project's in {len(files)} file(s): {shown}; nothing was "
-            "changed. Change those files so one side wins (in the project, or on the remote), then pull again"
-        )
-        self.files = files
-
-
 def branch_for(name: str, project_id: int) -> str:
     """The new branch a project pushes to by default: `tandem/<its name, as a slug>`."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60].strip("-")
@@ -245,4 +233,4 @@ def branch_for(name: str, project_id: int) -> str:
 
 
 def is_valid_branch(name: str) -> bool:
-    return BRANCH.match(name) is not None and not name.startswith("-")
+    return BRANCH.match(name) is not None and not name.startswith("-") and name != "HEAD"
