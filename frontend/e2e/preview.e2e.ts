@@ -92,6 +92,23 @@ test('an edit saved in a second page reloads the preview of the first', async ()
   }
 });
 
+test("the static-site template shows, and follows an agent run's writes", async () => {
+  const { id } = await api<Project>(backend.url, 'POST', '/projects', { name: 'site', template: 'static-site' });
+  // The scripted model (not AI) appends the request to TANDEM_NOTES.md: this script shows that file.
+  const script = "fetch('TANDEM_NOTES.md').then((r) => (r.ok ? r.text() : '')).then((t) => { document.getElementById('greeting').textContent = t || 'no notes'; });";
+  await api(backend.url, 'PUT', `/projects/${id}/files/script.js`, { content: script });
+  const { page, frame } = await openPreview(id);
+  try {
+    await frame.getByRole('heading', { name: 'Hello, world' }).waitFor({ timeout: 30_000 });
+    await frame.locator('#greeting', { hasText: 'no notes' }).waitFor();
+    // The run is started elsewhere (the API, as another tab would): this page only watches.
+    await api(backend.url, 'POST', `/chat/${id}`, { message: 'note the preview e2e' });
+    await frame.locator('#greeting', { hasText: 'note the preview e2e' }).waitFor({ timeout: 60_000 });
+  } finally {
+    await page.close();
+  }
+});
+
 test('a page the model wrote can neither call the API nor read the sign-in', async () => {
   const secret = 'preview-e2e-secret-93b2';
   const attack = `<!doctype html><p id="out">running</p><script>
