@@ -2,24 +2,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as f from '../test/fixtures';
 import { mockApi } from '../test/render';
 import { PROJECTS_PAGE, projectsApi } from './projects';
-import type { Project } from './types';
 
 afterEach(() => vi.unstubAllGlobals());
 
-const project = (id: number): Project => ({
-  id,
-  name: `p${id}`,
-  template: 'blank',
-  created_at: '2025-12-28T10:00:00Z',
-  updated_at: '2025-12-28T10:00:00Z',
-  active_run_id: null,
-  owner: 'local',
-  role: 'owner',
-});
-
 describe('projectsApi.list', () => {
   it('reads every page, so no project is hidden by the default page size', async () => {
-    const stored = Array.from({ length: PROJECTS_PAGE + 3 }, (_, i) => project(PROJECTS_PAGE + 3 - i));
+    const stored = Array.from({ length: PROJECTS_PAGE + 3 }, (_, i) => f.project(PROJECTS_PAGE + 3 - i));
     const { calls } = mockApi({
       'GET /api/v1/projects': (c) => {
         const query = new URL(c.url, 'http://x').searchParams;
@@ -37,7 +25,7 @@ describe('projectsApi.list', () => {
   });
 
   it('stops after a short first page', async () => {
-    const { calls } = mockApi({ 'GET /api/v1/projects': () => f.jsonResponse([project(1)]) });
+    const { calls } = mockApi({ 'GET /api/v1/projects': () => f.jsonResponse([f.project(1)]) });
     expect((await projectsApi.list()).map((p) => p.id)).toEqual([1]);
     expect(calls).toHaveLength(1);
   });

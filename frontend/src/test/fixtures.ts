@@ -4,6 +4,7 @@ import type {
   Interaction,
   InteractionData,
   Message,
+  Project,
   StreamEvent,
   Usage,
 } from '../api/types';
@@ -208,5 +209,18 @@ export function controlledSse() {
     fail() {
       ctrl?.error(new TypeError('network error'));
     },
+  };
+}
+
+export function project(id: number, name = `p${id}`): Project {
+  return {
+    id,
+    name,
+    template: 'blank',
+    created_at: '2025-12-28T10:00:00Z',
+    updated_at: '2025-12-28T10:00:00Z',
+    active_run_id: null,
+    owner: 'local',
+    role: 'owner',
   };
 }

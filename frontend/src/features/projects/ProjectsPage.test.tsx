@@ -1,27 +1,15 @@
 import { screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Project } from '../../api/types';
 import * as f from '../../test/fixtures';
 import { mockApi, renderWithClient } from '../../test/render';
 import { ProjectsPage } from './ProjectsPage';
 
 afterEach(() => vi.unstubAllGlobals());
 
-const project = (id: number, name: string): Project => ({
-  id,
-  name,
-  template: 'blank',
-  created_at: '2025-12-28T10:00:00Z',
-  updated_at: '2025-12-28T10:00:00Z',
-  active_run_id: null,
-  owner: 'local',
-  role: 'owner',
-});
-
 describe('ProjectsPage', () => {
   it('lists, creates from a template, renames and deletes projects', async () => {
-    let projects = [project(1, 'First')];
+    let projects = [f.project(1, 'First')];
     const { calls } = mockApi({
       'GET /api/v1/health': () => f.jsonResponse({ status: 'ok', version: '1', models: { planner: null, coder: null, configured: true, scripted: false, hint: null } }),
       'GET /api/v1/templates': () =>
@@ -32,7 +20,7 @@ describe('ProjectsPage', () => {
       'GET /api/v1/projects': () => f.jsonResponse(projects),
       'POST /api/v1/projects': (c) => {
         const body = c.body as { name: string; template: string };
-        const p = { ...project(2, body.name), template: body.template };
+        const p = { ...f.project(2, body.name), template: body.template };
         projects = [p, ...projects];
         return f.jsonResponse(p, 201);
       },
