@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from pydantic_ai.messages import ModelRequest, TextPart, ThinkingPart, UserPromptPart
@@ -36,6 +36,7 @@ from tandem.persistence.models import ChatSession, Message, Run, RunEventRow, Us
 from tandem.runs.eventlog import InProcessEventLog
 from tandem.runs.follower import STREAM_CHUNK_BYTES
 from tandem.runs.manager import RunManager
+from tandem.runs.store import RunStore
 from tandem.services.accounts import LOCAL
 from tandem.workspace.files import FileLimits
 from tests.playbook import Playbook, call
@@ -860,6 +861,11 @@ async def test_a_run_that_goes_live_while_followed_from_the_database_is_then_fol
     assert await anext(stream) == PING_FRAME
     launch.set()
     await starting
+
+    async def from_the_database(*_: object) -> NoReturn:
+        raise AssertionError("the stream read the database after the run went live here")
+
+    monkeypatch.setattr(RunStore, "events_after", from_the_database)
     rest, _ = parse(b"".join([chunk async for chunk in stream]))
     assert [e["seq"] for e in rest] == list(range(2, 9))
     assert rest[-1]["type"] == "complete"

@@ -35,17 +35,13 @@ class MessageWithInteractions(ChatMessage):
 
 
 class SessionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     project_id: int
     title: str
     created_at: datetime
     updated_at: datetime
-
-
-def _session_out(row: ChatSession) -> SessionOut:
-    return SessionOut(
-        id=row.id, project_id=row.project_id, title=row.title, created_at=row.created_at, updated_at=row.updated_at
-    )
 
 
 async def list_sessions(session: AsyncSession, user: Principal, project_id: int) -> list[SessionOut]:
@@ -55,11 +51,11 @@ async def list_sessions(session: AsyncSession, user: Principal, project_id: int)
         .where(ChatSession.project_id == project_id)
         .order_by(ChatSession.updated_at.desc(), ChatSession.id.desc())
     )
-    return [_session_out(row) for row in rows]
+    return [SessionOut.model_validate(row) for row in rows]
 
 
 async def get_session(session: AsyncSession, user: Principal, session_id: int) -> SessionOut:
-    return _session_out(await access.chat_session(session, user, session_id, "read"))
+    return SessionOut.model_validate(await access.chat_session(session, user, session_id, "read"))
 
 
 async def delete_session(session: AsyncSession, user: Principal, session_id: int) -> None:
