@@ -26,7 +26,7 @@ async def start() -> None:
     await migrate(container.engine)
     await container.commands.detect()
     await container.runs.begin()
-    model_status(await container.model_settings.setup())
+    await model_status(await container.model_settings.setup())
     await container.runs.shutdown()
     await container.engine.dispose()
 

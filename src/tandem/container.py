@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tandem.agents.adapt.quirks import KnownQuirks
-from tandem.agents.models import load_agents, resolve_model
+from tandem.agents.models import agents_loaded, load_agents, resolve_model
 from tandem.persistence.database import create_engine, create_sessionmaker
 from tandem.runs.cancellation import CancelBus, LocalCancelBus
 from tandem.runs.eventlog import EventLog, InProcessEventLog
@@ -105,6 +105,7 @@ class Teams:
         self._current: tuple[ModelSetup, Team] | None = None
 
     async def for_next_run(self) -> Team:
+        await agents_loaded()
         setup = await self._models.setup()
         await self._checks.prepare(setup)
         if self._current is None or self._current[0] != setup:

@@ -72,6 +72,22 @@ async def test_no_secret_of_the_server_reaches_a_command(sandbox: Sandbox, monke
     assert "PATH=/usr/local/bin:/usr/bin:/bin" in result.output
 
 
+async def test_more_read_only_folders_are_readable_even_under_the_hosts_tmp(scratch_root: Path, tmp_path: Path) -> None:
+    # A toolchain in a checkout under /tmp (as CI clones): the command's own /tmp must not hide it.
+    toolchain = tmp_path / "toolchain"
+    toolchain.mkdir()
+    (toolchain / "tool.txt").write_text("the toolchain")
+    toolchain.chmod(0o755)
+    for parent in (tmp_path, *tmp_path.parents):  # the commands' user must be able to reach it
+        if parent != Path("/"):
+            parent.chmod(parent.stat().st_mode | 0o005)
+    sandbox = await _sandbox(SMALL.model_copy(update={"read_only_paths": [toolchain]}), scratch_root)
+    result = await run(sandbox, f"cat {toolchain}/tool.txt && touch {toolchain}/new")
+    assert result.output.startswith("the toolchain"), result.output
+    assert result.exit_code != 0, "read-only"
+    assert not (toolchain / "new").exists()
+
+
 async def test_a_fork_bomb_is_held_to_the_process_limit_and_the_wall_clock(scratch_root: Path) -> None:
     sandbox = await _sandbox(SMALL.model_copy(update={"wall_seconds": 3.0}), scratch_root)
     result = await run(sandbox, "f(){ f|f& }; f; sleep 60")

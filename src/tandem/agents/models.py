@@ -5,6 +5,7 @@ pydantic-ai and the provider SDKs are imported when a model is built, not with t
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
 import threading
@@ -44,6 +45,12 @@ def load_agents() -> None:
     with _LOADING:
         for module in ("tandem.agents.team", "tandem.agents.check", "tandem.agents.scripted"):
             importlib.import_module(module)
+
+
+async def agents_loaded() -> None:
+    """`load_agents` off the event loop: the first run or check waits for it (up to the import's ~1.5 s,
+    or the warm-up's rest) while every other stream and heartbeat of the server goes on."""
+    await asyncio.to_thread(load_agents)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -92,13 +92,18 @@ class Bubblewrap:
         bwrap = [tools.bwrap, "--unshare-all", "--die-with-parent", "--new-session"]
         if limits.network:
             bwrap.append("--share-net")
-        for path in [*SYSTEM_PATHS, *map(str, limits.read_only_paths)]:
+        for path in SYSTEM_PATHS:
             bwrap += ["--ro-bind-try", path, path]
         bwrap += [
             "--proc", "/proc",
             "--dev", "/dev",
             "--bind", str(folder / "tmp"), "/tmp",
             "--bind", str(folder / "project"), "/project",
+        ]  # fmt: skip
+        # After the private /tmp: a folder under the host's /tmp (a checkout there) would be hidden by it.
+        for path in map(str, limits.read_only_paths):
+            bwrap += ["--ro-bind-try", path, path]
+        bwrap += [
             "--chdir", "/project",
             "--clearenv",
             "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -78,7 +78,7 @@ class RemoteIn(BaseModel):
     url: GitUrl = Field(description="The repository's URL, such as https://github.com/you/app.git (no credentials).")
     username: UserName | None = Field(default=None, description="For the token; most hosts take any name.")
     token: ApiKey | None = Field(default=None, description="A new access token (write-only); null keeps the saved one.")
-    forget_token: bool = Field(default=False, description="Remove the saved token.")
+    forget_token: StrictBool = Field(default=False, description="Remove the saved token.")
 
     @model_validator(mode="after")
     def _one_token_change(self) -> RemoteIn:
@@ -106,7 +106,7 @@ class SyncIn(BaseModel):
 
 
 class PushIn(SyncIn):
-    allow_default_branch: bool = Field(
+    allow_default_branch: StrictBool = Field(
         default=False,
         description="Allow pushing to the remote's default branch (or main/master); still only as a fast-forward.",
     )

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.agents.adapt.quirks import KnownQuirks
 from tandem.agents.check_report import CheckStep, ModelCheck
-from tandem.agents.models import SCRIPTED, Endpoint, resolve_model
+from tandem.agents.models import SCRIPTED, Endpoint, agents_loaded, resolve_model
 from tandem.errors import InvalidInput, ModelNotConfigured
 from tandem.persistence.models import ModelCheckRow
 from tandem.services.model_settings import ModelSettings, ModelSetup
@@ -74,6 +74,7 @@ class ModelChecks:
                 checked_at=datetime.now(UTC),
             )
         quirks = self._quirks.of(name, endpoint.base_url)
+        await agents_loaded()
         try:
             model = resolve_model(
                 name, role="planner", scripted_pace=0, scripted_repeat=1, quirks=quirks, endpoint=endpoint

@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    StrictBool,
     StringConstraints,
     TypeAdapter,
     model_validator,
@@ -76,7 +77,7 @@ class ModelSettingsIn(BaseModel):
     planner_model: ModelName = Field(description="The model's name on that server, such as `gpt-4o` or `qwen3`.")
     coder_model: ModelName | None = Field(default=None, description="The Coder's model; null: the Planner's.")
     api_key: ApiKey | None = Field(default=None, description="A new API key; null keeps the saved one.")
-    forget_api_key: bool = Field(default=False, description="Remove the saved API key.")
+    forget_api_key: StrictBool = Field(default=False, description="Remove the saved API key.")
     limits: RunBudget = Field(default_factory=RunBudget)
 
     @model_validator(mode="after")

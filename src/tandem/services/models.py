@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from tandem.agents.adapt.quirks import ServerQuirks
-from tandem.agents.models import SCRIPTED, resolve_model
+from tandem.agents.models import SCRIPTED, agents_loaded, resolve_model
 from tandem.errors import ModelNotConfigured
 from tandem.services.model_settings import ModelSetup
 
 
-def model_status(setup: ModelSetup) -> str | None:
+async def model_status(setup: ModelSetup) -> str | None:
     """What to set if the setup's models cannot be used, else None."""
     agents = ((setup.planner, setup.planner_endpoint, "planner"), (setup.coder, setup.coder_endpoint, "coder"))
+    # The scripted model is always usable: building it would load pydantic-ai for nothing.
+    if any(name and name != SCRIPTED for name, _, _ in agents):
+        await agents_loaded()
     for name, endpoint, role in agents:
-        if name == SCRIPTED:  # always usable; building it would load pydantic-ai on the health check
+        if name == SCRIPTED:
             continue
         try:
             resolve_model(

@@ -14,7 +14,7 @@ router = APIRouter(tags=["health"])
 @router.get("/health")
 async def health(models: ModelSettingsDep, container: CurrentContainer) -> HealthOut:
     setup = await models.setup()
-    hint = model_status(setup)
+    hint = await model_status(setup)
     sandbox = container.commands.found.status
     return HealthOut(
         status="ok",
