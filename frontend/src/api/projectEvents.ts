@@ -20,8 +20,8 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 
 /** Follow a project's files (`GET /projects/{id}/events`): every change, whoever made it (an agent,
  * this tab, another tab, a Terminal command, another server process), refetches what shows files —
- * the tree, the open file, the preview. After a dropped connection it reconnects, and refetches if
- * the project changed meanwhile. */
+ * the tree, the open file, the preview. Once it follows, and after a dropped connection and its
+ * reconnection, it refetches if the project changed meanwhile. */
 export function useProjectEvents(projectId: number): void {
   const qc = useQueryClient();
   useEffect(() => {
@@ -45,8 +45,9 @@ export function useProjectEvents(projectId: number): void {
               void qc.invalidateQueries({ queryKey: qk.project(projectId) });
               return;
             }
-            // `watching` after a reconnection: what changed while the connection was down.
-            if (event.type === 'files_changed' || (seen !== undefined && event.data.updated_at !== seen)) {
+            // The first `watching`: what changed between the page's first reads and this stream (a change
+            // made then is announced by nothing else); after a reconnection: what changed while it was down.
+            if (event.type === 'files_changed' || event.data.updated_at !== seen) {
               void refetch();
             }
             seen = event.data.updated_at;
