@@ -48,7 +48,7 @@ PYTEST_WORKERS ?= 2
 test-python: install-python install-toolchain services sandbox
 	$(UV) run pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
-test-frontend: install-frontend
+test-frontend: install-frontend install-toolchain
 	@if [ -f frontend/package.json ]; then npm run --prefix frontend api:check && npm run --prefix frontend test && npm run --prefix frontend build && npm run --prefix frontend e2e; fi
 
 test: lint test-python test-frontend
