@@ -767,6 +767,24 @@ async def test_a_run_interrupted_elsewhere_ends_its_local_stream(
     assert [(e["seq"], e["type"]) for e in events][-1] == (2, "error")
 
 
+async def test_a_run_ended_elsewhere_without_reaching_the_log_still_ends_its_streams(
+    new_manager: NewManager, script: Script, sessions: async_sessionmaker[AsyncSession], project_id: int
+) -> None:
+    """The process that ends a dead process's run may be unable to publish the end (its log lacks
+    the run, Redis is away): a stream waiting on the log learns the end from the database."""
+    executing = await new_manager(ping_seconds=0.05, lease_seconds=3600)
+    survivor = await new_manager(lease_seconds=3600)
+    run_id, _ = await hanging_run(executing, script, project_id)
+    async with sessions.begin() as session:
+        await session.execute(
+            update(Run).where(Run.id == run_id).values(owner="dead", heartbeat_at=datetime.now(UTC) - timedelta(1))
+        )
+    assert await survivor.interrupt_stale(50) == 1
+    async with asyncio.timeout(10):
+        events = await events_of(executing, run_id, 1)
+    assert [(e["seq"], e["type"], e["data"].get("code")) for e in events] == [(2, "error", "interrupted")]
+
+
 # -- following ------------------------------------------------------------------------------------
 
 

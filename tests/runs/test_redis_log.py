@@ -93,6 +93,21 @@ async def test_another_process_reads_a_run_through_its_mirror(
     assert await reader.last_seq(run_id) == 3
 
 
+async def test_ending_a_run_this_process_only_mirrors_reaches_redis_while_the_mirror_is_behind(
+    logs: tuple[RedisEventLog, RedisEventLog], run_id: str, redis: Redis
+) -> None:
+    """How a survivor ends a dead process's run (`publish_persisted`): it appends the rest and the
+    end to a run it may be mirroring. Its mirror can be behind Redis at that moment; the end must
+    still reach Redis (or every viewer elsewhere waits for ever) and the mirror's readers get it all."""
+    writer, survivor = logs
+    await writer.append(run_id, [(1, b"a"), (2, b"b")])
+    # Starts the mirror; a zero timeout returns before its first XREAD has answered.
+    assert await survivor.read(run_id, 0, timeout=0) == Batch(frames=[], closed=False)
+    await survivor.append(run_id, [(3, b"c")], closed=True)
+    assert (await redis.xrevrange(stream_key(run_id), count=1))[0] == (b"3-0", {b"f": b"c", b"end": b"1"})
+    assert await survivor.read(run_id, 0, timeout=5) == Batch(frames=[b"a", b"b", b"c"], closed=True)
+
+
 async def test_the_writers_own_readers_are_served_locally(
     logs: tuple[RedisEventLog, RedisEventLog], run_id: str, redis: Redis
 ) -> None:

@@ -31,16 +31,16 @@ class Follower:
         idle = 0.0
         while True:
             batch = await self._log.read(run_id, after, timeout=self._ping_seconds, max_bytes=STREAM_CHUNK_BYTES)
-            if batch is not None:
-                if batch.frames:
-                    after += len(batch.frames)
-                    for chunk in _chunks(batch.frames):
-                        yield chunk
-                elif batch.closed:
-                    return
-                else:
-                    yield PING_FRAME
+            if batch is not None and batch.frames:
+                after += len(batch.frames)
+                for chunk in _chunks(batch.frames):
+                    yield chunk
                 continue
+            if batch is not None and batch.closed:
+                return
+            # The log lacks the run, or has been silent for a ping interval: ask the database, which
+            # has every event and alone knows of a run ended by a process that could not publish the
+            # end (it died, or the log was unreachable), which the log would wait for for ever.
             page = await self._store.events_after(run_id, after)
             if page.rows:
                 idle = 0.0
@@ -52,12 +52,14 @@ class Follower:
                 continue
             if not page.running:
                 return
+            if batch is not None:
+                yield PING_FRAME
+                continue
             await asyncio.sleep(_DB_POLL_SECONDS)
             idle += _DB_POLL_SECONDS
             if idle >= self._ping_seconds:
                 idle = 0.0
                 yield PING_FRAME
-
 
 def _chunks(frames: Iterable[bytes]) -> Iterator[bytes]:
     """Frames joined into pieces of at most `STREAM_CHUNK_BYTES`; a bigger frame is cut (SSE is a byte stream)."""

@@ -55,7 +55,9 @@ class RedisEventLog:
         self._local.open(run_id)
 
     async def append(self, run_id: str, entries: list[Entry], *, closed: bool = False) -> None:
-        if self._local.holds(run_id):
+        # A mirrored run's local log is the mirror's to fill: it may be behind Redis, and these
+        # entries (a survivor ending a dead process's run) reach it through Redis, in order.
+        if self._local.holds(run_id) and run_id not in self._mirrors:
             await self._local.append(run_id, entries, closed=closed)
         key = stream_key(run_id)
         try:

@@ -245,6 +245,10 @@ class RunStore:
 
     async def events_after(self, run_id: str, after: int) -> EventPage:
         async with self._sessions() as session:
+            # The status first: a run that ended before it was read has its terminal row committed
+            # with that status, so the rows read next include it. Read the other way round, a run
+            # ending in between would look ended with its terminal event never read.
+            status = await session.scalar(select(Run.status).where(Run.id == run_id))
             rows = (
                 await session.execute(
                     select(RunEventRow.seq, RunEventRow.type, RunEventRow.payload)
@@ -253,5 +257,4 @@ class RunStore:
                     .limit(_PAGE)
                 )
             ).all()
-            status = None if rows else await session.scalar(select(Run.status).where(Run.id == run_id))
-        return EventPage(rows=rows, running=bool(rows) or status == "running")
+        return EventPage(rows=rows, running=status == "running")
