@@ -61,6 +61,7 @@ class Follower:
                 idle = 0.0
                 yield PING_FRAME
 
+
 def _chunks(frames: Iterable[bytes]) -> Iterator[bytes]:
     """Frames joined into pieces of at most `STREAM_CHUNK_BYTES`; a bigger frame is cut (SSE is a byte stream)."""
     group: list[bytes] = []
