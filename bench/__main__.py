@@ -27,12 +27,22 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from bench.capacity import SCENARIOS as PROVIDER_SCENARIOS
 from bench.profile import summarize
 from bench.report import table
 from bench.scenarios import FULL, QUICK, SCENARIOS, SHORT_RETENTION, Context, Sizes, baseline_events
-from bench.servers import BACKEND_VARIABLES, ROOT, baseline_process, raise_file_limit, running, tandem_process
+from bench.servers import (
+    BACKEND_VARIABLES,
+    ROOT,
+    baseline_process,
+    provider_process,
+    raise_file_limit,
+    running,
+    tandem_process,
+)
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+ALL_SCENARIOS = SCENARIOS | PROVIDER_SCENARIOS
 
 
 def _psql(sql: str) -> None:
@@ -78,12 +88,12 @@ def machine() -> dict[str, Any]:
 
 
 def check_figures(results: dict[str, dict[str, Any]]) -> list[str]:
-    """Names of figures that are not positive finite numbers."""
+    """Names of figures that are not positive finite numbers (a search's `steps` are its log, not figures)."""
     return [
         f"{scenario}.{name}"
         for scenario, figures in results.items()
         for name, value in figures.items()
-        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0)
+        if name != "steps" and not (isinstance(value, int | float) and math.isfinite(value) and value > 0)
     ]
 
 
@@ -122,7 +132,7 @@ def _overrides(pairs: list[str]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: every figure in well under a minute")
-    parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
+    parser.add_argument("--only", default=",".join(ALL_SCENARIOS), help="comma-separated scenarios")
     parser.add_argument("--backend", choices=["sqlite", "postgres+redis", "env"], default="env")
     parser.add_argument("--profile", action="store_true", help="py-spy the server during throughput and latency")
     parser.add_argument(
@@ -151,21 +161,23 @@ def main() -> None:
                 Path(data) / "short", {**env, "TANDEM_EVENT_RETENTION_SECONDS": str(SHORT_RETENTION)}
             ),
             baseline=baseline_process(baseline_events(sizes)),
+            provider=(source := provider_process()),
+            tandem_provider=tandem_process(Path(data) / "provider", {**env, **source.model_env()}),
             profile_dir=profile_dir,
         )
-        with running(ctx.tandem, ctx.tandem_short_retention, ctx.baseline):
+        with running(ctx.tandem, ctx.tandem_short_retention, ctx.baseline, ctx.provider, ctx.tandem_provider):
             print(f"servers up after {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
             for name in args.only.split(","):
                 print(f"… {name}", file=sys.stderr, flush=True)
                 begun = time.monotonic()
-                results[name] = SCENARIOS[name](ctx)
+                results[name] = ALL_SCENARIOS[name](ctx)
                 timings[name] = round(time.monotonic() - begun, 1)
                 # Written after every scenario: a failure later loses nothing measured so far.
                 write(out, _report(mode, backend_name, started, timings, sizes, results))
     report = _report(mode, backend_name, started, timings, sizes, results)
     write(out, report)
     print(table(report))
-    for name in ("throughput", "latency") if profile_dir is not None else ():
+    for name in ("throughput", "latency", "provider", "capacity") if profile_dir is not None else ():
         if name in results and (folded := profile_dir / f"{name}.folded").exists():
             summary = summarize(folded, name)
             (profile_dir / f"{name}-profile.txt").write_text(summary)

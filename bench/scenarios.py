@@ -54,6 +54,12 @@ class Sizes:
     replay_repeats: int
     stalled_readers: int
     download_mb: int
+    provider_tokens: int
+    capacity_rate: float
+    capacity_seconds: float
+    capacity_start: int
+    capacity_max: int
+    capacity_p99_ms: float
 
 
 FULL = Sizes(
@@ -70,6 +76,12 @@ FULL = Sizes(
     replay_repeats=5,
     stalled_readers=1_000,
     download_mb=300,
+    provider_tokens=20_000,
+    capacity_rate=50,
+    capacity_seconds=10,
+    capacity_start=25,
+    capacity_max=1_600,
+    capacity_p99_ms=50,
 )
 QUICK = Sizes(
     throughput_events=3_000,
@@ -85,6 +97,13 @@ QUICK = Sizes(
     replay_repeats=3,
     stalled_readers=50,
     download_mb=20,
+    provider_tokens=2_000,
+    capacity_rate=50,
+    capacity_seconds=2,
+    capacity_start=2,
+    capacity_max=8,
+    # A smoke run on a busy CI machine: the search is exercised, its figure means nothing.
+    capacity_p99_ms=1_000,
 )
 
 
@@ -95,6 +114,10 @@ class Context:
     tandem_short_retention: Process
     """Drops a finished run's event log at once, so re-attaching reads the database."""
     baseline: Process
+    provider: Process
+    """The OpenAI-compatible load source (`bench/provider.py`)."""
+    tandem_provider: Process
+    """Tandem with an `openai:` model served by `provider`."""
     profile_dir: Path | None = None
 
 

@@ -109,6 +109,10 @@ class Process:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def model_env(self) -> dict[str, str]:
+        """Settings for a Tandem server whose model this OpenAI-compatible server is."""
+        return {"TANDEM_MODEL": "openai:bench", "OPENAI_BASE_URL": f"{self.url}/v1", "OPENAI_API_KEY": "sk-bench"}
+
     @property
     def pid(self) -> int:
         assert self.process is not None
@@ -153,7 +157,7 @@ def _python_env(extra: dict[str, str]) -> dict[str, str]:
 
 
 def tandem_process(data_dir: Path, env: dict[str, str]) -> Process:
-    """A Tandem server with the scripted model (not AI)."""
+    """A Tandem server with the scripted model (not AI), unless `env` sets `TANDEM_MODEL`."""
     data_dir.mkdir(parents=True, exist_ok=True)
     # BENCH_SERVER=path/to/script.py runs that instead of `-m tandem` (same CLI): a way to try a
     # proposed fix, e.g. a monkeypatch, against the same scenarios without editing src/.
@@ -163,6 +167,11 @@ def tandem_process(data_dir: Path, env: dict[str, str]) -> Process:
         env=_python_env({"TANDEM_DATA_DIR": str(data_dir), "TANDEM_MODEL": "scripted", **LIFTED_LIMITS, **env}),
         health_path="/api/v1/health",
     )
+
+
+def provider_process() -> Process:
+    """The OpenAI-compatible load source (`bench/provider.py`, not AI)."""
+    return Process(argv=[sys.executable, "-m", "bench.provider"], env=_python_env({}), health_path="/health")
 
 
 def baseline_process(events: int) -> Process:
