@@ -119,9 +119,8 @@ def resolve_model(
 
 
 def _openai_provider(provider: str, endpoint: Endpoint) -> Provider[AsyncOpenAI]:
-    from pydantic_ai.providers.ollama import OllamaProvider
-    from pydantic_ai.providers.openai import OpenAIProvider
+    from tandem.agents.adapt.chunks import ChunkBuildingOllamaProvider, ChunkBuildingOpenAIProvider
 
     if provider == "ollama":
-        return OllamaProvider(base_url=endpoint.base_url, api_key=endpoint.api_key)
-    return OpenAIProvider(base_url=endpoint.base_url, api_key=endpoint.api_key)
+        return ChunkBuildingOllamaProvider(base_url=endpoint.base_url, api_key=endpoint.api_key)
+    return ChunkBuildingOpenAIProvider(base_url=endpoint.base_url, api_key=endpoint.api_key)
