@@ -25,6 +25,7 @@ from tandem.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from tandem.persistence.database import get_or_404
 from tandem.persistence.models import LOCAL_USER, LOCAL_USER_ID, AuditEvent, Credential, User
 from tandem.services import audit
+from tandem.services.principal import Principal
 
 CredentialKind = Literal["session", "token"]
 TOKEN_PREFIX = "tdm_"
@@ -33,16 +34,6 @@ MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 1024
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _hasher = PasswordHash.recommended()
-
-
-@dataclass(frozen=True, kw_only=True)
-class Principal:
-    """Who is calling: the user, and the sign-in or token they called with (None: the implicit local user)."""
-
-    id: int
-    name: str
-    is_admin: bool
-    credential_id: int | None = None
 
 
 LOCAL = Principal(id=LOCAL_USER_ID, name=LOCAL_USER, is_admin=True)

@@ -16,7 +16,8 @@ from tandem.persistence.models import Project, ProjectFile, ProjectShare, Run, U
 from tandem.runs.store import active_run_id
 from tandem.services import access, audit
 from tandem.services.access import Role
-from tandem.services.accounts import Principal, user_named
+from tandem.services.accounts import user_named
+from tandem.services.principal import Principal
 from tandem.settings import Settings
 from tandem.workspace.archive import zip_project
 from tandem.workspace.files import FileLimits, ProjectFiles

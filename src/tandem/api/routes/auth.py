@@ -8,7 +8,7 @@ from tandem.api.deps import SESSION_COOKIE, AccountsDep, Address, CurrentSetting
 from tandem.api.errors import ERROR_RESPONSES
 from tandem.api.routes.schemas import Id, LoginIn, MeOut, TokenCreate, TokenCreated, TokenOut
 from tandem.services import accounts
-from tandem.services.accounts import Principal
+from tandem.services.principal import Principal
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
 
