@@ -1,6 +1,7 @@
 """The layers go one way: api → services → runs → agents → workspace/sandbox → persistence (the
 agents' tools use the files and the sandbox), read from every import in `src/tandem`, including
-those inside functions. Routes go through the services: nothing below them but a few names."""
+those inside functions. Routes go through the services: nothing below them but a few names. Within
+the services, the modules import one way too: no two lean on each other."""
 
 from __future__ import annotations
 
@@ -80,8 +81,61 @@ def broken_imports(package: Path) -> list[str]:
     return broken
 
 
+def import_cycles(package: Path, layer: str) -> list[list[str]]:
+    """The modules of `layer` that import each other, round and round (each cycle from its least name)."""
+    modules = {path.stem for path in (package / layer).glob("*.py")} - {"__init__"}
+    within = f"tandem.{layer}"
+    imported: dict[str, set[str]] = {}
+    for module in modules:
+        imported[module] = set()
+        for _, name, names in _imports(package / layer / f"{module}.py"):
+            if name == within:
+                imported[module] |= names & modules
+            elif name.startswith(within + "."):
+                imported[module].add(name.split(".")[2])
+    cycles: list[list[str]] = []
+
+    def follow(path: list[str]) -> None:
+        for module in sorted(imported[path[-1]]):
+            if module == path[0]:
+                cycles.append(path)
+            elif module > path[0] and module not in path:
+                follow([*path, module])
+
+    for module in sorted(modules):
+        follow([module])
+    return cycles
+
+
 def test_no_import_breaks_the_layers() -> None:
     assert broken_imports(PACKAGE) == []
+
+
+def test_no_services_import_each_other() -> None:
+    assert import_cycles(PACKAGE, "services") == []
+
+
+@pytest.mark.parametrize(
+    ("files", "cycle"),
+    [
+        ({"a": "from tandem.services import b", "b": "from tandem.services.a import f"}, ["a", "b"]),
+        ({"a": "import tandem.services.b", "b": "if TYPE_CHECKING:\n    from tandem.services.a import T"}, ["a", "b"]),
+        (
+            {"a": "from tandem.services import b, WINDOW", "b": "def f():\n    from tandem.services import a"},
+            ["a", "b"],
+        ),
+        (
+            {"c": "from tandem.services import a", "a": "import tandem.services.b", "b": "import tandem.services.c"},
+            ["a", "b", "c"],
+        ),
+    ],
+)
+def test_services_importing_each_other_are_found(tmp_path: Path, files: dict[str, str], cycle: list[str]) -> None:
+    (tmp_path / "services").mkdir()
+    # `d` imports from the cycle without being part of it.
+    for module, line in {**files, "d": "from tandem.services import a, b"}.items():
+        (tmp_path / "services" / f"{module}.py").write_text(line + "\n")
+    assert import_cycles(tmp_path, "services") == [cycle]
 
 
 @pytest.mark.parametrize(

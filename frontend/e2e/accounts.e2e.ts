@@ -2,14 +2,10 @@
 // password, the HttpOnly SameSite cookie, another user's project out of sight, signing out.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { REPO_DIR, RESULTS_DIR, launchBrowser, startBackend, type Backend, type Browser } from './harness';
+import { describe, test } from 'node:test';
+import { REPO_DIR, suite } from './harness';
 
 const PASSWORD = 'ada-long-password';
-let backend: Backend;
-let browser: Browser;
 
 /** `tandem <args>` on the backend's database, as the operator runs it. */
 function tandem(args: string[], input = ''): string {
@@ -17,37 +13,32 @@ function tandem(args: string[], input = ''): string {
     cwd: REPO_DIR,
     input,
     encoding: 'utf8',
-    env: { ...process.env, TANDEM_DATA_DIR: backend.dataDir, TANDEM_AUTH: 'accounts' },
+    env: { ...process.env, TANDEM_DATA_DIR: e2e.backend.dataDir, TANDEM_AUTH: 'accounts' },
   });
   assert.equal(result.status, 0, result.stderr);
   return result.stdout.trim();
 }
 
-before(async () => {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  backend = await startBackend(0.01, { TANDEM_AUTH: 'accounts' });
-  tandem(['users', 'create', 'ada'], `${PASSWORD}\n`);
-  tandem(['users', 'create', 'bob'], 'bob-long-password\n');
-  const bobToken = tandem(['users', 'token', 'bob']);
-  const created = await fetch(`${backend.url}/api/v1/projects`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${bobToken}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ name: 'bob private', template: 'blank' }),
-  });
-  assert.equal(created.status, 201);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  if (backend) writeFileSync(path.join(RESULTS_DIR, 'accounts-backend.log'), backend.log());
-  await backend?.stop();
+const e2e = suite('accounts', {
+  pace: 0.01,
+  env: { TANDEM_AUTH: 'accounts' },
+  setUp: async () => {
+    tandem(['users', 'create', 'ada'], `${PASSWORD}\n`);
+    tandem(['users', 'create', 'bob'], 'bob-long-password\n');
+    const bobToken = tandem(['users', 'token', 'bob']);
+    const created = await fetch(`${e2e.backend.url}/api/v1/projects`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${bobToken}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'bob private', template: 'blank' }),
+    });
+    assert.equal(created.status, 201);
+  },
 });
 
 describe('accounts in the browser', () => {
   test('sign in, see only your own projects, sign out', async () => {
-    const page = await browser.context.newPage();
-    await page.goto(`${backend.url}/`);
+    const page = await e2e.browser.context.newPage();
+    await page.goto(`${e2e.backend.url}/`);
     const form = page.getByRole('form', { name: 'Sign in' });
     await form.waitFor();
 
@@ -64,7 +55,7 @@ describe('accounts in the browser', () => {
     await page.getByRole('link', { name: 'ada project' }).waitFor();
     assert.equal(await page.getByRole('link', { name: 'bob private' }).count(), 0, "bob's project is not listed");
 
-    const [cookie] = (await browser.context.cookies(backend.url)).filter((c) => c.name === 'tandem_session');
+    const [cookie] = (await e2e.browser.context.cookies(e2e.backend.url)).filter((c) => c.name === 'tandem_session');
     assert.ok(cookie, 'signed in with a cookie');
     assert.equal(cookie.httpOnly, true);
     assert.equal(cookie.sameSite, 'Strict');

@@ -1,11 +1,10 @@
 // End-to-end: the built UI served by the real backend (scripted model at a slow pace), driven
 // in Debian's chromium. Run with `npm run e2e`.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { RESULTS_DIR, api, launchBrowser, startBackend, startProxy, type Backend, type Browser, type Proxy, scenario as shared } from './harness';
+import { RESULTS_DIR, api, startProxy, suite, type Proxy } from './harness';
 
 interface Project {
   id: number;
@@ -21,27 +20,33 @@ interface Message {
 const PACE = Number(process.env.E2E_PACE ?? '0.3');
 const RUN_TIMEOUT = 120_000;
 
-let backend: Backend;
-let browser: Browser;
+// Room for the 150-step window scenario's long run (50 model requests by default).
+const e2e = suite('app', {
+  pace: PACE,
+  env: { TANDEM_LIMIT_MODEL_REQUESTS: '100' },
+  tearDown: () => Promise.all(proxies.map((p) => p.close())),
+});
+const { scenario } = e2e;
+
 const pageErrors: string[] = [];
-// Closed in after() as well: a failed scenario must not leave a listening proxy keeping node alive.
+// Closed in the suite's tearDown as well: a failed scenario must not leave a listening proxy keeping node alive.
 const proxies: Proxy[] = [];
 
 async function newProxy(): Promise<Proxy> {
-  const proxy = await startProxy(backend.url);
+  const proxy = await startProxy(e2e.backend.url);
   proxies.push(proxy);
   return proxy;
 }
 
 async function newProject(name: string): Promise<number> {
-  const p = await api<Project>(backend.url, 'POST', '/projects', { name, template: 'static-site' });
+  const p = await api<Project>(e2e.backend.url, 'POST', '/projects', { name, template: 'static-site' });
   return p.id;
 }
 
 async function openProject(projectId: number, query = ''): Promise<Page> {
-  const page = await browser.context.newPage();
+  const page = await e2e.browser.context.newPage();
   page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
-  await page.goto(`${backend.url}/#/projects/${projectId}${query}`);
+  await page.goto(`${e2e.backend.url}/#/projects/${projectId}${query}`);
   await page.getByRole('textbox', { name: 'Message' }).waitFor();
   return page;
 }
@@ -76,7 +81,7 @@ async function waitForSteps(page: Page, n: number): Promise<void> {
 /** The interactions the server stored for the page's session, in order. */
 async function storedSeqs(page: Page): Promise<number[]> {
   const session = new URL(page.url().replace('/#/', '/')).searchParams.get('session');
-  const history = await api<Message[]>(backend.url, 'GET', `/sessions/${session}/messages`);
+  const history = await api<Message[]>(e2e.backend.url, 'GET', `/sessions/${session}/messages`);
   return history
     .filter((m) => m.role === 'assistant')
     .flatMap((m) => m.agent_interactions ?? [])
@@ -99,29 +104,11 @@ function assertUnique(seqs: number[]): void {
   assert.equal(new Set(seqs).size, seqs.length, `an interaction is shown twice: ${seqs.join(',')}`);
 }
 
-function scenario(name: string, fn: () => Promise<void>): void {
-  shared(name, fn, () => browser);
-}
-
-before(async () => {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  // Room for the 150-step window scenario's long run (50 model requests by default).
-  backend = await startBackend(PACE, { TANDEM_LIMIT_MODEL_REQUESTS: '100' });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await Promise.all(proxies.map((p) => p.close()));
-  await browser?.close();
-  if (backend) writeFileSync(path.join(RESULTS_DIR, 'backend.log'), backend.log());
-  await backend?.stop();
-});
-
 describe('Tandem in the browser', () => {
   scenario('streams interactions while the run is running, then shows the final answer', async () => {
     const projectId = await newProject('live');
-    const home = await browser.context.newPage();
-    await home.goto(`${backend.url}/`);
+    const home = await e2e.browser.context.newPage();
+    await home.goto(`${e2e.backend.url}/`);
     await home.getByTestId('project-row').first().waitFor();
     await home.screenshot({ path: path.join(RESULTS_DIR, 'projects.png') });
     await home.close();
@@ -145,7 +132,7 @@ describe('Tandem in the browser', () => {
 
     await waitForSteps(page, 1);
     const runId = await runIdOnPage(page);
-    const run = await api<Run>(backend.url, 'GET', `/runs/${runId}`);
+    const run = await api<Run>(e2e.backend.url, 'GET', `/runs/${runId}`);
     assert.equal(run.status, 'running', 'an interaction is visible while the run is still running');
     await page.screenshot({ path: path.join(RESULTS_DIR, 'editor-mid-run.png') });
 
@@ -162,7 +149,7 @@ describe('Tandem in the browser', () => {
     await page.locator('[data-testid="tree-file"][data-path="TANDEM_NOTES.md"]').waitFor();
     await page.getByRole('table', { name: /token usage/i }).waitFor();
     await page.screenshot({ path: path.join(RESULTS_DIR, 'editor-complete.png') });
-    assert.equal((await api<Run>(backend.url, 'GET', `/runs/${runId}`)).status, 'completed');
+    assert.equal((await api<Run>(e2e.backend.url, 'GET', `/runs/${runId}`)).status, 'completed');
     await page.close();
   });
 
@@ -177,7 +164,7 @@ describe('Tandem in the browser', () => {
     const before = (await seqsOnPage(page)).length;
 
     await page.reload();
-    assert.equal((await api<Run>(backend.url, 'GET', `/runs/${runId}`)).status, 'running');
+    assert.equal((await api<Run>(e2e.backend.url, 'GET', `/runs/${runId}`)).status, 'running');
     await page.getByTestId('user-message').waitFor();
     await waitForSteps(page, before);
     // New steps keep arriving after the reload.
@@ -205,7 +192,7 @@ describe('Tandem in the browser', () => {
     const projectId = await newProject('drop');
     // The page talks to the backend through a proxy that can cut its connections.
     const proxy = await newProxy();
-    const page = await browser.context.newPage();
+    const page = await e2e.browser.context.newPage();
     page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
     const reattached = page.waitForRequest((r) => /\/runs\/[^/]+\/stream/.test(r.url()), { timeout: RUN_TIMEOUT });
     await page.goto(`${proxy.url}/#/projects/${projectId}`);
@@ -220,7 +207,7 @@ describe('Tandem in the browser', () => {
     await assertFinishedOk(page);
     const shown = await seqsOnPage(page);
     assertUnique(shown);
-    assert.equal((await api<Run>(backend.url, 'GET', `/runs/${runId}`)).status, 'completed');
+    assert.equal((await api<Run>(e2e.backend.url, 'GET', `/runs/${runId}`)).status, 'completed');
     assert.deepEqual(shown, await storedSeqs(page), 'nothing lost, nothing doubled');
     await page.close();
     await proxy.close();
@@ -235,7 +222,7 @@ describe('Tandem in the browser', () => {
     await page.getByRole('button', { name: /stop/i }).click();
     await page.getByTestId('stopped').waitFor({ timeout: 60_000 });
     assert.match((await page.getByTestId('run-status').textContent()) ?? '', /Stopped/);
-    assert.equal((await api<Run>(backend.url, 'GET', `/runs/${runId}`)).status, 'cancelled');
+    assert.equal((await api<Run>(e2e.backend.url, 'GET', `/runs/${runId}`)).status, 'cancelled');
     // What the agents did before the stop stays on screen; the composer is back.
     const kept = await seqsOnPage(page);
     assert.ok(kept.length >= 1, 'the steps before the stop are kept');
@@ -254,7 +241,7 @@ describe('Tandem in the browser', () => {
   scenario('when re-attaching gives up, the message says so and the composer is usable again', async () => {
     const projectId = await newProject('giveup');
     const proxy = await newProxy();
-    const page = await browser.context.newPage();
+    const page = await e2e.browser.context.newPage();
     page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
     // A controllable clock: the client's back-off (8 re-attaches, ~20 s) runs in a moment.
     await page.clock.install();
@@ -285,7 +272,7 @@ describe('Tandem in the browser', () => {
     assert.ok(await page.getByRole('button', { name: 'Send' }).isEnabled(), 'the user can send again');
     await page.close();
     // The run went on server-side; stop it so it does not compete with the next scenarios.
-    await api(backend.url, 'POST', `/runs/${runId}/cancel`).catch(() => undefined);
+    await api(e2e.backend.url, 'POST', `/runs/${runId}/cancel`).catch(() => undefined);
   });
 
   scenario('a run of more than 150 steps shows the newest 150 and says how many are hidden', async () => {
@@ -312,7 +299,7 @@ describe('Tandem in the browser', () => {
   scenario("a change's diff is shown and Revert restores the file in the editor", async () => {
     const projectId = await newProject('revert');
     const original = '# Notes\n\n- original line\n';
-    await api(backend.url, 'PUT', `/projects/${projectId}/files/TANDEM_NOTES.md`, { content: original });
+    await api(e2e.backend.url, 'PUT', `/projects/${projectId}/files/TANDEM_NOTES.md`, { content: original });
     const page = await openProject(projectId, '?file=TANDEM_NOTES.md');
     const editor = page.locator('[data-testid="code-editor"] .cm-content');
     await editor.waitFor();
@@ -346,7 +333,7 @@ describe('Tandem in the browser', () => {
       { timeout: 15_000 },
     );
     assert.match(await editor.innerText(), /original line/);
-    const file = await api<{ content: string }>(backend.url, 'GET', `/projects/${projectId}/files/TANDEM_NOTES.md`);
+    const file = await api<{ content: string }>(e2e.backend.url, 'GET', `/projects/${projectId}/files/TANDEM_NOTES.md`);
     assert.equal(file.content, original);
     await page.close();
   });

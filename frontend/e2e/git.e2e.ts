@@ -4,17 +4,15 @@
 // Run with `npm run e2e` (or `node --import tsx --test e2e/git.e2e.ts` after a build).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe } from 'node:test';
+import { describe } from 'node:test';
 import type { Page } from 'playwright-core';
-import { RESULTS_DIR, api, launchBrowser, scenario, startBackend, type Backend, type Browser } from './harness';
+import { RESULTS_DIR, api, suite } from './harness';
 
 const WIDTH = 390;
 
-let backend: Backend;
-let browser: Browser;
 let scratch: string;
 const pageErrors: string[] = [];
 
@@ -42,19 +40,16 @@ function commitOutside(remote: string, branch: string, file: string, content: st
   git(work, 'push', '-q', 'origin', branch);
 }
 
-before(async () => {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  scratch = mkdtempSync(path.join(tmpdir(), 'tandem-git-e2e-'));
-  backend = await startBackend(0);
-  browser = await launchBrowser();
+const e2e = suite('git', {
+  pace: 0,
+  setUp: () => {
+    scratch = mkdtempSync(path.join(tmpdir(), 'tandem-git-e2e-'));
+  },
+  tearDown: () => {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  },
 });
-
-after(async () => {
-  await browser?.close();
-  if (backend) writeFileSync(path.join(RESULTS_DIR, 'git-backend.log'), backend.log());
-  await backend?.stop();
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
-});
+const { scenario } = e2e;
 
 async function kinds(page: Page): Promise<(string | null)[]> {
   return page.getByTestId('history').getByTestId('commit').evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')));
@@ -66,13 +61,13 @@ describe('Git push and pull in the browser', () => {
     async () => {
       const remote = path.join(scratch, 'remote.git');
       git(scratch, 'init', '-q', '--bare', '-b', 'main', remote);
-      const project = await api<{ id: number }>(backend.url, 'POST', '/projects', { name: 'git app', template: 'blank' });
-      await api(backend.url, 'PUT', `/projects/${project.id}/files/notes.md`, { content: 'from tandem\n' });
+      const project = await api<{ id: number }>(e2e.backend.url, 'POST', '/projects', { name: 'git app', template: 'blank' });
+      await api(e2e.backend.url, 'PUT', `/projects/${project.id}/files/notes.md`, { content: 'from tandem\n' });
 
-      const page = await browser.context.newPage();
+      const page = await e2e.browser.context.newPage();
       page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
       await page.setViewportSize({ width: WIDTH, height: 844 });
-      await page.goto(`${backend.url}/#/projects/${project.id}`);
+      await page.goto(`${e2e.backend.url}/#/projects/${project.id}`);
       await page.getByRole('tablist', { name: 'Panes' }).getByRole('tab', { name: 'Changes' }).click();
       const section = page.getByTestId('git-sync');
       await section.locator('summary').click();
@@ -94,21 +89,20 @@ describe('Git push and pull in the browser', () => {
       await page.getByText(/Pulled \(fast-forward\) from tandem\/git-app/).waitFor({ timeout: 30_000 });
       await page.locator('[data-testid="commit"][data-kind="pull"]').waitFor({ timeout: 15_000 });
       assert.equal((await kinds(page))[0], 'pull');
-      const pulled = await api<{ content: string }>(backend.url, 'GET', `/projects/${project.id}/files/outside.md`);
+      const pulled = await api<{ content: string }>(e2e.backend.url, 'GET', `/projects/${project.id}/files/outside.md`);
       assert.equal(pulled.content, 'from outside\n');
 
       commitOutside(remote, 'tandem/git-app', 'notes.md', 'theirs\n');
-      await api(backend.url, 'PUT', `/projects/${project.id}/files/notes.md`, { content: 'ours\n' });
+      await api(e2e.backend.url, 'PUT', `/projects/${project.id}/files/notes.md`, { content: 'ours\n' });
       await section.getByRole('button', { name: 'Pull', exact: true }).click();
       const refused = page.getByTestId('git-error');
       await refused.waitFor({ timeout: 30_000 });
       assert.match(await refused.innerText(), /notes\.md.*nothing was changed/);
-      const notes = await api<{ content: string }>(backend.url, 'GET', `/projects/${project.id}/files/notes.md`);
+      const notes = await api<{ content: string }>(e2e.backend.url, 'GET', `/projects/${project.id}/files/notes.md`);
       assert.equal(notes.content, 'ours\n');
       await page.screenshot({ path: path.join(RESULTS_DIR, 'git-conflict-390.png'), fullPage: true });
       assert.deepEqual(pageErrors, []);
     },
-    () => browser,
     { closePages: true },
   );
 });

@@ -1,12 +1,12 @@
 // Shared by the e2e tests and the benchmark: a real Tandem backend on a free port with the
 // scripted model, and Debian's chromium driven by playwright-core (no browser download).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { chromium, type BrowserContext } from 'playwright-core';
 
 export const FRONTEND_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -173,7 +173,7 @@ export async function startProxy(target: string): Promise<Proxy> {
 
 /** A test that, when it fails, keeps a screenshot of every open page of `browser()` for the CI
  * artifacts; with `closePages`, the pages are closed after it either way. */
-export function scenario(
+function scenario(
   name: string,
   fn: () => Promise<void>,
   browser: () => Browser | undefined,
@@ -195,4 +195,62 @@ export function scenario(
       if (closePages) await Promise.all((browser()?.context.pages() ?? []).map((p) => p.close().catch(() => undefined)));
     }
   });
+}
+
+export interface Suite {
+  /** The file's backend and browser: there from its `before` on (reading them sooner throws). */
+  readonly backend: Backend;
+  readonly browser: Browser;
+  /** A test on this browser, see `scenario` above. */
+  scenario: (name: string, fn: () => Promise<void>, options?: { closePages?: boolean }) => void;
+}
+
+/** What every e2e file shares: before its tests a backend (`startBackend(pace, env)`), the file's own
+ * `setUp`, then a browser (`launchBrowser(browserArgs)`); after them its `tearDown` (which must cope
+ * with a set-up that failed half-way), the browser and backend stopped, and the backend's log kept
+ * as `test-results/<name>-backend.log`. The file's set-up goes here rather than in hooks of its own:
+ * Node 20 starts a file's top-level async hooks together, not one after the other. */
+export function suite(
+  name: string,
+  {
+    pace,
+    env = {},
+    browserArgs = [],
+    setUp,
+    tearDown,
+  }: {
+    pace: number;
+    env?: Record<string, string>;
+    browserArgs?: string[];
+    setUp?: () => Promise<void> | void;
+    tearDown?: () => Promise<unknown> | void;
+  },
+): Suite {
+  let backend: Backend | undefined;
+  let browser: Browser | undefined;
+  before(async () => {
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    backend = await startBackend(pace, env);
+    await setUp?.();
+    browser = await launchBrowser(browserArgs);
+  });
+  after(async () => {
+    await tearDown?.();
+    await browser?.close();
+    if (backend) writeFileSync(path.join(RESULTS_DIR, `${name}-backend.log`), backend.log());
+    await backend?.stop();
+  });
+  const started = <T>(part: T | undefined, what: string): T => {
+    if (part === undefined) throw new Error(`the ${what} is not started: the suite's before hook has not run or failed`);
+    return part;
+  };
+  return {
+    get backend() {
+      return started(backend, 'backend');
+    },
+    get browser() {
+      return started(browser, 'browser');
+    },
+    scenario: (title, fn, options) => scenario(title, fn, () => browser, options),
+  };
 }

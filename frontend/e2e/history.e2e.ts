@@ -2,15 +2,12 @@
 // and a restore to an earlier commit, which becomes a new commit at the top while nothing is lost.
 // Run with `npm run e2e`.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { RESULTS_DIR, api, launchBrowser, startBackend, type Backend, type Browser } from './harness';
+import { describe, test } from 'node:test';
+import { RESULTS_DIR, api, suite } from './harness';
 
 const TIMEOUT = 120_000;
 
-let backend: Backend;
-let browser: Browser;
 const pageErrors: string[] = [];
 
 interface Commit {
@@ -18,34 +15,24 @@ interface Commit {
   kind: string;
 }
 
-before(async () => {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  backend = await startBackend(0);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  if (backend) writeFileSync(path.join(RESULTS_DIR, 'history-backend.log'), backend.log());
-  await backend?.stop();
-});
+const e2e = suite('history', { pace: 0 });
 
 async function content(projectId: number, file: string): Promise<string> {
-  return (await api<{ content: string }>(backend.url, 'GET', `/projects/${projectId}/files/${file}`)).content;
+  return (await api<{ content: string }>(e2e.backend.url, 'GET', `/projects/${projectId}/files/${file}`)).content;
 }
 
 describe('History in the browser', () => {
   test('the timeline lists the commits and restores the project to an earlier one', { timeout: TIMEOUT }, async () => {
-    const project = await api<{ id: number }>(backend.url, 'POST', '/projects', { name: 'history', template: 'blank' });
-    await api(backend.url, 'PUT', `/projects/${project.id}/files/notes.md`, { content: 'first\n' });
-    const initial = (await api<Commit[]>(backend.url, 'GET', `/projects/${project.id}/history`)).at(-1);
+    const project = await api<{ id: number }>(e2e.backend.url, 'POST', '/projects', { name: 'history', template: 'blank' });
+    await api(e2e.backend.url, 'PUT', `/projects/${project.id}/files/notes.md`, { content: 'first\n' });
+    const initial = (await api<Commit[]>(e2e.backend.url, 'GET', `/projects/${project.id}/history`)).at(-1);
     assert.ok(initial);
-    await api(backend.url, 'PUT', `/projects/${project.id}/files/notes.md`, { content: 'second\n' });
-    await api(backend.url, 'PUT', `/projects/${project.id}/files/notes.md`, { content: 'third\n' });
+    await api(e2e.backend.url, 'PUT', `/projects/${project.id}/files/notes.md`, { content: 'second\n' });
+    await api(e2e.backend.url, 'PUT', `/projects/${project.id}/files/notes.md`, { content: 'third\n' });
 
-    const page = await browser.context.newPage();
+    const page = await e2e.browser.context.newPage();
     page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
-    await page.goto(`${backend.url}/#/projects/${project.id}`);
+    await page.goto(`${e2e.backend.url}/#/projects/${project.id}`);
     await page.getByRole('tab', { name: 'Changes' }).click();
     const commits = page.getByTestId('history').getByTestId('commit');
     await commits.nth(1).waitFor();

@@ -3,18 +3,24 @@
 // upload cancelled half-way, which leaves no project. Run with `npm run e2e`.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { RESULTS_DIR, api, launchBrowser, startBackend, type Backend, type Browser, scenario as shared } from './harness';
+import { api, suite } from './harness';
 
 const UPLOAD_BYTES_PER_SECOND = 256 * 1024;
 const TIMEOUT = 120_000;
 
-let backend: Backend;
-let browser: Browser;
+const e2e = suite('import', {
+  pace: 0,
+  setUp: () => {
+    archive = makeArchive();
+  },
+});
+const { scenario } = e2e;
+
 let archive: string;
 const pageErrors: string[] = [];
 
@@ -35,11 +41,11 @@ function makeArchive(): string {
 }
 
 async function projectsPage(): Promise<Page> {
-  const page = await browser.context.newPage();
+  const page = await e2e.browser.context.newPage();
   page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
-  await page.goto(`${backend.url}/#/`);
+  await page.goto(`${e2e.backend.url}/#/`);
   await page.getByTestId('drop-zone').waitFor();
-  const cdp = await browser.context.newCDPSession(page);
+  const cdp = await e2e.browser.context.newCDPSession(page);
   await cdp.send('Network.enable');
   await cdp.send('Network.emulateNetworkConditions', {
     offline: false,
@@ -51,7 +57,7 @@ async function projectsPage(): Promise<Page> {
 }
 
 async function projectCount(): Promise<number> {
-  return (await api<unknown[]>(backend.url, 'GET', '/projects')).length;
+  return (await api<unknown[]>(e2e.backend.url, 'GET', '/projects')).length;
 }
 
 /** Drop `file` on the drop zone as a user dragging it from their desktop would. */
@@ -82,23 +88,6 @@ async function watchProgress(page: Page): Promise<void> {
     }).observe(document.body, { subtree: true, attributes: true, childList: true });
   });
 }
-
-function scenario(name: string, fn: () => Promise<void>): void {
-  shared(name, fn, () => browser);
-}
-
-before(async () => {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  backend = await startBackend(0);
-  browser = await launchBrowser();
-  archive = makeArchive();
-});
-
-after(async () => {
-  await browser?.close();
-  if (backend) writeFileSync(path.join(RESULTS_DIR, 'import-backend.log'), backend.log());
-  await backend?.stop();
-});
 
 describe('Importing a project in the browser', () => {
   scenario('a dropped archive uploads with a moving progress bar, then opens as a project', async () => {

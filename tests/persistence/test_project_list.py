@@ -64,6 +64,6 @@ async def test_a_page_costs_two_selects_whatever_the_number_of_projects(engine: 
     assert cost == {3: 2, 150: 2}, "one for the page with its active runs, one for the total"
     everything = pages[150]
     assert everything.total == 150
-    assert [view.project.id for view in everything.projects] == sorted(ids, reverse=True), "newest first"
-    assert {view.project.id: view.active_run_id for view in everything.projects if view.active_run_id} == active
-    assert [view.project.id for view in pages[3].projects] == sorted(ids, reverse=True)[:3]
+    assert [view.id for view in everything.projects] == sorted(ids, reverse=True), "newest first"
+    assert {view.id: view.active_run_id for view in everything.projects if view.active_run_id} == active
+    assert [view.id for view in pages[3].projects] == sorted(ids, reverse=True)[:3]

@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.errors import TooLarge
 from tandem.persistence.models import Project, ProjectFile
-from tandem.services.accounts import LOCAL, Principal, create_user, principal_of
+from tandem.services.accounts import LOCAL, create_user, principal_of
 from tandem.services.imports import FolderSource, Importer, ImportPolicy
+from tandem.services.principal import Principal
 from tandem.workspace import importing
 from tandem.workspace.files import FileLimits
 from tandem.workspace.importing import Picked

@@ -9,11 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.container import Container
 from tandem.errors import Forbidden, Unauthorized
-from tandem.services.accounts import LOCAL, Accounts, Principal
+from tandem.services.accounts import LOCAL, Accounts
 from tandem.services.chat import ChatService
 from tandem.services.git_sync import GitSync
 from tandem.services.imports import Importer
 from tandem.services.model_settings import ModelSettings
+from tandem.services.principal import Principal
 from tandem.settings import Settings
 
 SESSION_COOKIE = "tandem_session"

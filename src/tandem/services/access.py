@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tandem.errors import Forbidden, NotFound
 from tandem.persistence.database import get_or_404
 from tandem.persistence.models import ChatSession, CodeChangeRow, Project, ProjectShare, Run
-from tandem.services.accounts import Principal
+from tandem.services.principal import Principal
 
 Role = Literal["read", "write", "owner"]
 SHARE_ROLES: tuple[Role, ...] = ("read", "write")

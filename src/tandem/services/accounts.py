@@ -13,7 +13,7 @@ import functools
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -25,6 +25,8 @@ from tandem.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from tandem.persistence.database import get_or_404
 from tandem.persistence.models import LOCAL_USER, LOCAL_USER_ID, AuditEvent, Credential, User
 from tandem.services import audit
+from tandem.services.principal import Principal
+from tandem.settings import AuthMode
 
 CredentialKind = Literal["session", "token"]
 TOKEN_PREFIX = "tdm_"
@@ -35,18 +37,19 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _hasher = PasswordHash.recommended()
 
 
-@dataclass(frozen=True, kw_only=True)
-class Principal:
-    """Who is calling: the user, and the sign-in or token they called with (None: the implicit local user)."""
-
-    id: int
-    name: str
-    is_admin: bool
-    credential_id: int | None = None
-
-
 LOCAL = Principal(id=LOCAL_USER_ID, name=LOCAL_USER, is_admin=True)
 """Who every request is with TANDEM_AUTH=none (loopback only, see `tandem serve`)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Me(Principal):
+    """The caller as they see themselves (`GET /auth/me`), with how this server signs callers in."""
+
+    auth: AuthMode
+
+    @classmethod
+    def of(cls, user: Principal, auth: AuthMode) -> Me:
+        return cls(**asdict(user), auth=auth)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.errors import RateLimited
 from tandem.persistence.models import AuditEvent
-
-if TYPE_CHECKING:
-    from tandem.services.accounts import Principal
+from tandem.services.principal import Principal
 
 WINDOW = timedelta(minutes=1)
 

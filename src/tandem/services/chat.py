@@ -14,8 +14,8 @@ from tandem.persistence.models import Message, Run
 from tandem.runs.manager import RunManager, RunStarted
 from tandem.services import access, audit
 from tandem.services.access import Role
-from tandem.services.accounts import Principal
 from tandem.services.history import Interaction, interactions_of_run
+from tandem.services.principal import Principal
 from tandem.workspace import changes
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.events import CodeChange
 from tandem.services import access, audit, projects
-from tandem.services.accounts import Principal
+from tandem.services.principal import Principal
 from tandem.workspace import changes, git_history
 from tandem.workspace.git_history import CommitView
 

@@ -32,8 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tandem.errors import Conflict, Forbidden, GitFailed, ImportFailed, InvalidInput, TooLarge
 from tandem.persistence.models import Project, ProjectCommit, ProjectRemote
 from tandem.services import access, audit, projects
-from tandem.services.accounts import Principal
 from tandem.services.model_settings import ApiKey
+from tandem.services.principal import Principal
 from tandem.services.secrets import SecretBox, SecretUnreadable
 from tandem.workspace import git_history, importing
 from tandem.workspace.files import FileLimits

@@ -14,7 +14,7 @@ from tandem.events import AgentInteractionData, ChatMessage, Usage
 from tandem.persistence.database import get_or_404
 from tandem.persistence.models import AgentInteraction, ChatSession, Message, Run
 from tandem.services import access
-from tandem.services.accounts import Principal
+from tandem.services.principal import Principal
 
 
 class Interaction(AgentInteractionData):

@@ -34,7 +34,7 @@ from tandem.errors import Cancelled, Conflict, Forbidden, NotFound, RateLimited,
 from tandem.persistence.database import get_or_404
 from tandem.persistence.models import ImportJob, Project, ProjectFile, User
 from tandem.services import audit, projects
-from tandem.services.accounts import Principal
+from tandem.services.principal import Principal
 from tandem.services.projects import ProjectLimits
 from tandem.workspace import git_history, importing
 from tandem.workspace.files import FileLimits

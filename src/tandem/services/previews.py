@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tandem.errors import Forbidden, NotFound, TandemError
 from tandem.persistence.models import ProjectFile, User
 from tandem.services import access
-from tandem.services.accounts import Principal
 from tandem.services.bundles import BUNDLES, Bundles, entries, with_bundles
+from tandem.services.principal import Principal
 from tandem.services.secrets import SecretBox, SecretUnreadable
 from tandem.workspace.paths import project_path
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,7 +17,8 @@ from tandem.persistence.models import Project, ProjectFile, ProjectShare, Run, U
 from tandem.runs.store import active_run_id
 from tandem.services import access, audit
 from tandem.services.access import Role
-from tandem.services.accounts import Principal, user_named
+from tandem.services.accounts import user_named
+from tandem.services.principal import Principal
 from tandem.settings import Settings
 from tandem.workspace.archive import zip_project
 from tandem.workspace.files import FileLimits, ProjectFiles
@@ -108,11 +110,30 @@ async def add(session: AsyncSession, owner: Principal, name: str, origin: str, *
 
 @dataclass(frozen=True, kw_only=True)
 class ProjectView:
-    project: Project
+    """A project as its caller sees it (`ProjectOut` reads it): the row, who owns it, what runs in it."""
+
+    id: int
+    name: str
+    template: str
+    created_at: datetime
+    updated_at: datetime
     active_run_id: str | None
     owner: str
     role: Role
     """The caller's: owner, or the role the project is shared with them."""
+
+    @classmethod
+    def of(cls, project: Project, *, active_run_id: str | None, owner: str, role: Role) -> ProjectView:
+        return cls(
+            id=project.id,
+            name=project.name,
+            template=project.template,
+            created_at=project.created_at,
+            updated_at=project.updated_at,
+            active_run_id=active_run_id,
+            owner=owner,
+            role=role,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,8 +156,8 @@ async def list_page(session: AsyncSession, user: Principal, *, limit: int, offse
     )
     total = await session.scalar(select(func.count()).select_from(Project).where(access.visible(user)))
     views = [
-        ProjectView(
-            project=project,
+        ProjectView.of(
+            project,
             active_run_id=run_id,
             owner=owner,
             role="owner" if project.owner_id == user.id else "write" if shared == "write" else "read",
@@ -152,9 +173,7 @@ async def view(session: AsyncSession, user: Principal, project_id: int) -> Proje
     assert project is not None  # just seen, in this transaction
     owner = await session.get(User, project.owner_id)
     assert owner is not None  # the foreign key
-    return ProjectView(
-        project=project, active_run_id=await active_run_id(session, project_id), owner=owner.name, role=role
-    )
+    return ProjectView.of(project, active_run_id=await active_run_id(session, project_id), owner=owner.name, role=role)
 
 
 async def rename(session: AsyncSession, user: Principal, project_id: int, name: str) -> ProjectView:
@@ -258,7 +277,7 @@ async def count_export(
     """The project, if `user` may read it, with one more export (zip or Git bundle) counted
     (TANDEM_DOWNLOADS_PER_MINUTE) and audited."""
     async with sessions.begin() as session:
-        project = (await view(session, user, project_id)).project
+        project = await access.project(session, user, project_id, "read")
         await audit.throttle(
             session,
             action="project.export",

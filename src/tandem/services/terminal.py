@@ -31,7 +31,7 @@ from tandem.events import (
 from tandem.sandbox.bubblewrap import Commands
 from tandem.sandbox.command import CommandResult, Sandbox
 from tandem.services import access, projects
-from tandem.services.accounts import Principal
+from tandem.services.principal import Principal
 from tandem.workspace.checkout import Returned, check_in, check_out
 from tandem.workspace.files import FileLimits, ProjectFiles
 

@@ -8,13 +8,8 @@ from tandem.api.deps import SESSION_COOKIE, AccountsDep, Address, CurrentSetting
 from tandem.api.errors import ERROR_RESPONSES
 from tandem.api.routes.schemas import Id, LoginIn, MeOut, TokenCreate, TokenCreated, TokenOut
 from tandem.services import accounts
-from tandem.services.accounts import Principal
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
-
-
-def _me(user: Principal, settings: CurrentSettings) -> MeOut:
-    return MeOut(id=user.id, name=user.name, is_admin=user.is_admin, auth=settings.auth)
 
 
 @router.post("/login")
@@ -33,7 +28,7 @@ async def login(
         samesite="strict",
         secure=request.url.scheme == "https",
     )
-    return _me(user, settings)
+    return MeOut.model_validate(accounts.Me.of(user, settings.auth))
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
@@ -47,7 +42,7 @@ async def logout(user: CurrentUser, auth: AccountsDep, address: Address) -> Resp
 
 @router.get("/me")
 async def me(user: CurrentUser, settings: CurrentSettings) -> MeOut:
-    return _me(user, settings)
+    return MeOut.model_validate(accounts.Me.of(user, settings.auth))
 
 
 @router.get("/tokens")

@@ -32,7 +32,6 @@ from tandem.errors import InvalidInput
 from tandem.persistence.models import INT_MAX
 from tandem.services import access, projects
 from tandem.services.imports import GitSource, ImportStatus
-from tandem.services.projects import ProjectView
 from tandem.workspace.files import ProjectFiles
 
 router = APIRouter(tags=["projects"], responses=ERROR_RESPONSES)
@@ -51,20 +50,6 @@ def _url_path(request: Request, path: str) -> str:
 
 
 FilePath = Annotated[str, Depends(_url_path)]
-
-
-def _out(view: ProjectView) -> ProjectOut:
-    project = view.project
-    return ProjectOut(
-        id=project.id,
-        name=project.name,
-        template=project.template,
-        created_at=project.created_at,
-        updated_at=project.updated_at,
-        active_run_id=view.active_run_id,
-        owner=view.owner,
-        role=view.role,
-    )
 
 
 @router.get("/templates")
@@ -126,7 +111,7 @@ async def create_project(
         project = await projects.create(
             session, user, body.name, body.template, limits=projects.ProjectLimits.of(settings)
         )
-        created = _out(await projects.view(session, user, project.id))
+        created = ProjectOut.model_validate(await projects.view(session, user, project.id))
     return JSONResponse(created.model_dump(mode="json"), status_code=status.HTTP_201_CREATED)
 
 
@@ -154,19 +139,19 @@ async def list_projects(
     async with db() as session:
         page = await projects.list_page(session, user, limit=limit, offset=offset)
     response.headers["X-Total-Count"] = str(page.total)
-    return [_out(view) for view in page.projects]
+    return [ProjectOut.model_validate(view) for view in page.projects]
 
 
 @router.get("/projects/{project_id}")
 async def get_project(project_id: Id, db: Database, user: CurrentUser) -> ProjectOut:
     async with db() as session:
-        return _out(await projects.view(session, user, project_id))
+        return ProjectOut.model_validate(await projects.view(session, user, project_id))
 
 
 @router.patch("/projects/{project_id}")
 async def rename_project(project_id: Id, body: ProjectRename, db: Database, user: CurrentUser) -> ProjectOut:
     async with db.begin() as session:
-        return _out(await projects.rename(session, user, project_id, body.name))
+        return ProjectOut.model_validate(await projects.rename(session, user, project_id, body.name))
 
 
 @router.delete("/projects/{project_id}", status_code=status.HTTP_204_NO_CONTENT)

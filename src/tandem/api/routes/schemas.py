@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from tandem.events import Usage
 from tandem.persistence.models import BIGINT_MAX, INT_MAX
+from tandem.settings import AuthMode
 
 # Every integer the API takes is bounded by the column it is looked up in, so an id no column can
 # hold is a 422 before any query (asyncpg and sqlite3 raise on out-of-range integers).
@@ -129,7 +130,7 @@ class UserOut(Out):
 
 
 class MeOut(UserOut):
-    auth: Literal["none", "accounts"] = Field(description="The server's TANDEM_AUTH.")
+    auth: AuthMode = Field(description="The server's TANDEM_AUTH.")
 
 
 class UserCreate(BaseModel):
