@@ -155,11 +155,65 @@ ROWS = [
         lambda f: f["growth_mb"] <= 32,
     ),
     Row("download", "zip streamed", "mb_per_s", None, "MB/s", None, "", lambda f: True),
+    # Issue 17, the provider path: the baseline column is the scripted path in the same invocation.
+    Row(
+        "provider",
+        "one run, chunks/s (vs scripted path)",
+        "chunks_per_s",
+        "scripted_chunks_per_s",
+        "/s",
+        None,
+        "",
+        lambda f: True,
+    ),
+    Row(
+        "provider",
+        "server CPU per chunk (vs scripted path)",
+        "server_cpu_us_per_chunk",
+        "scripted_cpu_us_per_chunk",
+        "µs",
+        None,
+        "≤ 30 µs",
+        lambda f: f["server_cpu_us_per_chunk"] <= 30,
+    ),
+    Row("provider", "load source CPU per chunk", "provider_cpu_us_per_chunk", None, "µs", None, "", lambda f: True),
+    Row(
+        "capacity",
+        "live runs at 50 tokens/s with p99 ≤ 50 ms",
+        "runs_per_worker",
+        None,
+        "runs",
+        None,
+        "≥ 200 per worker",
+        lambda f: f["runs_per_worker"] >= 200,
+    ),
+    Row("capacity", "emit→parse p99 at that load", "p99_ms", None, "ms", None, "", lambda f: True),
+    Row("capacity", "server CPU at that load (1.0 = a core)", "server_cpu", None, "", None, "", lambda f: True),
+    Row(
+        "capacity",
+        "emit→parse p99 at 2× that load",
+        "overload_p99_ms",
+        None,
+        "ms",
+        None,
+        "≤ 1,000 ms",
+        lambda f: f["overload_p99_ms"] <= 1000,
+    ),
+    Row(
+        "capacity",
+        "chunks/s delivered at 2× (vs asked)",
+        "overload_chunks_per_s",
+        "overload_asked_chunks_per_s",
+        "/s",
+        None,
+        "",
+        lambda f: True,
+    ),
 ]
 
 
 def _number(value: float) -> str:
-    if value >= 100:
+    if isinstance(value, int) or value >= 100:
         return f"{value:,.0f}"
     return f"{value:.2f}"
 

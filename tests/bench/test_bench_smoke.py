@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.timeout(320)  # the first test waits for the whole quick run (~70 s)
+pytestmark = pytest.mark.timeout(480)  # the first test waits for the whole quick run (~2 min)
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = {
     "throughput": {
@@ -64,6 +64,43 @@ EXPECTED = {
         "kernel_tcp_mb",
     },
     "download": {"files", "zip_mb", "mb_per_s", "before_rss_mb", "peak_rss_mb", "growth_mb", "ratio"},
+    "provider": {
+        "chunks",
+        "wire_events",
+        "chunks_per_s",
+        "server_cpu_us_per_chunk",
+        "provider_cpu_us_per_chunk",
+        "scripted_chunks_per_s",
+        "scripted_cpu_us_per_chunk",
+    },
+    "capacity": {
+        "runs_per_worker",
+        "searched_up_to",
+        "p99_ms",
+        "server_cpu",
+        "provider_cpu",
+        "server_cpu_us_per_chunk",
+        "overload_runs",
+        "overload_p50_ms",
+        "overload_p99_ms",
+        "overload_chunks_per_s",
+        "overload_asked_chunks_per_s",
+    },
+}
+STEP = {
+    "runs",
+    "p50_ms",
+    "p99_ms",
+    "max_ms",
+    "chunks_per_s",
+    "asked_chunks_per_s",
+    "events_per_s",
+    "seconds",
+    "server_cpu",
+    "provider_cpu",
+    "server_cpu_us_per_chunk",
+    "complete",
+    "ok",
 }
 
 
@@ -75,7 +112,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=450,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -83,11 +120,25 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return result
 
 
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
 @pytest.mark.parametrize("scenario", sorted(EXPECTED))
 def test_every_figure_is_a_positive_finite_number(report: dict[str, object], scenario: str) -> None:
-    figures = report["results"][scenario]  # type: ignore[index]
+    figures = dict(report["results"][scenario])  # type: ignore[index]
+    steps = figures.pop("steps", None)
     assert set(figures) == EXPECTED[scenario]
-    bad = {k: v for k, v in figures.items() if not (isinstance(v, int | float) and math.isfinite(v) and v > 0)}
+    if scenario == "capacity":
+        # The search's log: doubling from 2 runs, every step complete, the last one the overload.
+        assert isinstance(steps, list)
+        assert steps[0]["runs"] == 2
+        assert steps[-1]["runs"] == 2 * figures["runs_per_worker"]
+        for step in steps:
+            assert set(step) == STEP
+            assert step["complete"] is True
+            assert all(_positive(step[k]) for k in STEP - {"complete", "ok"}), step
+    bad = {k: v for k, v in figures.items() if not _positive(v)}
     assert bad == {}
 
 
