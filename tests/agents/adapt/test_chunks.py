@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx2
 import pytest
 from openai._models import construct_type
+from openai._streaming import ServerSentEvent
 from openai.types.chat import ChatCompletionChunk
 from openai.types.chat.chat_completion_chunk import ChoiceDelta, ChoiceDeltaToolCall
 from pydantic_ai.models.openai import OpenAIChatModel
 
-from tandem.agents.adapt.chunks import ChunkBuildingClient, build
+from tandem.agents.adapt.chunks import ChunkBuildingClient, build, join
 from tandem.agents.adapt.quirks import ServerQuirks
 from tandem.agents.models import Endpoint, resolve_model
 
@@ -119,3 +122,70 @@ def test_openai_compatible_models_use_the_chunk_building_client(provider: str) -
     )
     assert isinstance(model, OpenAIChatModel)
     assert isinstance(model.client, ChunkBuildingClient)
+
+
+def sse(data: object, event: str | None = None) -> ServerSentEvent:
+    return ServerSentEvent(data=data if isinstance(data, str) else json.dumps(data), event=event)
+
+
+def text(content: str, *, index: int = 0, role: str | None = None, **extra: Any) -> dict[str, Any]:
+    delta: dict[str, Any] = {"content": content} | ({"role": role} if role else {})
+    return {**HEAD, "choices": [{"index": index, "delta": delta, "finish_reason": None, **extra}]}
+
+
+def contents(events: list[ServerSentEvent]) -> list[object]:
+    return [e.json()["choices"][0]["delta"].get("content") if e.data.startswith("{") else e.data for e in events]
+
+
+def test_consecutive_text_chunks_of_one_read_become_one() -> None:
+    events = [sse(text("a")), sse(text("b", logprobs=None)), sse(text("c")), sse(CHUNKS[5]), sse("[DONE]")]
+    joined = list(join(events))
+    assert contents(joined) == ["abc", None, "[DONE]"]
+    assert joined[0].json() == text("abc")
+    assert joined[1].json() == CHUNKS[5]
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        text("b", index=1),  # another choice
+        text("b", role="assistant"),  # the first had no role
+        {**text("b"), "id": "chatcmpl-2"},  # another answer
+        text("b", finish_reason="stop"),  # the end
+        text("b", logprobs={"content": []}),  # more than text
+        {**text("b"), "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}},
+        {**text("b"), "x_server": {"queue": 1}},  # a server's own field
+        CHUNKS[4],  # a tool call
+        CHUNKS[2],  # reasoning
+    ],
+)
+def test_chunks_that_carry_more_than_text_are_never_joined(second: dict[str, Any]) -> None:
+    joined = list(join([sse(text("a")), sse(second)]))
+    assert [e.json() for e in joined] == [text("a"), second]
+
+
+def test_servers_repeating_the_role_or_sending_nulls_are_joined() -> None:
+    chunks = [text("a", role="assistant"), text("b", role="assistant", logprobs=None)]
+    chunks[1]["choices"][0]["delta"]["tool_calls"] = None
+    assert contents(list(join([sse(c) for c in chunks]))) == ["ab"]
+
+
+def test_what_is_not_a_json_chunk_passes_untouched() -> None:
+    events = [sse("not json"), sse(text("a"), event="thread.message"), sse("{broken"), sse("[DONE]")]
+    assert list(join(events)) == events
+
+
+async def test_a_stream_read_whole_reaches_the_model_as_one_text_chunk() -> None:
+    """What a server that fell behind reads: every chunk of the answer at once."""
+    body = b"".join(f"data: {json.dumps(chunk)}\n\n".encode() for chunk in [*map(text, "hello"), CHUNKS[5]])
+    transport = httpx2.MockTransport(
+        lambda _: httpx2.Response(
+            200, content=body + b"data: [DONE]\n\n", headers={"content-type": "text/event-stream"}
+        )
+    )
+    async with httpx2.AsyncClient(transport=transport) as http:
+        client = ChunkBuildingClient(api_key="sk-test", base_url="http://model/v1", http_client=http)
+        stream = await client.chat.completions.create(model="m", messages=[], stream=True)
+        chunks = [chunk async for chunk in stream]
+    assert [c.choices[0].delta.content for c in chunks] == ["hello", None]
+    assert [c.choices[0].finish_reason for c in chunks] == [None, "tool_calls"]

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, TypeVar, Union, cast
 
 import httpx2
+import orjson
 from openai import AsyncOpenAI
 from openai._models import construct_type
+from openai._streaming import ServerSentEvent, SSEDecoder, _SSELineDecoder
 from openai.types.chat import ChatCompletionChunk
 from pydantic import BaseModel
 from pydantic_ai.providers._openai_compatible import AsyncHTTPClient, _OpenAISDKProvider
@@ -94,8 +96,101 @@ def build(model: type[Model], data: Mapping[str, Any]) -> Model:
     return cast(Model, _construct(model, **values))
 
 
+class _Decoded(ServerSentEvent):
+    """An event whose JSON is already decoded (with orjson, or joined from several)."""
+
+    def __init__(self, sse: ServerSentEvent, data: object) -> None:
+        super().__init__(event=sse.event, data=sse.data, id=sse.id, retry=sse.retry)
+        self._decoded = data
+
+    def json(self) -> Any:
+        return self._decoded
+
+
+def _text_of(chunk: object) -> str | None:
+    """The text of a chunk that carries one choice's text and nothing else (fields set to null
+    aside, and the role some servers repeat on every chunk), else None."""
+    if not isinstance(chunk, dict) or chunk.keys() - _HEAD or chunk.get("usage") is not None:
+        return None
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or len(choices) != 1 or not isinstance(choices[0], dict):
+        return None
+    choice = choices[0]
+    delta = choice.get("delta")
+    if not isinstance(delta, dict) or not isinstance(text := delta.get("content"), str):
+        return None
+    if any(v is not None for k, v in choice.items() if k not in ("index", "delta")):
+        return None
+    if any(v is not None for k, v in delta.items() if k not in ("content", "role")):
+        return None
+    return text
+
+
+_HEAD = {"id", "object", "created", "model", "system_fingerprint", "service_tier", "choices", "usage"}
+"""The top-level fields of a chunk; one with others (a server's own) is left as it is."""
+
+
+def _key(chunk: dict[str, Any]) -> tuple[object, ...]:
+    """What chunks must share to be joined: the answer, the choice and the role."""
+    choice = chunk["choices"][0]
+    return chunk.get("id"), chunk.get("model"), choice.get("index"), choice["delta"].get("role")
+
+
+def join(events: list[ServerSentEvent]) -> Iterator[ServerSentEvent]:
+    """The events of one read from the socket, consecutive text-only chunks of one choice joined."""
+    pending: tuple[ServerSentEvent, dict[str, Any], list[str]] | None = None
+    for sse in events:
+        try:
+            chunk = orjson.loads(sse.data) if sse.event is None and sse.data[:1] == "{" else None
+        except orjson.JSONDecodeError:
+            chunk = None
+        text = _text_of(chunk)
+        if pending is not None:
+            first, head, texts = pending
+            if text is not None and _key(head) == _key(chunk):  # type: ignore[arg-type]
+                texts.append(text)
+                continue
+            yield _joined(first, head, texts)
+            pending = None
+        if text is not None and isinstance(chunk, dict):
+            pending = (sse, chunk, [text])
+        else:
+            yield sse if chunk is None else _Decoded(sse, chunk)
+    if pending is not None:
+        yield _joined(*pending)
+
+
+def _joined(first: ServerSentEvent, head: dict[str, Any], texts: list[str]) -> ServerSentEvent:
+    if len(texts) > 1:
+        head["choices"][0]["delta"]["content"] = "".join(texts)
+    return _Decoded(first, head)
+
+
+class JoiningSSEDecoder(SSEDecoder):
+    """The SDK's decoder, handing over the events of each read from the socket at once, joined.
+
+    A stream read as fast as it arrives gets one chunk per read, unchanged. When the server falls
+    behind (more runs than it can carry), each read holds many chunks, and their text becomes one:
+    the model layer's per-chunk cost is then paid per read, so the backlog drains instead of
+    growing (issue 17: overload stays graceful). The wire contract makes deltas advisory text."""
+
+    async def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> AsyncIterator[ServerSentEvent]:
+        lines = _SSELineDecoder()
+        try:
+            async for data in iterator:
+                for sse in join(list(self._decode_lines(lines.feed(data)))):
+                    yield sse
+            for sse in join(list(self._decode_lines(lines.finish()))):
+                yield sse
+        finally:
+            self._reset()
+
+
 class ChunkBuildingClient(AsyncOpenAI):
-    """The SDK's client, building streamed chunks with `build`."""
+    """The SDK's client, building streamed chunks with `build` from events `JoiningSSEDecoder` decoded."""
+
+    def _make_sse_decoder(self) -> SSEDecoder:
+        return JoiningSSEDecoder()
 
     def _process_response_data(self, *, data: object, cast_to: type[ResponseT], response: httpx2.Response) -> ResponseT:
         if cast_to is ChatCompletionChunk and isinstance(data, dict):
