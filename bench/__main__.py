@@ -104,10 +104,12 @@ def _report(
     timings: dict[str, float],
     sizes: Sizes,
     results: dict[str, dict[str, Any]],
+    workers: int,
 ) -> dict[str, Any]:
     return {
         "mode": mode,
         "backend": backend_name,
+        "provider_path_workers": workers,
         "machine": machine(),
         "seconds": round(time.monotonic() - started, 1),
         "scenario_seconds": timings,
@@ -134,6 +136,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes: every figure in well under a minute")
     parser.add_argument("--only", default=",".join(ALL_SCENARIOS), help="comma-separated scenarios")
     parser.add_argument("--backend", choices=["sqlite", "postgres+redis", "env"], default="env")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes of the provider-path server (>1: PostgreSQL + Redis)"
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the server during throughput and latency")
     parser.add_argument(
         "--set", action="append", default=[], metavar="SIZE=N", help="override one size, e.g. throughput_events=20000"
@@ -162,7 +167,9 @@ def main() -> None:
             ),
             baseline=baseline_process(baseline_events(sizes)),
             provider=(source := provider_process()),
-            tandem_provider=tandem_process(Path(data) / "provider", {**env, **source.model_env()}),
+            tandem_provider=tandem_process(
+                Path(data) / "provider", {**env, **source.model_env()}, workers=args.workers
+            ),
             profile_dir=profile_dir,
         )
         with running(ctx.tandem, ctx.tandem_short_retention, ctx.baseline, ctx.provider, ctx.tandem_provider):
@@ -173,8 +180,8 @@ def main() -> None:
                 results[name] = ALL_SCENARIOS[name](ctx)
                 timings[name] = round(time.monotonic() - begun, 1)
                 # Written after every scenario: a failure later loses nothing measured so far.
-                write(out, _report(mode, backend_name, started, timings, sizes, results))
-    report = _report(mode, backend_name, started, timings, sizes, results)
+                write(out, _report(mode, backend_name, started, timings, sizes, results, args.workers))
+    report = _report(mode, backend_name, started, timings, sizes, results, args.workers)
     write(out, report)
     print(table(report))
     for name in ("throughput", "latency", "provider", "capacity") if profile_dir is not None else ():

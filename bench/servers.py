@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
@@ -88,10 +89,22 @@ def kernel_tcp_bytes() -> int:
     raise RuntimeError("no TCP line in /proc/net/sockstat")
 
 
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time the process and its live children (`serve --workers N`) have used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0  # a child that ended meanwhile
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) for child in _children(pid))
 
 
 @dataclass
@@ -156,14 +169,21 @@ def _python_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def tandem_process(data_dir: Path, env: dict[str, str]) -> Process:
+def tandem_process(data_dir: Path, env: dict[str, str], *, workers: int = 1) -> Process:
     """A Tandem server with the scripted model (not AI), unless `env` sets `TANDEM_MODEL`."""
     data_dir.mkdir(parents=True, exist_ok=True)
     # BENCH_SERVER=path/to/script.py runs that instead of `-m tandem` (same CLI): a way to try a
     # proposed fix, e.g. a monkeypatch, against the same scenarios without editing src/.
     entry = ["-m", "tandem"] if not os.environ.get("BENCH_SERVER") else [os.environ["BENCH_SERVER"]]
     return Process(
-        argv=[sys.executable, *entry, "serve", "--log-level", "warning"],
+        argv=[
+            sys.executable,
+            *entry,
+            "serve",
+            "--log-level",
+            "warning",
+            *(["--workers", str(workers)] if workers > 1 else []),
+        ],
         env=_python_env({"TANDEM_DATA_DIR": str(data_dir), "TANDEM_MODEL": "scripted", **LIFTED_LIMITS, **env}),
         health_path="/api/v1/health",
     )
@@ -206,7 +226,19 @@ def profiling(pid: int, output: Path | None) -> Iterator[None]:
         yield
         return
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    argv = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--output", str(output)]
+    argv = [
+        spy,
+        "record",
+        "--pid",
+        str(pid),
+        "--subprocesses",
+        "--format",
+        "raw",
+        "--rate",
+        "200",
+        "--output",
+        str(output),
+    ]
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1)  # py-spy needs a moment to attach
     try:
