@@ -62,8 +62,8 @@ class PrivateRedis:
             self.process.wait(10)
 
 
-def search_processes(parent: int) -> list[int]:
-    """The live `tandem.workspace.grep` children of process `parent`."""
+def children(parent: int, command: bytes = b"") -> list[int]:
+    """The live children of process `parent` whose command line contains `command`."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -72,9 +72,14 @@ def search_processes(parent: int) -> list[int]:
             cmdline = (stat.parent / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue  # the process ended while we looked
-        if ppid == parent and b"workspace/grep.py" in cmdline:
+        if ppid == parent and command in cmdline:
             found.append(int(stat.parent.name))
     return found
+
+
+def search_processes(parent: int) -> list[int]:
+    """The live `tandem.workspace.grep` children of process `parent`."""
+    return children(parent, b"workspace/grep.py")
 
 
 async def searching(parent: int, *, expected: bool, within: float = 30) -> bool:
@@ -165,6 +170,8 @@ class Server:
     """The preview origin's port (`api/preview.py`): not the default port + 1, which may be taken."""
     host: str = "127.0.0.1"
     """The address it listens on; it is always reached through 127.0.0.1."""
+    args: tuple[str, ...] = ()
+    """More `tandem serve` options."""
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -205,7 +212,7 @@ class Server:
         self.log_path = self.data_dir / f"server-{self.port}.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        argv = ["serve", "--host", self.host, "--port", str(self.port), "--log-level", "warning"]
+        argv = ["serve", "--host", self.host, "--port", str(self.port), "--log-level", "warning", *self.args]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tandem", *argv],
             env=env,

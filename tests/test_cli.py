@@ -1,4 +1,5 @@
-"""The command line, as real subprocesses: `tandem serve` refuses to expose an unauthenticated server;
+"""The command line, as real subprocesses: `tandem serve` refuses to expose an unauthenticated server,
+and to start several workers without the scale-out backends (they are served in `tests/scaleout`);
 `tandem users` manages accounts; `tandem import` and `tandem export` work on the database a server
 would use (SQLite here)."""
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from tests.archive_support import write_zip
+from tests.conftest import REDIS_URL
 from tests.git_support import commit, git, make_repository
 from tests.support import Server
 
@@ -120,6 +122,34 @@ def test_serving_beyond_loopback_without_accounts_is_refused_naming_the_setting(
     assert server.process.returncode == 2
     assert "TANDEM_AUTH=accounts" in str(refused.value)
     assert "tandem users create NAME --admin" in str(refused.value)
+
+
+SCALE_OUT_SETTINGS = {
+    "TANDEM_DATABASE_URL": "TANDEM_DATABASE_URL=postgresql+asyncpg://",
+    "TANDEM_EVENTS_URL": "TANDEM_EVENTS_URL=redis://",
+}
+
+
+@pytest.mark.parametrize("given", [(), ("TANDEM_DATABASE_URL",), ("TANDEM_EVENTS_URL",)])
+def test_several_workers_without_postgresql_and_redis_are_refused_naming_what_is_missing(
+    tmp_path: Path, request: pytest.FixtureRequest, given: tuple[str, ...]
+) -> None:
+    env = {}
+    if "TANDEM_DATABASE_URL" in given:
+        env["TANDEM_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    if "TANDEM_EVENTS_URL" in given:
+        env["TANDEM_EVENTS_URL"] = REDIS_URL
+    server = Server(data_dir=tmp_path, env=env, args=("--workers", "2"))
+    try:
+        with pytest.raises(RuntimeError, match="server exited") as refused:
+            server.start()
+    finally:
+        server.stop()  # not left running if it was not refused
+    assert server.process is not None
+    assert server.process.returncode == 2
+    assert "refusing to start 2 workers" in str(refused.value)
+    for name, setting in SCALE_OUT_SETTINGS.items():
+        assert (setting in str(refused.value)) == (name not in given), name
 
 
 def test_serving_beyond_loopback_with_accounts_starts_and_asks_who_is_calling(tmp_path: Path) -> None:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
+import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 from urllib.parse import urlsplit
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from tandem.services.imports import Source
+    from tandem.settings import Settings
 
 T = TypeVar("T")
 
@@ -42,12 +45,11 @@ def serve(
     max_connections: int | None = typer.Option(
         None, min=1, help="Concurrent connections before 503 (default: TANDEM_MAX_CONNECTIONS, 10,000)."
     ),
+    workers: int = typer.Option(
+        1, min=1, help="Processes sharing the port (more than one needs PostgreSQL and Redis: see Scaling out)."
+    ),
 ) -> None:
     """Start the server (API at /api/v1, UI at /)."""
-    from tandem.api.connection import http_protocol
-    from tandem.api.preview import ByPort, preview_app
-    from tandem.app import create_app
-    from tandem.redaction import redact_logs
     from tandem.settings import Settings
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -57,6 +59,14 @@ def serve(
             f"refusing to listen on {host}: with TANDEM_AUTH=none anyone who reaches it acts as the admin. "
             "Set TANDEM_AUTH=accounts (and create a user: `tandem users create NAME --admin`), "
             "or listen on a loopback address (--host 127.0.0.1).",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if workers > 1 and (missing := _missing_for_workers(settings)):
+        typer.echo(
+            f"refusing to start {workers} workers: processes share their runs only through PostgreSQL (the "
+            "database) and Redis (the run event logs and leases; without them each process would interrupt "
+            f"the others' runs). Missing: {'; '.join(missing)}. Or serve with one worker.",
             err=True,
         )
         raise typer.Exit(2)
@@ -75,8 +85,47 @@ def serve(
             )
             preview_port = 0
     settings = settings.model_copy(update={"preview_port": preview_port})
+    if workers == 1:
+        server = _server(settings, host, port, log_level)
+        server.run(sockets=[server.config.bind_socket(), *sockets])
+        return
+    try:
+        sockets.insert(0, _listen(host, port))
+    except OSError as error:
+        _fail(f"cannot listen on {host}:{port}: {error}")
+    logging.getLogger(__name__).info("%d workers on %s:%d", workers, host, port)
+    supervisor = os.getpid()
+
+    def work() -> None:
+        # Each worker builds its own app after the fork, so no event loop, connection or thread crosses it.
+        try:
+            server = _server(settings, host, port, log_level, supervisor=supervisor)
+        except Exception as error:
+            logging.getLogger(__name__).exception("worker %d could not start", os.getpid())
+            raise SystemExit(_STARTUP_FAILURE) from error
+        server.run(sockets=sockets)
+
+    raise typer.Exit(_supervise(workers, work))
+
+
+def _missing_for_workers(settings: Settings) -> list[str]:
+    missing = []
+    if not settings.resolved_database_url.startswith("postgresql"):
+        missing.append("PostgreSQL (set TANDEM_DATABASE_URL=postgresql+asyncpg://USER@HOST:5432/DB)")
+    if not settings.events_url:
+        missing.append("Redis (set TANDEM_EVENTS_URL=redis://HOST:6379/0)")
+    return missing
+
+
+def _server(settings: Settings, host: str, port: int, log_level: str, *, supervisor: int | None = None) -> _Server:
+    from tandem.api.connection import http_protocol
+    from tandem.api.preview import ByPort, preview_app
+    from tandem.app import create_app
+    from tandem.redaction import redact_logs
+
     app = create_app(settings)
     previews = app.state.container.previews
+    preview_port = settings.preview_port
     config = uvicorn.Config(
         ByPort(app, preview=preview_app(previews), preview_port=preview_port) if preview_port else app,
         host=host,
@@ -88,7 +137,80 @@ def serve(
     )
     # After uvicorn.Config, which installs its own handlers.
     redact_logs(*(logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access")))
-    _Server(config, before_drain=app.state.container.runs.stop_all).run(sockets=[config.bind_socket(), *sockets])
+    return _Server(config, before_drain=app.state.container.runs.stop_all, supervisor=supervisor)
+
+
+_STOP = {signal.SIGINT, signal.SIGTERM}
+_SUPERVISED = {*_STOP, signal.SIGCHLD}
+_STARTUP_FAILURE = 3
+"""uvicorn's exit code when the app cannot start."""
+
+
+def _supervise(workers: int, serve: Callable[[], None]) -> int:
+    """Run `serve` in `workers` forked processes, each started again if it dies, until SIGINT or
+    SIGTERM has ended them all; the exit code. A worker that cannot start ends them all (as gunicorn
+    does): its replacement would fail the same way, for ever."""
+    log = logging.getLogger(__name__)
+    # Blocked, the signals wait for `sigwaitinfo`: none slips in between a fork and noting the child's pid.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SUPERVISED)
+    running = {_fork(serve) for _ in range(workers)}
+    stopping, code = False, 0
+    while running:
+        if signal.sigwaitinfo(_SUPERVISED).si_signo in _STOP:
+            stopping = True
+            # SIGTERM whatever came: a Ctrl-C reaches the workers too (one process group), and a
+            # second SIGINT would make uvicorn drop its graceful shutdown.
+            for pid in running:
+                os.kill(pid, signal.SIGTERM)
+            continue
+        for pid, status in _ended():
+            running.discard(pid)
+            if stopping:
+                continue
+            if status == _STARTUP_FAILURE:
+                log.error("worker %d could not start; stopping the others", pid)
+                stopping, code = True, _STARTUP_FAILURE
+                for other in running:
+                    os.kill(other, signal.SIGTERM)
+                continue
+            log.warning("worker %d died (exit code %d); starting another", pid, status)
+            running.add(_fork(serve))
+    return code
+
+
+def _ended() -> Iterator[tuple[int, int]]:
+    """The workers that have ended since the last look (one SIGCHLD may stand for several), with
+    their exit codes (negative: the signal that killed them)."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        yield pid, os.waitstatus_to_exitcode(status)
+
+
+def _fork(serve: Callable[[], None]) -> int:
+    pid = os.fork()
+    if pid == 0:
+        _work(serve)
+    return pid
+
+
+def _work(serve: Callable[[], None]) -> NoReturn:
+    """A worker's life: it never returns into the supervisor's stack (the CLI's)."""
+    code = 1
+    try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SUPERVISED)
+        serve()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    except BaseException:
+        logging.getLogger(__name__).exception("worker %d failed", os.getpid())
+    finally:
+        os._exit(code)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -108,11 +230,25 @@ def _listen(host: str, port: int) -> socket.socket:
 class _Server(uvicorn.Server):
     """Ends the live runs as soon as shutdown begins. uvicorn first waits (up to its graceful
     timeout) for open connections to close, and only then lets the app shut down: a run's viewers
-    would keep the run going and then be cut off without its terminal event."""
+    would keep the run going and then be cut off without its terminal event.
 
-    def __init__(self, config: uvicorn.Config, *, before_drain: Callable[[], Awaitable[None]]) -> None:
+    A worker (`--workers`) shuts down once its `supervisor` is gone: left alone it would hold the
+    port, and no new `tandem serve` could take it."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        *,
+        before_drain: Callable[[], Awaitable[None]],
+        supervisor: int | None = None,
+    ) -> None:
         super().__init__(config)
         self._before_drain = before_drain
+        self._supervisor = supervisor
+
+    async def on_tick(self, counter: int) -> bool:
+        orphaned = self._supervisor is not None and os.getppid() != self._supervisor
+        return await super().on_tick(counter) or orphaned
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:

@@ -18,18 +18,6 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture
-def cluster_env(postgres_url: str, private_redis: PrivateRedis) -> dict[str, str]:
-    return {
-        "TANDEM_DATABASE_URL": postgres_url,
-        "TANDEM_EVENTS_URL": private_redis.url,
-        "TANDEM_RUN_LEASE_SECONDS": "2",
-        "TANDEM_HEARTBEAT_SECONDS": "0.5",
-        "TANDEM_MODEL": "scripted",
-        "TANDEM_SCRIPTED_PACE": "0.03",
-    }
-
-
-@pytest.fixture
 def start(tmp_path: Path, cluster_env: dict[str, str]) -> Iterator[Callable[[str], Server]]:
     servers: list[Server] = []
 
