@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -106,3 +107,21 @@ async def test_a_bundle_of_another_project_or_a_made_up_one_is_not_served(
         made_up = await preview.get(url.removesuffix("index.html") + f"{BUNDLES}/0123456789abcdef01234567/src/main.js")
         assert made_up.status_code == 404
         assert "no longer kept: reload the page" in made_up.text
+
+
+async def test_a_bundle_is_served_by_a_process_that_did_not_build_it(tmp_path: Path) -> None:
+    """`serve --workers N`: the page comes from one worker, its bundle may be asked of another.
+    Here the same server restarted: nothing it built before is kept."""
+    server = Server(data_dir=tmp_path).start()
+    try:
+        async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=60) as client:
+            _, url = await previewed(client, "react-vite")
+        async with httpx.AsyncClient(timeout=60) as preview:
+            link = _bundle_link((await preview.get(url)).text)
+            server.stop()
+            server.start()
+            script = await preview.get(url.removesuffix("index.html") + link)
+    finally:
+        server.stop()
+    assert script.status_code == 200, script.text
+    assert "Hello from React + Vite" in script.text

@@ -173,9 +173,24 @@ class Bundles:
             self._kept.popitem(last=False)
         return bundle
 
-    def kept(self, project_id: int, key: str) -> Bundle | None:
+    async def kept(self, project_id: int, key: str, name: str) -> Bundle | None:
+        """The bundle `key` with output `name`: kept here, or built again if the project's files are
+        still those it was built from (another worker or process built it for the page)."""
         bundle = self._kept.get(key)
-        return bundle if bundle is not None and bundle.project_id == project_id else None
+        if bundle is not None:
+            return bundle if bundle.project_id == project_id else None
+        # Each entry's bundle stands alone (no code splitting): `src/main.js` comes from `src/main.tsx` or so.
+        stem = str(PurePosixPath(name).with_suffix(""))
+        async with self._sessions() as session:
+            entry = await session.scalar(
+                select(ProjectFile.path)
+                .where(ProjectFile.project_id == project_id, ProjectFile.path.in_([stem + e for e in _BUILT]))
+                .order_by(ProjectFile.path)
+                .limit(1)
+            )
+        if entry is None or await self._version(project_id, [entry]) != key:
+            return None
+        return await self.bundle(project_id, [entry])
 
     async def _version(self, project_id: int, entry_points: list[str]) -> str:
         # Any write moves the newest `updated_at` (or the newest id, for a new file); a delete changes the count.

@@ -83,7 +83,7 @@ class Previews:
                 select(ProjectFile).where(ProjectFile.project_id == note["project"], ProjectFile.path == path)
             )
         if path.startswith(f"{BUNDLES}/"):
-            return self._built(note["project"], path)
+            return await self._built(note["project"], path)
         if row is None:
             raise NotFound(f"the project has no file {path!r}")
         content = row.data if row.data is not None else row.content.encode()
@@ -95,9 +95,9 @@ class Previews:
             return Page(content=with_bundles(content, path, bundle, prefix), media_type=page.media_type)
         return page
 
-    def _built(self, project_id: int, path: str) -> Page:
+    async def _built(self, project_id: int, path: str) -> Page:
         key, _, name = path.removeprefix(f"{BUNDLES}/").partition("/")
-        bundle = self._bundles.kept(project_id, key)
+        bundle = await self._bundles.kept(project_id, key, name)
         if bundle is None or name not in bundle.files:
             raise NotFound("this build of the page is no longer kept: reload the page")
         return Page(content=bundle.files[name], media_type=media_type(name))
