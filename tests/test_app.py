@@ -55,3 +55,30 @@ def test_a_restart_loads_no_model_library_and_no_migration_tool(tmp_path: Path, 
 
 def test_a_new_database_is_migrated_with_alembic(tmp_path: Path) -> None:
     assert "alembic" in _loaded(tmp_path)
+
+
+WARM = """
+import asyncio, gc, threading
+from tandem.app import create_app
+
+async def start() -> None:
+    app = create_app()
+    async with app.router.lifespan_context(app):
+        next(t for t in threading.enumerate() if t.name == "load-agents").join(60)
+        print(gc.get_freeze_count())
+
+asyncio.run(start())
+"""
+
+
+def test_what_start_up_loaded_is_frozen_out_of_the_collectors_way(tmp_path: Path) -> None:
+    """A full collection walking the loaded libraries stalled every stream for ~230 ms (bench capacity)."""
+    done = subprocess.run(
+        [sys.executable, "-c", WARM],
+        env={**os.environ, "TANDEM_DATA_DIR": str(tmp_path), "TANDEM_MODEL": "scripted"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert int(done.stdout.splitlines()[-1]) > 100_000, "pydantic-ai and the SDKs, frozen after the warm-up"

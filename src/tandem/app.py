@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -53,6 +54,15 @@ def _frontend_dir(settings: Settings) -> Path | None:
     return next((path for path in candidates if path is not None and (path / "index.html").is_file()), None)
 
 
+def _warm_up() -> None:
+    load_agents()
+    # What is loaded by now (modules, classes, pydantic schemas: ~170,000 objects) lives as long as the
+    # process and needs no collecting. Frozen, the collector skips it; unfrozen, each full collection
+    # walked it for ~230 ms, during which every stream of the server stalled at once (bench capacity:
+    # p99 at 8 live runs 160–200 ms with it, 35 ms without).
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     container: Container = build_container(settings)
@@ -64,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await container.runs.begin()
         await container.imports.begin()
         # The first run needs pydantic-ai (~1.5 s to import): loaded meanwhile, while the server answers.
-        threading.Thread(target=load_agents, name="load-agents", daemon=True).start()
+        threading.Thread(target=_warm_up, name="load-agents", daemon=True).start()
         try:
             yield
         finally:
