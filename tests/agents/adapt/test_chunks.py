@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
 import pytest
+from openai import APIConnectionError
 from openai._models import construct_type
 from openai._streaming import ServerSentEvent
 from openai.types.chat import ChatCompletionChunk
@@ -189,3 +192,50 @@ async def test_a_stream_read_whole_reaches_the_model_as_one_text_chunk() -> None
         chunks = [chunk async for chunk in stream]
     assert [c.choices[0].delta.content for c in chunks] == ["hello", None]
     assert [c.choices[0].finish_reason for c in chunks] == [None, "tool_calls"]
+
+
+def _paced(chunks: list[dict[str, Any]], gap: float) -> httpx2.MockTransport:
+    """A server sending each event as a piece of its own (as an HTTP chunk would come), `gap` s apart."""
+
+    async def body() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            await asyncio.sleep(gap)
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+    return httpx2.MockTransport(
+        lambda _: httpx2.Response(200, content=body(), headers={"content-type": "text/event-stream"})
+    )
+
+
+async def _read(transport: httpx2.MockTransport, *, work: float) -> list[str | None]:
+    """The chunks' texts as the model layer gets them, taking `work` seconds over each."""
+    async with httpx2.AsyncClient(transport=transport) as http:
+        client = ChunkBuildingClient(api_key="sk-test", base_url="http://model/v1", http_client=http)
+        texts = []
+        async for chunk in await client.chat.completions.create(model="m", messages=[], stream=True):
+            texts.append(chunk.choices[0].delta.content)
+            await asyncio.sleep(work)
+        return texts
+
+
+async def test_chunks_that_arrive_while_the_model_layer_works_reach_it_joined() -> None:
+    transport = _paced([*map(text, "hello"), CHUNKS[5]], gap=0.001)
+    assert await _read(transport, work=0.2) == ["h", "ello", None]
+
+
+async def test_chunks_taken_as_they_come_reach_the_model_layer_one_by_one() -> None:
+    transport = _paced([*map(text, "hello"), CHUNKS[5]], gap=0.05)
+    assert await _read(transport, work=0) == ["h", "e", "l", "l", "o", None]
+
+
+async def test_a_stream_that_breaks_raises_where_the_sdk_reads_it() -> None:
+    async def body() -> AsyncIterator[bytes]:
+        yield f"data: {json.dumps(text('a'))}\n\n".encode()
+        raise httpx2.ReadError("the connection broke")
+
+    transport = httpx2.MockTransport(
+        lambda _: httpx2.Response(200, content=body(), headers={"content-type": "text/event-stream"})
+    )
+    with pytest.raises(APIConnectionError):
+        await _read(transport, work=0)

@@ -10,6 +10,8 @@ cover (a union of models, say) goes to the SDK's own `construct_type`, so the re
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import types
 import typing
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -166,23 +168,61 @@ def _joined(first: ServerSentEvent, head: dict[str, Any], texts: list[str]) -> S
     return _Decoded(first, head)
 
 
-class JoiningSSEDecoder(SSEDecoder):
-    """The SDK's decoder, handing over the events of each read from the socket at once, joined.
+_BACKLOG = 10_000
+"""Events read ahead of the model layer at most; past it the reader waits (the socket then fills)."""
 
-    A stream read as fast as it arrives gets one chunk per read, unchanged. When the server falls
-    behind (more runs than it can carry), each read holds many chunks, and their text becomes one:
-    the model layer's per-chunk cost is then paid per read, so the backlog drains instead of
-    growing (issue 17: overload stays graceful). The wire contract makes deltas advisory text."""
+
+class JoiningSSEDecoder(SSEDecoder):
+    """The SDK's decoder, reading the stream in a task of its own and handing over, each time it is
+    asked, every event that has arrived since, consecutive text-only chunks of one choice joined.
+
+    A stream consumed as fast as it arrives hands over one chunk at a time, unchanged. When the
+    server falls behind (more runs than it can carry), chunks pile up while the model layer works,
+    and their text becomes one: the model layer's per-chunk cost is then paid per hand-over, so the
+    backlog drains instead of growing (issue 17: overload stays graceful). The wire contract makes
+    deltas advisory text. (Joining within one socket read would not do: servers send each event as
+    an HTTP chunk of its own, and the HTTP client hands them over one by one.)"""
 
     async def aiter_bytes(self, iterator: AsyncIterator[bytes]) -> AsyncIterator[ServerSentEvent]:
-        lines = _SSELineDecoder()
+        arrived: list[ServerSentEvent] = []
+        came, room = asyncio.Event(), asyncio.Event()
+        ended: list[BaseException | None] = []
+
+        async def read() -> None:
+            lines = _SSELineDecoder()
+            try:
+                async for data in iterator:
+                    arrived.extend(self._decode_lines(lines.feed(data)))
+                    came.set()
+                    while len(arrived) > _BACKLOG:
+                        room.clear()
+                        await room.wait()
+                arrived.extend(self._decode_lines(lines.finish()))
+                ended.append(None)
+            except Exception as error:  # raised where the SDK reads the stream, which maps HTTP errors
+                ended.append(error)
+            finally:
+                came.set()
+
+        reader = asyncio.create_task(read(), name="model-stream-reader")
         try:
-            async for data in iterator:
-                for sse in join(list(self._decode_lines(lines.feed(data)))):
+            while True:
+                if not arrived and not ended:
+                    await came.wait()
+                came.clear()
+                batch = arrived[:]
+                arrived.clear()
+                room.set()
+                for sse in join(batch):
                     yield sse
-            for sse in join(list(self._decode_lines(lines.finish()))):
-                yield sse
+                if ended and not arrived:
+                    if ended[0] is not None:
+                        raise ended[0]
+                    return
         finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
             self._reset()
 
 
