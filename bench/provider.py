@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import Iterator
@@ -271,7 +272,8 @@ async def serve(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, required=True)
-    uvloop.run(serve(parser.parse_args().port))
+    with contextlib.suppress(KeyboardInterrupt):  # how the benchmark stops it
+        uvloop.run(serve(parser.parse_args().port))
 
 
 if __name__ == "__main__":

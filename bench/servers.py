@@ -99,12 +99,13 @@ def _children(pid: int) -> list[int]:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time the process and its live children (`serve --workers N`) have used so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0  # a child that ended meanwhile
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return own + sum(cpu_seconds(child) for child in _children(pid))
+    # Per thread, in nanoseconds (`schedstat`): `stat`'s 10 ms ticks read 0 for the load source's
+    # few ms in a quick run, and a figure of 0 fails the run.
+    own = 0
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):  # a thread or child that ended meanwhile
+            own += int((task / "schedstat").read_text().split()[0])
+    return own / 1e9 + sum(cpu_seconds(child) for child in _children(pid))
 
 
 @dataclass
