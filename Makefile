@@ -13,7 +13,10 @@ install: install-python install-frontend install-toolchain
 
 install-python:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --locked
+	# Bytecode compiled here, once: where PYTHONDONTWRITEBYTECODE is set (as on this machine) nothing caches
+	# it, and every start compiled ~9,500 modules from source again (start-up 2.4 s instead of 1.4 s).
+	$(UV) sync --locked --compile-bytecode
+	$(UV) run --no-sync python -m compileall -q -j 0 src
 
 install-frontend:
 	@if [ -f frontend/package.json ]; then npm ci --prefix frontend --no-audit --no-fund; fi

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -82,3 +83,12 @@ def test_what_start_up_loaded_is_frozen_out_of_the_collectors_way(tmp_path: Path
         check=True,
     )
     assert int(done.stdout.splitlines()[-1]) > 100_000, "pydantic-ai and the SDKs, frozen after the warm-up"
+
+
+@pytest.mark.parametrize("module", ["fastapi.routing", "sqlalchemy.orm.session", "pydantic_ai.agent", "tandem.app"])
+def test_the_install_leaves_what_the_server_imports_compiled(module: str) -> None:
+    # Where PYTHONDONTWRITEBYTECODE is set, as on this machine, nothing else caches bytecode: every start
+    # compiled ~9,500 modules from source again (bench/README.md, Start-up).
+    source = importlib.util.find_spec(module)
+    assert source is not None and source.origin is not None
+    assert Path(importlib.util.cache_from_source(source.origin)).is_file(), f"{module} is not compiled: make install"
