@@ -90,5 +90,6 @@ def test_the_install_leaves_what_the_server_imports_compiled(module: str) -> Non
     # Where PYTHONDONTWRITEBYTECODE is set, as on this machine, nothing else caches bytecode: every start
     # compiled ~9,500 modules from source again (bench/README.md, Start-up).
     source = importlib.util.find_spec(module)
-    assert source is not None and source.origin is not None
+    assert source is not None
+    assert source.origin is not None
     assert Path(importlib.util.cache_from_source(source.origin)).is_file(), f"{module} is not compiled: make install"

@@ -336,9 +336,10 @@ def create_token(name: str, label: str = typer.Option("cli", "--name", help="Wha
     """Print a new API token for user NAME (send it as `Authorization: Bearer <token>`)."""
     from tandem.errors import TandemError
     from tandem.services import accounts
+    from tandem.services.principal import Principal
 
     async def issue(session: AsyncSession) -> str:
-        user = accounts.principal_of(await accounts.user_named(session, name))
+        user = Principal.of_user(await accounts.user_named(session, name))
         return (await accounts.create_token(session, user, label)).secret
 
     try:
@@ -385,8 +386,9 @@ async def _import(owner: str, name: str, source: Source) -> None:
     from tandem.container import build_importer
     from tandem.errors import TandemError
     from tandem.persistence.database import create_engine, create_sessionmaker, migrate
-    from tandem.services.accounts import principal_of, user_named
+    from tandem.services.accounts import user_named
     from tandem.services.imports import LiveImport
+    from tandem.services.principal import Principal
     from tandem.settings import Settings
 
     settings = Settings()
@@ -396,7 +398,7 @@ async def _import(owner: str, name: str, source: Source) -> None:
         sessions = create_sessionmaker(engine)
         async with sessions() as session:
             try:
-                user = principal_of(await user_named(session, owner))
+                user = Principal.of_user(await user_named(session, owner))
             except TandemError as error:
                 _fail(error.message)
         importer = build_importer(settings, sessions, operator=True)

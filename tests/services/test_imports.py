@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.errors import TooLarge
 from tandem.persistence.models import Project, ProjectFile
-from tandem.services.accounts import LOCAL, create_user, principal_of
+from tandem.services.accounts import LOCAL, create_user
 from tandem.services.imports import FolderSource, Importer, ImportPolicy
 from tandem.services.principal import Principal
 from tandem.workspace import importing
@@ -46,7 +46,9 @@ def importer(sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> Impo
 
 async def member(sessions: async_sessionmaker[AsyncSession]) -> Principal:
     async with sessions.begin() as session:
-        return principal_of(await create_user(session, f"m{uuid.uuid4().hex[:8]}", "pw-long-enough", is_admin=False))
+        return Principal.of_user(
+            await create_user(session, f"m{uuid.uuid4().hex[:8]}", "pw-long-enough", is_admin=False)
+        )
 
 
 def leftovers(scratch: Path) -> list[Path]:

@@ -81,10 +81,6 @@ def _check_password(password: str) -> str:
     return password
 
 
-def principal_of(user: User, credential_id: int | None = None) -> Principal:
-    return Principal(id=user.id, name=user.name, is_admin=user.is_admin, credential_id=credential_id)
-
-
 async def hash_password(password: str) -> str:
     return await asyncio.to_thread(_hasher.hash, _check_password(password))
 
@@ -190,7 +186,7 @@ class Accounts:
                     )
                 )
             ).first()
-        return None if row is None else principal_of(row[0], row[1])
+        return None if row is None else Principal.of_user(row[0], row[1])
 
     async def sign_in(self, name: str, password: str, *, address: str | None) -> tuple[Principal, str]:
         """A new browser sign-in: the user and the cookie's secret. Failed attempts are counted per
@@ -222,7 +218,7 @@ class Accounts:
             issued = _issue(user.id, "session", "browser", self._session_lifetime)
             session.add(issued.credential)
             await session.flush()
-            principal = principal_of(user, issued.credential.id)
+            principal = Principal.of_user(user, issued.credential.id)
             await audit.record(session, principal, "auth.login", f"user {name}", address=address)
         return principal, issued.secret
 

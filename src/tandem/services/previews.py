@@ -77,7 +77,7 @@ class Previews:
             user = await session.get(User, note["user"])
             if user is None:
                 raise Forbidden("the user who opened this preview no longer exists")
-            principal = Principal(id=user.id, name=user.name, is_admin=user.is_admin)
+            principal = Principal.of_user(user)
             await access.require(session, principal, note["project"], "read")
             row = await session.scalar(
                 select(ProjectFile).where(ProjectFile.project_id == note["project"], ProjectFile.path == path)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tandem.persistence.models import User
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -13,3 +17,7 @@ class Principal:
     name: str
     is_admin: bool
     credential_id: int | None = None
+
+    @classmethod
+    def of_user(cls, user: User, credential_id: int | None = None) -> Principal:
+        return cls(id=user.id, name=user.name, is_admin=user.is_admin, credential_id=credential_id)
