@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -25,11 +26,25 @@ def create_engine(url: str) -> AsyncEngine:
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30, "factory": RollbackOnClose})
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     return create_async_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+class RollbackOnClose(sqlite3.Connection):
+    """A connection that ends its transaction before it closes.
+
+    SQLAlchemy closes a connection without a rollback when a cancel (Stop, a vanished client)
+    interrupts its transaction. sqlite3's `close()` then leaves the connection a zombie, still
+    holding the write lock, for as long as any of its cursors lives (until the garbage collector
+    finds them), and every other writer waits out the busy timeout and fails."""
+
+    def close(self) -> None:
+        if self.in_transaction:
+            self.rollback()
+        super().close()
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
