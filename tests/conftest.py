@@ -21,6 +21,8 @@ from tests.archive_support import write_zip_bomb
 from tests.support import PrivateRedis, SeededRun, Server
 
 ServerFactory = Callable[..., Server]
+LOGS_AT_START = pytest.StashKey[dict[Path, int]]()
+LOG_TAIL_BYTES = 20_000
 Backend = dict[str, str]
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -29,6 +31,30 @@ FILE_LIMITS = FileLimits(max_file_bytes=100, max_files=3, max_project_bytes=200)
 SMALL_COMMANDS = CommandLimits(
     wall_seconds=10, cpu_seconds=2, memory_mb=256, processes=48, output_bytes=20_000, file_mb=1
 )
+
+
+def _log_sizes() -> dict[Path, int]:
+    return {log: log.stat().st_size for log in Server.logs if log.exists()}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[LOGS_AT_START] = _log_sizes()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """A failing test's report gets what the servers logged while it ran (a 500's traceback, say),
+    which is otherwise lost with the temporary directory."""
+    report: pytest.TestReport = yield
+    if report.failed:
+        started = item.stash.get(LOGS_AT_START, {})
+        for log, size in _log_sizes().items():
+            if size > started.get(log, 0):
+                with log.open("rb") as file:
+                    file.seek(max(started.get(log, 0), size - LOG_TAIL_BYTES))
+                    report.sections.append((f"server log {log}", file.read().decode(errors="replace")))
+    return report
 
 
 def psql(sql: str) -> None:

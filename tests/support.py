@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from redis import Redis
@@ -174,6 +174,8 @@ class Server:
     """More `tandem serve` options."""
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    logs: ClassVar[set[Path]] = set()
+    """The log of every server this test process started: a failing test's report shows what they wrote."""
 
     @property
     def url(self) -> str:
@@ -210,6 +212,7 @@ class Server:
     def start(self) -> Server:
         env = self.process_env()
         self.log_path = self.data_dir / f"server-{self.port}.log"
+        Server.logs.add(self.log_path)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         argv = ["serve", "--host", self.host, "--port", str(self.port), "--log-level", "warning", *self.args]
