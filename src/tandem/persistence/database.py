@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, event, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from tandem.errors import NotFound
@@ -108,6 +109,14 @@ async def migrate(engine: AsyncEngine) -> None:
             # Serialise concurrent start-ups so two processes never race the same migration.
             await connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7243901)")
         await connection.run_sync(upgrade)
+
+
+def insert_on_conflict(session: AsyncSession, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into `model` that can say what to do on a conflict (`on_conflict_do_nothing` or
+    `_do_update`), in the dialect of the session's database: both spell it `ON CONFLICT`."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
 
 
 async def get_or_404(

@@ -8,13 +8,14 @@ import contextlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tandem.agents.adapt.quirks import KnownQuirks
 from tandem.agents.check_report import CheckStep, ModelCheck
 from tandem.agents.models import SCRIPTED, Endpoint, agents_loaded, resolve_model
 from tandem.errors import InvalidInput, ModelNotConfigured
+from tandem.persistence.database import insert_on_conflict
 from tandem.persistence.models import ModelCheckRow
 from tandem.services.model_settings import ModelSettings, ModelSetup
 
@@ -90,14 +91,7 @@ class ModelChecks:
 
         result = await check_model(name, model, quirks, http=http)
         async with self._sessions.begin() as session:
-            await session.execute(
-                delete(ModelCheckRow).where(ModelCheckRow.base_url == base_url, ModelCheckRow.model == name)
-            )
-            session.add(
-                ModelCheckRow(
-                    base_url=base_url, model=name, result=result.model_dump(mode="json"), checked_at=result.checked_at
-                )
-            )
+            await keep(session, base_url, result)
         return result
 
     async def _stored(self, base_url: str, name: str) -> ModelCheck | None:
@@ -106,6 +100,14 @@ class ModelChecks:
                 select(ModelCheckRow).where(ModelCheckRow.base_url == base_url, ModelCheckRow.model == name)
             )
         return ModelCheck.model_validate(row.result) if row is not None else None
+
+
+async def keep(session: AsyncSession, base_url: str, check: ModelCheck) -> None:
+    """Store `check` as the last of its model on `base_url`. One statement: every process checks a model
+    before its first run on it, and two that do so at once must not both insert."""
+    values = {"result": check.model_dump(mode="json"), "checked_at": check.checked_at}
+    insert = insert_on_conflict(session, ModelCheckRow).values(base_url=base_url, model=check.model, **values)
+    await session.execute(insert.on_conflict_do_update(index_elements=["base_url", "model"], set_=values))
 
 
 def _agents(setup: ModelSetup) -> tuple[tuple[str | None, Endpoint], ...]:

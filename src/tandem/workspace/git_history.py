@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tandem.errors import NotFound
+from tandem.persistence.database import insert_on_conflict
 from tandem.persistence.models import GitObject, Project, ProjectCommit, ProjectFile, Run
 from tandem.workspace.files import touch_project, unified_diff
 
@@ -117,9 +116,9 @@ async def store_objects(session: AsyncSession, project_id: int, objects: dict[st
     if not objects:
         return
     rows = [{"project_id": project_id, "sha": sha, "kind": kind, "data": data} for sha, (kind, data) in objects.items()]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     for start in range(0, len(rows), 500):
-        await session.execute(insert(GitObject).values(rows[start : start + 500]).on_conflict_do_nothing())
+        insert = insert_on_conflict(session, GitObject).values(rows[start : start + 500])
+        await session.execute(insert.on_conflict_do_nothing())
 
 
 async def head(session: AsyncSession, project_id: int) -> ProjectCommit | None:
