@@ -144,6 +144,12 @@ describe('Tandem in the browser', () => {
     await answer.waitFor({ timeout: RUN_TIMEOUT });
     await assertFinishedOk(page);
     assertUnique(await seqsOnPage(page));
+    // The chat followed the run: taller than its pane, it shows its end.
+    const chat = await page.getByTestId('chat-messages').evaluate((el) => ({
+      overflow: el.scrollHeight - el.clientHeight,
+      below: el.scrollHeight - el.scrollTop - el.clientHeight,
+    }));
+    assert.ok(chat.overflow > 100 && chat.below < 2, JSON.stringify(chat));
     assert.match((await page.getByTestId('user-message').textContent()) ?? '', /make the heading blue/);
     // The Coder's new file appears in the tree without a reload.
     await page.locator('[data-testid="tree-file"][data-path="TANDEM_NOTES.md"]').waitFor();

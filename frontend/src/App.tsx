@@ -1,9 +1,7 @@
 import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { lazy, Suspense } from 'react';
 import { HashRouter, Route, Routes } from 'react-router-dom';
-import { EditorPage } from './features/editor/EditorPage';
-import { ModelsPage } from './features/models/ModelsPage';
 import { MODELS_PAGE } from './features/models/route';
-import { ProjectsPage } from './features/projects/ProjectsPage';
 import { ApiError } from './api/client';
 import { qk } from './api/keys';
 import { AuthGate } from './features/auth/AuthGate';
@@ -31,14 +29,22 @@ export function makeQueryClient(): QueryClient {
   return client;
 }
 
+// Each page is its own script, evaluated when first shown: the first load of a page then runs in
+// two shorter tasks (the app, then the page) instead of one long one, and loads no other page.
+const EditorPage = lazy(() => import('./features/editor/EditorPage').then((m) => ({ default: m.EditorPage })));
+const ModelsPage = lazy(() => import('./features/models/ModelsPage').then((m) => ({ default: m.ModelsPage })));
+const ProjectsPage = lazy(() => import('./features/projects/ProjectsPage').then((m) => ({ default: m.ProjectsPage })));
+
 export function AppRoutes() {
   return (
-    <Routes>
-      <Route path="/" element={<ProjectsPage />} />
-      <Route path="/projects/:projectId" element={<EditorPage />} />
-      <Route path={MODELS_PAGE} element={<ModelsPage />} />
-      <Route path="*" element={<ProjectsPage />} />
-    </Routes>
+    <Suspense fallback={<div className="muted pad">Loading…</div>}>
+      <Routes>
+        <Route path="/" element={<ProjectsPage />} />
+        <Route path="/projects/:projectId" element={<EditorPage />} />
+        <Route path={MODELS_PAGE} element={<ModelsPage />} />
+        <Route path="*" element={<ProjectsPage />} />
+      </Routes>
+    </Suspense>
   );
 }
 

@@ -1,8 +1,7 @@
 import { useMemo, useState, type FormEvent } from 'react';
 import { useDeleteFile, useFiles, useRenameFile, useWriteFile } from '../../api/files';
-import type { FileInfo } from '../../api/types';
 import { Icon } from '../../components/Icon';
-import { buildTree, type TreeNode } from './tree';
+import { buildTree, folderPaths, type TreeNode } from './tree';
 
 interface FileTreeProps {
   projectId: number;
@@ -53,15 +52,6 @@ function PathForm({
 /** Past this many files, a tree opens with its folders folded. */
 export const LARGE_TREE = 300;
 
-function initiallyFolded(files: FileInfo[]): Set<string> {
-  if (files.length <= LARGE_TREE) return new Set();
-  const dirs = new Set<string>();
-  for (const f of files) {
-    const parts = f.path.split('/');
-    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
-  }
-  return dirs;
-}
 
 export function FileTree({ projectId, openPath, onOpen, unsaved }: FileTreeProps) {
   const files = useFiles(projectId);
@@ -73,7 +63,12 @@ export function FileTree({ projectId, openPath, onOpen, unsaved }: FileTreeProps
   // null until the user folds or unfolds a folder: a large (imported) tree then starts with every
   // folder folded, so opening it renders its top level, not thousands of rows in one long task.
   const [folded, setFolded] = useState<Set<string> | null>(null);
-  const startFolded = useMemo(() => initiallyFolded(files.data ?? []), [files.data]);
+  // Built once per file list, not on every render (a fold, a rename, an unsaved edit).
+  const tree = useMemo(() => buildTree(files.data ?? []), [files.data]);
+  const startFolded = useMemo(
+    () => new Set((files.data?.length ?? 0) > LARGE_TREE ? folderPaths(tree) : []),
+    [files.data, tree],
+  );
   const collapsed = folded ?? startFolded;
   const error = write.error ?? rename.error ?? remove.error;
   // One message at a time: a new attempt replaces whatever the last one said.
@@ -211,7 +206,7 @@ export function FileTree({ projectId, openPath, onOpen, unsaved }: FileTreeProps
           <div className="muted pad">No files yet.</div>
         ) : (
           <ul role="tree" data-testid="file-tree">
-            {buildTree(files.data).map((n) => renderNode(n, 0))}
+            {tree.map((n) => renderNode(n, 0))}
           </ul>
         )
       ) : null}

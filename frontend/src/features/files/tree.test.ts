@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildTree } from './tree';
+import { buildTree, folderPaths } from './tree';
 
 const file = (path: string) => ({ path, size: 1, updated_at: '' });
 
@@ -15,5 +15,12 @@ describe('buildTree', () => {
       'file:src/App.tsx',
       'file:src/main.tsx',
     ]);
+  });
+});
+
+describe('folderPaths', () => {
+  it('lists every folder at any depth, and no file', () => {
+    const tree = buildTree([file('a/b/c/x.ts'), file('a/y.ts'), file('d/z.ts'), file('top.ts')]);
+    expect(folderPaths(tree)).toEqual(['a', 'a/b', 'a/b/c', 'd']);
   });
 });

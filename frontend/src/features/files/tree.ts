@@ -17,6 +17,10 @@ export interface TreeFile {
 
 export type TreeNode = TreeDir | TreeFile;
 
+// The collator localeCompare would build for every call, built once: the same order, a fraction of
+// the cost over a 5,000-file project's names.
+const byName = new Intl.Collator().compare;
+
 /** Nest a flat, path-sorted file list into folders; folders first, then files, by name. */
 export function buildTree(files: FileInfo[]): TreeNode[] {
   const root: TreeDir = { kind: 'dir', name: '', path: '', children: [] };
@@ -25,10 +29,11 @@ export function buildTree(files: FileInfo[]): TreeNode[] {
     const parts = f.path.split('/');
     let parent = root;
     for (let i = 0; i < parts.length - 1; i++) {
-      const dirPath = parts.slice(0, i + 1).join('/');
+      const name = parts[i] ?? '';
+      const dirPath = parent === root ? name : `${parent.path}/${name}`;
       let dir = dirs.get(dirPath);
       if (!dir) {
-        dir = { kind: 'dir', name: parts[i] ?? '', path: dirPath, children: [] };
+        dir = { kind: 'dir', name, path: dirPath, children: [] };
         dirs.set(dirPath, dir);
         parent.children.push(dir);
       }
@@ -37,11 +42,24 @@ export function buildTree(files: FileInfo[]): TreeNode[] {
     parent.children.push({ kind: 'file', name: parts[parts.length - 1] ?? f.path, path: f.path, size: f.size, binary: f.binary ?? false });
   }
   const sort = (nodes: TreeNode[]) => {
-    nodes.sort((a, b) =>
-      a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'dir' ? -1 : 1,
-    );
+    nodes.sort((a, b) => (a.kind === b.kind ? byName(a.name, b.name) : a.kind === 'dir' ? -1 : 1));
     for (const n of nodes) if (n.kind === 'dir') sort(n.children);
   };
   sort(root.children);
   return root.children;
+}
+
+/** The path of every folder in `nodes`, at any depth. */
+export function folderPaths(nodes: TreeNode[]): string[] {
+  const paths: string[] = [];
+  const walk = (level: TreeNode[]) => {
+    for (const n of level) {
+      if (n.kind === 'dir') {
+        paths.push(n.path);
+        walk(n.children);
+      }
+    }
+  };
+  walk(nodes);
+  return paths;
 }
