@@ -14,7 +14,15 @@ import sys
 from typing import Any
 
 from bench.scenarios import Context, Figures, _chat, _require_complete, script
-from bench.servers import Api, Process, cpu_seconds, profiling, run_client
+from bench.servers import (
+    Api,
+    Process,
+    children_cpu_seconds,
+    cpu_seconds,
+    profiling,
+    run_client,
+    services_cpu_seconds,
+)
 
 
 def directive(tokens: int, rate: float) -> str:
@@ -83,10 +91,13 @@ def _step(ctx: Context, projects: Projects, runs: int) -> dict[str, Any]:
     sizes, server, source = ctx.sizes, ctx.tandem_provider, ctx.provider
     tokens = int(sizes.capacity_rate * sizes.capacity_seconds)
     targets = [_chat(p, directive(tokens, sizes.capacity_rate)) for p in projects.take(runs)]
-    before = cpu_seconds(server.pid), cpu_seconds(source.pid)
+    before = cpu_seconds(server.pid), cpu_seconds(source.pid), services_cpu_seconds(), children_cpu_seconds()
     result = run_client({"mode": "latency", "port": server.port, "targets": targets, "stagger": 1.0})
     server_cpu = (cpu_seconds(server.pid) - before[0]) / result["seconds"]
     source_cpu = (cpu_seconds(source.pid) - before[1]) / result["seconds"]
+    # The client's CPU covers its whole process (start-up too), over the measured seconds: an upper bound.
+    client_cpu = (children_cpu_seconds() - before[3]) / result["seconds"]
+    services_cpu = (services_cpu_seconds() - before[2]) / result["seconds"]
     step = {
         "runs": runs,
         "p50_ms": result["latency_ms"]["p50"],
@@ -98,11 +109,18 @@ def _step(ctx: Context, projects: Projects, runs: int) -> dict[str, Any]:
         "seconds": result["seconds"],
         "server_cpu": server_cpu,
         "provider_cpu": source_cpu,
+        "client_cpu": client_cpu,
+        "services_cpu": services_cpu,
         "server_cpu_us_per_chunk": 1e6 * server_cpu * result["seconds"] / max(1, result["samples"]),
         "complete": result["last_types"] == ["complete"],
     }
     step["ok"] = step["complete"] and step["p99_ms"] <= sizes.capacity_p99_ms
-    print(f"  {runs} runs: p99 {step['p99_ms']:.1f} ms, server CPU {server_cpu:.2f}", file=sys.stderr, flush=True)
+    print(
+        f"  {runs} runs: p99 {step['p99_ms']:.1f} ms, CPU: server {server_cpu:.2f}, "
+        f"databases {services_cpu:.2f}, client {client_cpu:.2f}",
+        file=sys.stderr,
+        flush=True,
+    )
     return step
 
 
@@ -136,6 +154,8 @@ def capacity(ctx: Context) -> Figures:
         "p99_ms": at_capacity["p99_ms"],
         "server_cpu": at_capacity["server_cpu"],
         "provider_cpu": at_capacity["provider_cpu"],
+        "client_cpu": at_capacity["client_cpu"],
+        "services_cpu": at_capacity["services_cpu"],
         "server_cpu_us_per_chunk": at_capacity["server_cpu_us_per_chunk"],
         "overload_runs": overload["runs"],
         "overload_p50_ms": overload["p50_ms"],

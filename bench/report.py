@@ -189,6 +189,8 @@ ROWS = [
     ),
     Row("capacity", "emit→parse p99 at that load", "p99_ms", None, "ms", None, "", lambda f: True),
     Row("capacity", "server CPU at that load (1.0 = a core)", "server_cpu", None, "", None, "", lambda f: True),
+    Row("capacity", "PostgreSQL + Redis CPU at that load", "services_cpu", None, "", None, "", lambda f: True),
+    Row("capacity", "load client CPU at that load (at most)", "client_cpu", None, "", None, "", lambda f: True),
     Row(
         "capacity",
         "emit→parse p99 at 2× that load",

@@ -97,15 +97,39 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process and its live children (`serve --workers N`) have used so far."""
+def _own_cpu_seconds(pid: int) -> float:
     # Per thread, in nanoseconds (`schedstat`): `stat`'s 10 ms ticks read 0 for the load source's
     # few ms in a quick run, and a figure of 0 fails the run.
     own = 0
     for task in Path(f"/proc/{pid}/task").glob("*"):
         with contextlib.suppress(OSError):  # a thread or child that ended meanwhile
             own += int((task / "schedstat").read_text().split()[0])
-    return own / 1e9 + sum(cpu_seconds(child) for child in _children(pid))
+    return own / 1e9
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process and its live children (`serve --workers N`) have used so far."""
+    return _own_cpu_seconds(pid) + sum(cpu_seconds(child) for child in _children(pid))
+
+
+SERVICES = ("postgres", "redis-server")
+
+
+def services_cpu_seconds() -> float:
+    """CPU time this machine's PostgreSQL and Redis processes (every one so named) have used so far:
+    they share the cores with the servers and the load client."""
+    total = 0.0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError, ValueError):
+            if comm.read_text().strip() in SERVICES:
+                total += _own_cpu_seconds(int(comm.parent.name))
+    return total
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this process's children that have ended (the load client of each step)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass
