@@ -27,7 +27,14 @@ def create_engine(url: str) -> AsyncEngine:
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30, "factory": RollbackOnClose})
+        # One connection, so transactions queue in the event loop, first come first served. With a
+        # pool, every transaction (each takes the write lock, below) waited in SQLite's busy handler,
+        # which sleeps up to 100 ms between tries: past ~25 live runs the writers convoyed, the CPU
+        # idled, run starts failed after the 30 s timeout and stream latency reached tens of seconds
+        # (bench `capacity`, issue 17).
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30, "factory": RollbackOnClose}, pool_size=1, max_overflow=0
+        )
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine

@@ -15,10 +15,15 @@ from openai._streaming import ServerSentEvent
 from openai.types.chat import ChatCompletionChunk
 from openai.types.chat.chat_completion_chunk import ChoiceDelta, ChoiceDeltaToolCall
 from pydantic_ai.models.openai import OpenAIChatModel
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
 
 from tandem.agents.adapt.chunks import ChunkBuildingClient, build, join
 from tandem.agents.adapt.quirks import ServerQuirks
 from tandem.agents.models import Endpoint, resolve_model
+from tests.fake_models import serve
 
 HEAD = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1733000000, "model": "m"}
 CHUNKS: list[dict[str, Any]] = [
@@ -239,3 +244,23 @@ async def test_a_stream_that_breaks_raises_where_the_sdk_reads_it() -> None:
     )
     with pytest.raises(APIConnectionError):
         await _read(transport, work=0)
+
+
+async def test_a_server_that_keeps_the_stream_open_after_done_is_read_by_one_reader_at_a_time() -> None:
+    """After `[DONE]` the SDK drains the rest of the body itself (HTTP/1.1 keep-alive). A reader still
+    waiting for more was a second reader of one socket: a run failed with anyio's BusyResourceError
+    when its server closed the stream a moment after sending its end."""
+
+    async def completions(_request: Request) -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            yield f"data: {json.dumps(text('a'))}\n\n".encode()
+            yield b"data: [DONE]\n\n"
+            await asyncio.sleep(0.3)
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    with serve(Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])) as url:
+        async with httpx2.AsyncClient() as http:
+            client = ChunkBuildingClient(api_key="sk-test", base_url=f"{url}/v1", http_client=http)
+            stream = await client.chat.completions.create(model="m", messages=[], stream=True)
+            assert [chunk.choices[0].delta.content async for chunk in stream] == ["a"]

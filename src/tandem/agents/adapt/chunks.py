@@ -192,8 +192,13 @@ class JoiningSSEDecoder(SSEDecoder):
             lines = _SSELineDecoder()
             try:
                 async for data in iterator:
-                    arrived.extend(self._decode_lines(lines.feed(data)))
+                    events = list(self._decode_lines(lines.feed(data)))
+                    arrived.extend(events)
                     came.set()
+                    if any(sse.data.startswith("[DONE]") for sse in events):
+                        # The SDK drains the rest of the body itself after `[DONE]`; reading on would
+                        # make two readers of one socket (anyio's BusyResourceError, a failed run).
+                        break
                     while len(arrived) > _BACKLOG:
                         room.clear()
                         await room.wait()
